@@ -1,0 +1,181 @@
+"""Posting rules: how a sale becomes one balanced set of Odoo journal items.
+
+A sale debits one tender account per payment method, credits revenue with the net amount and
+credits tax. Accounts and the journal are named by their **codes** in a posting profile, never
+by database ids, so the same profile works on any Odoo with the chart it names; the adapter
+resolves codes to ids. Every item's label carries the sale key, so an auditor finds a sale's
+items in Odoo by `name ilike 'POS:S001:TX-42'` whichever mode posted it.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from domain.money import ZERO
+from domain.sale import PaymentMethod, Sale
+
+
+class PostingProfile(BaseModel):
+    """Where sales are booked. Defaults match Odoo 17's generic chart of accounts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    journal_code: str = "MISC"
+    tender_accounts: dict[PaymentMethod, str] = Field(
+        default_factory=lambda: {
+            PaymentMethod.CASH: "101501",  # Cash
+            PaymentMethod.CARD: "101403",  # Outstanding Receipts
+            # The generic chart has no gift-card liability account: set one in your profile.
+            PaymentMethod.GIFT_CARD: "101403",
+        }
+    )
+    revenue_account: str = "400000"  # Product Sales
+    tax_account: str = "251000"  # Tax Received (account of the generic chart's 15% sale tax)
+    # Tax rates booked to another account than tax_account, e.g. {"0.05": "251100"}.
+    tax_accounts_by_rate: dict[Decimal, str] = Field(default_factory=dict)
+    # Currencies the company books; a sale in another one is refused at posting.
+    currencies: tuple[str, ...] = ("USD",)
+    warehouse_code: str = "WH"
+
+    def tender_account(self, method: PaymentMethod) -> str:
+        return self.tender_accounts[method]
+
+    def tax_account_for(self, rate: Decimal) -> str:
+        return self.tax_accounts_by_rate.get(rate, self.tax_account)
+
+    def account_codes(self) -> set[str]:
+        return {
+            *self.tender_accounts.values(),
+            self.revenue_account,
+            self.tax_account,
+            *self.tax_accounts_by_rate.values(),
+        }
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def load_profile(path: str | Path | None) -> PostingProfile:
+    """The default profile, or one read from a TOML or JSON file (unknown keys are errors)."""
+    if path is None:
+        return PostingProfile()
+    p = Path(path)
+    try:
+        text = p.read_text()
+        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+        return PostingProfile.model_validate(data)
+    except OSError as e:
+        raise ProfileError(f"posting profile {p}: cannot read: {e.strerror}") from e
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ProfileError(f"posting profile {p}: malformed: {e}") from e
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ProfileError(f"posting profile {p}: {problems}") from e
+
+
+class JournalLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    account_code: str
+    name: str
+    debit: Decimal = ZERO
+    credit: Decimal = ZERO
+
+
+class JournalEntry(BaseModel):
+    """A journal entry still named by codes: what the adapter turns into an account.move."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ref: str
+    date: date
+    journal_code: str
+    lines: list[JournalLine]
+
+    @property
+    def total_debit(self) -> Decimal:
+        return sum((line.debit for line in self.lines), ZERO)
+
+    @property
+    def total_credit(self) -> Decimal:
+        return sum((line.credit for line in self.lines), ZERO)
+
+
+class CurrencyNotBooked(ValueError):
+    pass
+
+
+def _rate_label(rate: Decimal) -> str:
+    return f"{(rate * 100).normalize():f}%"
+
+
+def journal_entry_for(sale: Sale, profile: PostingProfile) -> JournalEntry:
+    """The balanced entry of one sale. Amounts are merged per account and label."""
+    if sale.currency not in profile.currencies:
+        raise CurrencyNotBooked(
+            f"currency: {sale.currency} is not booked by this company "
+            f"(posting profile currencies: {', '.join(profile.currencies)})"
+        )
+    key = sale.key
+    tenders: dict[PaymentMethod, Decimal] = defaultdict(lambda: ZERO)
+    for payment in sale.payments:
+        tenders[payment.method] += payment.amount
+    taxes: dict[Decimal, Decimal] = defaultdict(lambda: ZERO)
+    for line in sale.lines:
+        taxes[line.tax_rate] += line.tax
+
+    lines = [
+        JournalLine(
+            account_code=profile.tender_account(method), name=f"{key} {method.value}", debit=amount
+        )
+        for method, amount in tenders.items()
+    ]
+    if sale.net_total:
+        lines.append(
+            JournalLine(
+                account_code=profile.revenue_account, name=f"{key} sales", credit=sale.net_total
+            )
+        )
+    lines.extend(
+        JournalLine(
+            account_code=profile.tax_account_for(rate),
+            name=f"{key} tax {_rate_label(rate)}",
+            credit=amount,
+        )
+        for rate, amount in sorted(taxes.items())
+        if amount
+    )
+    entry = JournalEntry(
+        ref=key, date=sale.business_day, journal_code=profile.journal_code, lines=lines
+    )
+    # A sale is validated as paid == net + tax, so this cannot fail; it guards the rules above.
+    assert entry.total_debit == entry.total_credit, (
+        f"{key}: posting rules produced an unbalanced entry"
+    )
+    return entry
+
+
+class StockLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    qty: Decimal
+
+
+def stock_lines_for(sales: list[Sale]) -> list[StockLine]:
+    """Quantities leaving the store's stock, merged per SKU, in first-seen order."""
+    totals: dict[str, Decimal] = {}
+    for sale in sales:
+        for line in sale.lines:
+            totals[line.sku] = totals.get(line.sku, Decimal(0)) + line.qty
+    return [StockLine(sku=sku, qty=qty) for sku, qty in totals.items()]
