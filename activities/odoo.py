@@ -1,0 +1,400 @@
+"""OdooActivities: exactly-once journal posting and stock moves for sales.
+
+Posting follows the claim-by-draft protocol (ARCHITECTURE.md, "Exactly-once posting"): create
+drafts carrying the sale key in `ref`, then converge every attempt, racing or retried, on one
+posted move per key. Stock leaves through one outgoing picking per posting, claimed the same
+way by its `origin`. Every method is a plain `def`: odoorpc blocks, so the worker runs these on
+a thread pool.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from odoorpc.error import RPCError
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.odoo_client import (
+    OdooClient,
+    OdooUnavailable,
+    error_name,
+    is_sequence_collision,
+    raise_classified,
+)
+from domain.posting import (
+    CurrencyNotBooked,
+    JournalEntry,
+    PostingProfile,
+    StockLine,
+    journal_entry_for,
+)
+from domain.sale import Sale
+
+
+class PostSaleInput(BaseModel):
+    sale: Sale
+
+
+class PostSaleResult(BaseModel):
+    key: str
+    move_id: int
+    move_name: str
+    # True when this key was already posted before this activity ran (a resubmitted sale, or
+    # a retry after a lost response): nothing new was booked.
+    already_posted: bool
+
+
+class PostSalesBatchInput(BaseModel):
+    sales: list[Sale]
+
+
+class SaleOutcome(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    txn_id: str
+    posted: bool
+    move_id: int | None = None
+    move_name: str | None = None
+    already_posted: bool = False
+    error_type: str | None = None
+    reason: str | None = None
+
+
+class PostSalesBatchResult(BaseModel):
+    outcomes: list[SaleOutcome]
+
+
+class DecrementStockInput(BaseModel):
+    # Idempotency key of the picking: a sale key, or a batch key derived from its sales.
+    origin: str
+    lines: list[StockLine]
+
+
+class DecrementStockResult(BaseModel):
+    picking_id: int | None
+    picking_name: str | None
+    already_done: bool = False
+    # Services and SKUs Odoo does not know move no stock; they are reported, not fatal.
+    skipped_skus: list[str] = []
+
+
+class _Refused(Exception):
+    """A sale this batch cannot post; the others go on."""
+
+    def __init__(self, error_type: str, reason: str) -> None:
+        super().__init__(reason)
+        self.error_type = error_type
+        self.reason = reason
+
+
+class OdooActivities:
+    def __init__(self, odoo: OdooClient, profile: PostingProfile) -> None:
+        self.odoo = odoo
+        self.profile = profile
+
+    # -- activities ---------------------------------------------------------------------------
+
+    @activity.defn
+    def post_sale(self, input: PostSaleInput) -> PostSaleResult:
+        """Post one sale's entry exactly once. Business refusals are non-retryable."""
+        outcome = self._post([input.sale])[0]
+        if not outcome.posted:
+            raise ApplicationError(
+                outcome.reason or "refused", type=outcome.error_type, non_retryable=True
+            )
+        assert outcome.move_id is not None and outcome.move_name is not None
+        return PostSaleResult(
+            key=outcome.key,
+            move_id=outcome.move_id,
+            move_name=outcome.move_name,
+            already_posted=outcome.already_posted,
+        )
+
+    @activity.defn
+    def post_sales_batch(self, input: PostSalesBatchInput) -> PostSalesBatchResult:
+        """Post many sales in a few RPCs. A refused sale is reported, never blocks the rest."""
+        return PostSalesBatchResult(outcomes=self._post(input.sales))
+
+    @activity.defn
+    def decrement_stock(self, input: DecrementStockInput) -> DecrementStockResult:
+        """One outgoing picking (stock → customers) per posting, validated exactly once."""
+        route = self.odoo.stock_route(self.profile.warehouse_code)
+        found, _ = self.odoo.products(line.sku for line in input.lines)
+        lines = [ln for ln in input.lines if ln.sku in found and found[ln.sku].moves_stock]
+        skipped = sorted({ln.sku for ln in input.lines} - {ln.sku for ln in lines})
+        if not lines:
+            return DecrementStockResult(picking_id=None, picking_name=None, skipped_skus=skipped)
+
+        done = self._done_picking(input.origin)
+        if done:
+            return DecrementStockResult(
+                picking_id=done["id"],
+                picking_name=done["name"],
+                already_done=True,
+                skipped_skus=skipped,
+            )
+        mine = self.odoo.call(
+            "stock.picking",
+            "create",
+            {
+                "picking_type_id": route.out_type_id,
+                "location_id": route.stock_location_id,
+                "location_dest_id": route.customer_location_id,
+                "origin": input.origin,
+                "move_ids": [
+                    (
+                        0,
+                        0,
+                        {
+                            "name": f"{input.origin} {ln.sku}",
+                            "product_id": found[ln.sku].id,
+                            "product_uom": found[ln.sku].uom_id,
+                            # Preset quantity: validate in full even without stock (no backorder).
+                            "product_uom_qty": float(ln.qty),
+                            "quantity": float(ln.qty),
+                            "location_id": route.stock_location_id,
+                            "location_dest_id": route.customer_location_id,
+                        },
+                    )
+                    for ln in lines
+                ],
+            },
+        )
+        rows = self._pickings(input.origin)
+        done_rows = [r for r in rows if r["state"] == "done"]
+        if done_rows:
+            self._unlink_quietly("stock.picking", [mine])
+            return DecrementStockResult(
+                picking_id=done_rows[0]["id"],
+                picking_name=done_rows[0]["name"],
+                already_done=True,
+                skipped_skus=skipped,
+            )
+        live = [r for r in rows if r["state"] != "cancel"]
+        if not live:
+            raise OdooUnavailable(f"picking {input.origin} vanished while being claimed")
+        survivor = live[0]["id"]
+        self._unlink_quietly("stock.picking", [r["id"] for r in live[1:]])
+        try:
+            answer = self.odoo.call_raw("stock.picking", "button_validate", [survivor])
+        except RPCError as e:
+            # Another attempt may have validated it between our read and our call.
+            if self._done_picking(input.origin) is None:
+                raise_classified(e, f"stock.picking.button_validate {input.origin}")
+            answer = True
+        if answer is not True:
+            raise OdooUnavailable(f"picking {input.origin} not validated, Odoo answered {answer!r}")
+        done = self._done_picking(input.origin)
+        if done is None:
+            raise OdooUnavailable(f"picking {input.origin} validated but not done")
+        return DecrementStockResult(
+            picking_id=done["id"], picking_name=done["name"], skipped_skus=skipped
+        )
+
+    # -- posting ------------------------------------------------------------------------------
+
+    def _post(self, sales: list[Sale]) -> list[SaleOutcome]:
+        refused: dict[str, _Refused] = {}
+        vals: dict[str, dict[str, Any]] = {}
+        _, problems = self.odoo.products({line.sku for s in sales for line in s.lines})
+        for sale in sales:
+            try:
+                unknown = [problems[ln.sku] for ln in sale.lines if ln.sku in problems]
+                if unknown:
+                    kind = "UnknownSku" if unknown[0].startswith("unknown") else "AmbiguousSku"
+                    raise _Refused(kind, "; ".join(dict.fromkeys(unknown)))
+                vals[sale.key] = self._move_vals(journal_entry_for(sale, self.profile))
+            except CurrencyNotBooked as e:
+                refused[sale.key] = _Refused("CurrencyNotBooked", str(e))
+            except _Refused as e:
+                refused[sale.key] = e
+
+        posted: dict[str, tuple[int, str, bool]] = {}
+        if vals:
+            self._create_drafts(vals, refused)
+            keys = [k for k in vals if k not in refused]
+            posted = self._converge(keys, refused)
+
+        outcomes = []
+        for sale in sales:
+            if sale.key in refused:
+                r = refused[sale.key]
+                outcomes.append(
+                    SaleOutcome(
+                        key=sale.key,
+                        txn_id=sale.txn_id,
+                        posted=False,
+                        error_type=r.error_type,
+                        reason=r.reason,
+                    )
+                )
+            else:
+                move_id, name, already = posted[sale.key]
+                outcomes.append(
+                    SaleOutcome(
+                        key=sale.key,
+                        txn_id=sale.txn_id,
+                        posted=True,
+                        move_id=move_id,
+                        move_name=name,
+                        already_posted=already,
+                    )
+                )
+        return outcomes
+
+    def _move_vals(self, entry: JournalEntry) -> dict[str, Any]:
+        accounts = self.odoo.account_ids(line.account_code for line in entry.lines)
+        return {
+            "move_type": "entry",
+            "journal_id": self.odoo.journal_id(entry.journal_code),
+            "date": entry.date.isoformat(),
+            "ref": entry.ref,
+            "line_ids": [
+                (
+                    0,
+                    0,
+                    {
+                        "account_id": accounts[line.account_code],
+                        "name": line.name,
+                        "debit": float(line.debit),
+                        "credit": float(line.credit),
+                    },
+                )
+                for line in entry.lines
+            ],
+        }
+
+    def _create_drafts(self, vals: dict[str, dict[str, Any]], refused: dict[str, _Refused]) -> None:
+        """Create every draft in one RPC; if Odoo refuses the batch, find the culprit(s)."""
+        keys = [k for k in vals if k not in refused]
+        if not keys:
+            return
+        try:
+            self.odoo.call_raw("account.move", "create", [vals[k] for k in keys])
+            return
+        except RPCError as e:
+            if len(keys) == 1:
+                self._refuse_or_raise(e, keys[0], refused)
+                return
+        for key in keys:
+            try:
+                self.odoo.call_raw("account.move", "create", vals[key])
+            except RPCError as e:
+                self._refuse_or_raise(e, key, refused)
+
+    def _refuse_or_raise(self, e: RPCError, key: str, refused: dict[str, _Refused]) -> None:
+        try:
+            raise_classified(e, f"account.move.create {key}")
+        except ApplicationError as app:
+            refused[key] = _Refused(app.type or "OdooError", str(e))
+
+    def _converge(
+        self, keys: list[str], refused: dict[str, _Refused]
+    ) -> dict[str, tuple[int, str, bool]]:
+        """Resolve each key to one posted move: keep a posted one, else post the lowest draft."""
+        by_ref: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in self._moves(keys):
+            by_ref[row["ref"]].append(row)
+        result: dict[str, tuple[int, str, bool]] = {}
+        to_unlink: list[int] = []
+        survivors: dict[str, int] = {}
+        for key in keys:
+            rows = by_ref.get(key, [])
+            posted = [r for r in rows if r["state"] == "posted"]
+            drafts = [r["id"] for r in rows if r["state"] == "draft"]
+            if posted:
+                result[key] = (posted[0]["id"], posted[0]["name"], True)
+                to_unlink.extend(drafts)
+            elif drafts:
+                survivors[key] = drafts[0]
+                to_unlink.extend(drafts[1:])
+            else:
+                raise OdooUnavailable(f"draft for {key} vanished while being claimed")
+        self._unlink_quietly("account.move", to_unlink)
+        if survivors:
+            self._post_moves(survivors, refused)
+            names = {r["id"]: r for r in self._moves_by_id(list(survivors.values()))}
+            for key, move_id in survivors.items():
+                if key in refused:
+                    continue
+                move = names.get(move_id)
+                if move is None or move["state"] != "posted":
+                    raise OdooUnavailable(f"entry {move_id} for {key} is not posted after posting")
+                result[key] = (move_id, move["name"], False)
+        return result
+
+    def _post_moves(self, survivors: dict[str, int], refused: dict[str, _Refused]) -> None:
+        ids = list(survivors.values())
+        try:
+            self.odoo.call_raw("account.move", "action_post", ids)
+            return
+        except RPCError:
+            pass  # find out which one, below
+        for key, move_id in survivors.items():
+            self._post_one(key, move_id, refused)
+
+    def _post_one(self, key: str, move_id: int, refused: dict[str, _Refused]) -> None:
+        for _ in range(3):
+            try:
+                self.odoo.call_raw("account.move", "action_post", [move_id])
+                return
+            except RPCError as e:
+                if is_sequence_collision(e):
+                    # Two drafts got the same sequence name (first move of a period, created
+                    # concurrently): reset the name and let Odoo number it again (facts §h).
+                    self.odoo.call("account.move", "write", [move_id], {"name": "/"})
+                    continue
+                if "must be in draft" in str(e):
+                    return  # another attempt posted it first
+                if error_name(e) == "odoo.exceptions.MissingError":
+                    raise OdooUnavailable(f"entry {move_id} for {key} vanished") from e
+                self._refuse_or_raise(e, key, refused)
+                return
+        raise OdooUnavailable(f"entry {move_id} for {key}: sequence name kept colliding")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _moves(self, refs: list[str]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.odoo.call(
+            "account.move",
+            "search_read",
+            [("ref", "in", refs)],
+            fields=["ref", "state", "name"],
+            order="id asc",
+        )
+        return rows
+
+    def _moves_by_id(self, ids: list[int]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.odoo.call("account.move", "read", ids, ["state", "name"])
+        return rows
+
+    def _pickings(self, origin: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.odoo.call(
+            "stock.picking",
+            "search_read",
+            [("origin", "=", origin)],
+            fields=["state", "name"],
+            order="id asc",
+        )
+        return rows
+
+    def _done_picking(self, origin: str) -> dict[str, Any] | None:
+        return next((r for r in self._pickings(origin) if r["state"] == "done"), None)
+
+    def _unlink_quietly(self, model: str, ids: list[int]) -> None:
+        """Delete leftovers of other attempts; one a racing attempt deleted first is fine."""
+        if not ids:
+            return
+        try:
+            self.odoo.call_raw(model, "unlink", ids)
+        except RPCError:
+            for one in ids:
+                try:
+                    self.odoo.call_raw(model, "unlink", [one])
+                except RPCError as e:
+                    if error_name(e) != "odoo.exceptions.MissingError":
+                        raise_classified(e, f"{model}.unlink {one}")

@@ -1,0 +1,282 @@
+"""`make bench`: sales posted per second, end to end on the embedded default.
+
+Three ways to post the same kind of day (valid sales only, several stores):
+  direct    a plain odoorpc loop, no Temporal: create + post the entry, create + validate the
+            picking, one sale after another (the baseline: what a hand-rolled script does)
+  per-sale  `retailflow sale post --mode per-sale`: one SalePosting workflow per sale
+  batched   `retailflow sale post --mode batched`: StoreLedger micro-batches per store
+Each runs against a fresh Odoo emulator process; Temporal is one dev server (SQLite file, WAL)
+and one `retailflow worker` process, as `make demo` runs them. Results: bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import odoorpc
+
+from domain.posting import PostingProfile, journal_entry_for
+from domain.sale import parse_sale
+from simulators.sales import day_of_sales, seed_catalogue
+from workers.client import connect
+from workers.devserver import dev_server_command, stop, wait_for_port
+from workers.settings import Settings, TemporalSettings
+from workers.submit import Mode, submit_many, wait_until_settled
+
+BIN = Path(sys.executable).parent
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Odoo:
+    """A fresh emulator process with the demo catalogue."""
+
+    def __init__(self, workdir: Path, name: str) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulators.odoo",
+                "--port",
+                str(self.port),
+                "--db",
+                str(workdir / f"odoo-{name}.sqlite"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port, self.proc, "the Odoo emulator")
+        self.rpc = odoorpc.ODOO("127.0.0.1", port=self.port)
+        self.rpc.login("retail", "admin", "admin")
+        self.products = seed_catalogue(self.rpc, on_hand=100_000)
+
+    def posted(self, prefix: str) -> int:
+        n: int = self.rpc.execute_kw(
+            "account.move",
+            "search_count",
+            [[("ref", "=like", f"{prefix}%"), ("state", "=", "posted")]],
+        )
+        return n
+
+    def close(self) -> None:
+        stop(self.proc)
+
+
+def sales_for(tag: str, n: int, stores: int) -> list[dict[str, Any]]:
+    names = tuple(f"{tag}{i:02d}" for i in range(stores))
+    _, facts = day_of_sales(
+        date(2026, 11, 26),
+        stores=names,
+        per_store=n // stores,
+        resubmit_ratio=0.0,
+        invalid_per_store=0,
+        seed=99,
+    )
+    return list(facts["valid"].values())
+
+
+def run_direct(odoo: Odoo, sales: list[dict[str, Any]]) -> float:
+    """The baseline: what a script does without Temporal, sale after sale."""
+    rpc, profile = odoo.rpc, PostingProfile()
+    accounts = {
+        r["code"]: r["id"]
+        for r in rpc.execute_kw("account.account", "search_read", [[]], {"fields": ["code"]})
+    }
+    journal = rpc.execute_kw("account.journal", "search", [[("code", "=", "MISC")]])[0]
+    wh = rpc.execute_kw(
+        "stock.warehouse",
+        "search_read",
+        [[("code", "=", "WH")]],
+        {"fields": ["lot_stock_id", "out_type_id"]},
+    )[0]
+    customers = rpc.execute_kw("stock.location", "search", [[("usage", "=", "customer")]])[0]
+    stock = wh["lot_stock_id"][0]
+    start = time.perf_counter()
+    for raw in sales:
+        sale = parse_sale(raw)
+        entry = journal_entry_for(sale, profile)
+        move = rpc.execute_kw(
+            "account.move",
+            "create",
+            [
+                {
+                    "move_type": "entry",
+                    "journal_id": journal,
+                    "date": entry.date.isoformat(),
+                    "ref": entry.ref,
+                    "line_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "account_id": accounts[ln.account_code],
+                                "name": ln.name,
+                                "debit": float(ln.debit),
+                                "credit": float(ln.credit),
+                            },
+                        )
+                        for ln in entry.lines
+                    ],
+                }
+            ],
+        )
+        rpc.execute_kw("account.move", "action_post", [[move]])
+        pick = rpc.execute_kw(
+            "stock.picking",
+            "create",
+            [
+                {
+                    "picking_type_id": wh["out_type_id"][0],
+                    "location_id": stock,
+                    "location_dest_id": customers,
+                    "origin": sale.key,
+                    "move_ids": [
+                        (
+                            0,
+                            0,
+                            {
+                                "name": ln.sku,
+                                "product_id": odoo.products[ln.sku],
+                                "product_uom_qty": float(ln.qty),
+                                "quantity": float(ln.qty),
+                                "product_uom": 1,
+                                "location_id": stock,
+                                "location_dest_id": customers,
+                            },
+                        )
+                        for ln in sale.lines
+                    ],
+                }
+            ],
+        )
+        rpc.execute_kw("stock.picking", "button_validate", [[pick]])
+    return time.perf_counter() - start
+
+
+async def run_workflows(
+    temporal_address: str,
+    odoo: Odoo,
+    sales: list[dict[str, Any]],
+    mode: Mode,
+    tag: str,
+    workdir: Path,
+) -> tuple[float, float]:
+    """(seconds until Odoo holds every entry, seconds until every workflow is settled)."""
+    settings = Settings(
+        task_queue=f"bench-{tag}",
+        odoo_url=f"http://127.0.0.1:{odoo.port}",
+        batch_size=100,
+        batch_max_age_s=1.0,
+        temporal=TemporalSettings(address=temporal_address),
+    )
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": temporal_address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_ODOO_URL": settings.odoo_url,
+    }
+    with (workdir / f"worker-{tag}.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [str(BIN / "retailflow"), "worker"], env=env, stdout=log, stderr=log
+        )
+    try:
+        client = await connect(settings.temporal)
+        await asyncio.sleep(2)  # worker connected and polling
+        start = time.perf_counter()
+        submitted = await submit_many(client, settings, sales, mode, source="bench", concurrency=64)
+        while odoo.posted(f"POS:{tag}") < len(sales):
+            await asyncio.sleep(0.1)
+        posted = time.perf_counter() - start
+        await wait_until_settled(client, submitted, timedelta(minutes=15), poll=0.25)
+        settled = time.perf_counter() - start
+        return posted, settled
+    finally:
+        stop(worker)
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[str, Any] = {
+        "sales": args.sales,
+        "stores": args.stores,
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="retailflow-bench-") as tmp:
+        workdir = Path(tmp)
+        tport = free_port()
+        with (workdir / "temporal.log").open("wb") as log:
+            temporal = subprocess.Popen(
+                dev_server_command(tport, None, workdir / "temporal.sqlite"), stdout=log, stderr=log
+            )
+        try:
+            wait_for_port(tport, temporal, "the Temporal dev server")
+            address = f"127.0.0.1:{tport}"
+            for name in args.only.split(","):
+                odoo = Odoo(workdir, name)
+                try:
+                    tag = {"direct": "D", "per-sale": "P", "batched": "B"}[name]
+                    sales = sales_for(tag, args.sales, args.stores)
+                    if name == "direct":
+                        secs = run_direct(odoo, sales)
+                        results["runs"][name] = {"posted_s": secs, "settled_s": secs}
+                    else:
+                        posted, settled = await run_workflows(
+                            address, odoo, sales, Mode(name), tag, workdir
+                        )
+                        results["runs"][name] = {"posted_s": posted, "settled_s": settled}
+                    assert odoo.posted(f"POS:{tag}") == len(sales)
+                    r = results["runs"][name]
+                    r["posted_per_s"] = len(sales) / r["posted_s"]
+                    r["settled_per_s"] = len(sales) / r["settled_s"]
+                    print(
+                        f"{name:<9} {len(sales)} sales: posted in {r['posted_s']:.1f} s "
+                        f"({r['posted_per_s']:.1f}/s), settled in {r['settled_s']:.1f} s "
+                        f"({r['settled_per_s']:.1f}/s)",
+                        flush=True,
+                    )
+                finally:
+                    odoo.close()
+        finally:
+            stop(temporal)
+    runs = results["runs"]
+    print("\n| mode | sales/s posted | sales/s settled (incl. stock) | vs direct |")
+    print("| --- | --- | --- | --- |")
+    for name, r in runs.items():
+        ratio = (
+            r["posted_per_s"] / runs["direct"]["posted_per_s"] if "direct" in runs else float("nan")
+        )
+        print(f"| {name} | {r['posted_per_s']:.1f} | {r['settled_per_s']:.1f} | {ratio:.2f}× |")
+    if "per-sale" in runs and "batched" in runs:
+        speedup = runs["batched"]["posted_per_s"] / runs["per-sale"]["posted_per_s"]
+        print(f"\nbatched / per-sale: {speedup:.1f}×")
+    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--sales", type=int, default=600)
+    parser.add_argument("--stores", type=int, default=4)
+    parser.add_argument("--only", default="direct,per-sale,batched")
+    asyncio.run(main(parser.parse_args()))
+    sys.stdout.flush()
+    os._exit(0)

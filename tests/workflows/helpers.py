@@ -1,0 +1,48 @@
+"""Helpers for workflow tests: sales of a test's own store, and Odoo lookups."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import odoorpc
+
+from simulators.sales import make_sale
+
+DAY = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def sales_for(store: str, n: int, seed: int = 1) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [make_sale(rng, store, f"X{i:04d}", DAY) for i in range(n)]
+
+
+def moves_for(odoo: odoorpc.ODOO, ref: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = odoo.execute_kw(
+        "account.move",
+        "search_read",
+        [[("ref", "=", ref)]],
+        {"fields": ["state", "name", "line_ids"]},
+    )
+    return rows
+
+
+def lines_of(odoo: odoorpc.ODOO, move_id: int) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = odoo.execute_kw(
+        "account.move.line",
+        "search_read",
+        [[("move_id", "=", move_id)]],
+        {"fields": ["name", "debit", "credit", "account_id"]},
+    )
+    return rows
+
+
+def pickings_for(odoo: odoorpc.ODOO, origin_prefix: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = odoo.execute_kw(
+        "stock.picking",
+        "search_read",
+        [[("origin", "=like", f"{origin_prefix}%")]],
+        {"fields": ["state", "name", "origin"]},
+    )
+    return rows

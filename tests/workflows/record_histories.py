@@ -1,0 +1,69 @@
+"""Record the histories that test_replay.py replays: each scenario runs once on a fresh dev
+server and Odoo emulator, and its history is saved as JSON under histories/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from activities.odoo_client import OdooClient
+from domain.posting import PostingProfile
+from simulators.odoo import OdooEmulator
+from simulators.sales import seed_catalogue
+from tests.conftest import odoo_rpc, settings_for
+from tests.workflows.helpers import sales_for
+from workers.client import connect
+from workers.settings import TemporalSettings
+from workers.submit import Mode, submit_many, wait_until_settled
+from workers.worker import build_worker
+from workflows.search_attributes import ALL
+from workflows.store_ledger import StoreLedger, ledger_workflow_id
+
+OUT = Path(__file__).parent / "histories"
+BIN = Path(sys.executable).parent
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
+    )
+    emu = OdooEmulator()
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
+    address = env.client.service_client.config.target_host
+    client = await connect(TemporalSettings(address=address))
+    settings = settings_for(emu, address, batch_size=3)
+    sales = sales_for("REC", 5)
+    sales[1]["lines"][0]["sku"] = "NOPE-404"
+    invalid = dict(sales_for("REC", 6)[5], currency="XYZ")
+    with ThreadPoolExecutor(8) as ex:
+        async with build_worker(
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex
+        ):
+            per_sale = await submit_many(
+                client, settings, [sales[0], invalid], Mode.PER_SALE, "rec"
+            )
+            batched = await submit_many(client, settings, sales[1:], Mode.BATCHED, "rec")
+            await wait_until_settled(client, per_sale + batched, timedelta(seconds=60))
+            ledger = client.get_workflow_handle(ledger_workflow_id("REC", date(2026, 11, 20)))
+            await ledger.signal(StoreLedger.close)
+            await ledger.result()
+            OUT.mkdir(exist_ok=True)
+            for wf_id in [per_sale[0].workflow_id, per_sale[1].workflow_id, ledger.id]:
+                history = await client.get_workflow_handle(wf_id).fetch_history()
+                (OUT / f"{wf_id}.json").write_text(history.to_json())
+                print("saved", wf_id)
+    emu.stop()
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)

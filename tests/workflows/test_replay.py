@@ -1,0 +1,38 @@
+"""Saved histories of real runs replay against today's workflow code: a change that breaks
+determinism for workflows already running in production fails here, in CI.
+
+Re-record after an intentional, versioned change: `python -m tests.workflows.record_histories`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workers.worker import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+SAVED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_cover_every_workflow() -> None:
+    types = {
+        json.loads(p.read_text())["events"][0]["workflowExecutionStartedEventAttributes"][
+            "workflowType"
+        ]["name"]
+        for p in SAVED
+    }
+    assert types == {w.__name__ for w in WORKFLOWS}
+
+
+@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
+async def test_saved_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None

@@ -1,0 +1,56 @@
+"""The one Temporal client factory: data converter, tracing, TLS. Worker, CLI and tests use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, TLSConfig
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from workers.settings import TemporalSettings
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+
+async def connect(settings: TemporalSettings | None = None) -> Client:
+    settings = settings or TemporalSettings()
+    tls: TLSConfig | bool = settings.tls or bool(settings.api_key)
+    if settings.tls_cert and settings.tls_key:
+        tls = TLSConfig(
+            client_cert=Path(settings.tls_cert).read_bytes(),
+            client_private_key=Path(settings.tls_key).read_bytes(),
+        )
+    return await Client.connect(
+        settings.address,
+        namespace=settings.namespace,
+        api_key=settings.api_key,
+        tls=tls,
+        data_converter=pydantic_data_converter,
+        interceptors=[TracingInterceptor()],
+    )
+
+
+async def ensure_search_attributes(client: Client) -> list[str]:
+    """Register StoreId, BusinessDay, RetailStatus if missing. Returns the names added.
+
+    Works on the dev server and self-hosted clusters; on Temporal Cloud add them once in the
+    namespace settings instead (this call is then refused, and the error says so).
+    """
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+    return sorted(missing)

@@ -1,0 +1,208 @@
+"""`make demo`: a day of sales for three stores through everything real, on one machine.
+
+Starts the Temporal dev server (SQLite file, Web UI on 8233), the Odoo 17 emulator (failing a
+few percent of calls, lost responses included) and a `retailflow worker` process; submits a day
+of sales with cashier retries and invalid sales (two stores per sale, one store batched), waits
+until every sale is settled and prints what Odoo holds. Everything lives under `.demo/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections import Counter
+from datetime import date
+from datetime import timedelta as td
+from pathlib import Path
+
+import odoorpc
+
+from activities.odoo_client import OdooClient
+from domain.posting import PostingProfile
+from simulators.sales import day_of_sales, seed_catalogue
+from workers.audit import OdooBooks, StoreBooks, read_books
+from workers.client import connect, ensure_search_attributes
+from workers.devserver import dev_server_command, port_in_use, stop, wait_for_port
+from workers.settings import Settings, TemporalSettings
+from workers.submit import Mode, Submission, Submitted, submit_many, wait_until_settled
+from workflows.sale_posting import EXCEPTION_STATES, SalePostingResult
+from workflows.store_ledger import StoreLedger
+
+ROOT = Path(".demo")
+STORES = ("S001", "S002", "S003")
+MODES = {"S001": Mode.PER_SALE, "S002": Mode.PER_SALE, "S003": Mode.BATCHED}
+
+
+def _set_faults(odoo_port: int, rate: float) -> None:
+    body = json.dumps(
+        {"error_rate": rate, "kinds": ["transport", "http_500", "lost_response"], "seed": 42}
+    ).encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{odoo_port}/_emulator/faults",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        resp.read()
+
+
+async def run_demo(args: argparse.Namespace) -> int:
+    for port, flag in (
+        (args.temporal_port, "--temporal-port"),
+        (args.ui_port, "--ui-port"),
+        (args.odoo_port, "--odoo-port"),
+    ):
+        if port_in_use(port):
+            print(
+                f"retailflow demo: port {port} is already in use; stop what runs there "
+                f"or pick another with {flag}",
+                file=sys.stderr,
+            )
+            return 2
+    shutil.rmtree(ROOT, ignore_errors=True)
+    ROOT.mkdir()
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (ROOT / "processes.log").open("ab")
+    try:
+        print("starting Temporal dev server, Odoo 17 emulator and a worker (logs in .demo/)")
+        temporal = subprocess.Popen(
+            dev_server_command(args.temporal_port, args.ui_port, ROOT / "temporal.sqlite"),
+            stdout=log,
+            stderr=log,
+        )
+        procs.append(temporal)
+        odoo_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulators.odoo",
+                "--port",
+                str(args.odoo_port),
+                "--db",
+                str(ROOT / "odoo.sqlite"),
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        procs.append(odoo_proc)
+        wait_for_port(args.temporal_port, temporal, "the Temporal dev server")
+        wait_for_port(args.odoo_port, odoo_proc, "the Odoo emulator")
+
+        odoo = odoorpc.ODOO("127.0.0.1", port=args.odoo_port)
+        odoo.login("retail", "admin", "admin")
+        seed_catalogue(odoo)
+        _set_faults(args.odoo_port, args.fault_rate)
+
+        address = f"127.0.0.1:{args.temporal_port}"
+        settings = Settings(
+            odoo_url=f"http://127.0.0.1:{args.odoo_port}",
+            batch_size=20,
+            batch_max_age_s=1.0,
+            ledger_idle_close_s=60.0,
+            temporal=TemporalSettings(address=address),
+        )
+        client = await connect(settings.temporal)
+        await ensure_search_attributes(client)
+        env = {**os.environ, "TEMPORAL_ADDRESS": address, "RETAILFLOW_ODOO_URL": settings.odoo_url}
+        worker = subprocess.Popen(
+            [str(Path(sys.executable).parent / "retailflow"), "worker"],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        procs.append(worker)
+
+        stream, facts = day_of_sales(
+            date.today(),
+            stores=STORES,
+            per_store=args.per_store,
+            resubmit_ratio=0.15,
+            invalid_per_store=2,
+            seed=2026,
+        )
+        batched = [r for r in stream if isinstance(r, dict) and r.get("store_id") == "S003"]
+        per_sale = [r for r in stream if not (isinstance(r, dict) and r.get("store_id") == "S003")]
+        print(
+            f"submitting {len(stream)} sales ({facts['resubmitted']} cashier retries, "
+            f"{len(facts['invalid'])} invalid); Odoo fails {args.fault_rate:.0%} of calls"
+        )
+        submitted = await submit_many(client, settings, per_sale, Mode.PER_SALE, "demo")
+        submitted += await submit_many(client, settings, batched, Mode.BATCHED, "demo")
+        settled = await wait_until_settled(client, submitted, td(minutes=10))
+        _set_faults(args.odoo_port, 0.0)
+
+        books = read_books(OdooClient(settings.odoo()), PostingProfile())
+        ledger_dups: Counter[str] = Counter()
+        for s in submitted:
+            if s.submission is Submission.QUEUED and s.store_id and s.store_id not in ledger_dups:
+                p = await client.get_workflow_handle_for(StoreLedger.run, s.workflow_id).query(
+                    StoreLedger.progress
+                )
+                ledger_dups[s.store_id] = p.duplicates
+        _print_summary(submitted, settled, books, ledger_dups, args)
+        if books.duplicated_keys:
+            print(f"ERROR: sales posted twice: {books.duplicated_keys}", file=sys.stderr)
+            return 1
+        if args.keep_running:
+            print("\neverything stays up: Ctrl-C to stop.")
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                pass
+        return 0
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        log.close()
+
+
+def _print_summary(
+    submitted: list[Submitted],
+    settled: dict[str, SalePostingResult],
+    books: OdooBooks,
+    ledger_dups: Counter[str],
+    args: argparse.Namespace,
+) -> None:
+    received: Counter[str] = Counter(s.store_id or "?" for s in submitted)
+    dups: Counter[str] = Counter(
+        s.store_id or "?" for s in submitted if s.submission is Submission.DUPLICATE
+    )
+    dups.update(ledger_dups)
+    exceptions = {w: r for w, r in settled.items() if r.status in EXCEPTION_STATES}
+    rejected: Counter[str] = Counter(
+        r.key.split(":")[1] if r.key else "?" for r in exceptions.values()
+    )
+    head = (
+        f"{'store':<6} {'mode':<9} {'received':>8} {'posted':>7} {'dups':>5} {'rejected':>8} "
+        f"{'revenue':>10} {'tax':>8}  {'debit = credit'}"
+    )
+    print("\n" + head + "\n" + "-" * (len(head) + 8))
+    for store in STORES:
+        b = books.stores.get(store) or StoreBooks(store_id=store)
+        print(
+            f"{store:<6} {MODES[store].value:<9} {received[store]:>8} {b.entries:>7} "
+            f"{dups[store]:>5} {rejected[store]:>8} {b.revenue:>10} {b.tax:>8}  "
+            f"{b.debit} = {b.credit}"
+        )
+    if received["?"]:
+        print(
+            f"{'?':<6} {'':<9} {received['?']:>8} {'':>7} {'':>5} {rejected['?']:>8}  (unreadable)"
+        )
+    print(
+        f"\nOdoo holds {sum(books.posted_per_key.values())} posted sale entries, "
+        f"{len(books.duplicated_keys)} posted twice, {books.draft_moves} drafts left over."
+    )
+    print(f"\nException inbox ({len(exceptions)} sales, kept in Temporal with their reasons):")
+    for wf_id, r in sorted(exceptions.items()):
+        print(f"  {wf_id:<34} {r.status.value:<15} {'; '.join(r.reasons)}")
+    print(
+        f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
+        '\n  the inbox there: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
+    )

@@ -1,0 +1,54 @@
+"""Settings from the environment (and a `.env` file): one place, read by every entry point."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from activities.odoo_client import OdooSettings
+
+
+class TemporalSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TEMPORAL_", env_file=".env", extra="ignore")
+
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    # Temporal Cloud / mTLS: an API key, or a client certificate and key (PEM file paths).
+    api_key: str | None = None
+    tls: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RETAILFLOW_", env_file=".env", extra="ignore")
+
+    task_queue: str = "retailflow"
+    odoo_url: str = "http://127.0.0.1:8069"
+    odoo_db: str = "retail"
+    odoo_login: str = "admin"
+    odoo_password: str = "admin"
+    odoo_timeout_s: float = 60.0
+    # TOML or JSON file overriding the posting profile (accounts, journal, currencies).
+    posting_profile: str | None = None
+    # Worker sizing: odoorpc blocks, so activities run on this many threads.
+    max_concurrent_activities: int = Field(default=16, ge=1)
+    workflow_pollers: int = Field(default=20, ge=1)
+    # Micro-batching (StoreLedger) knobs used when a ledger starts.
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_max_age_s: float = Field(default=2.0, gt=0)
+    ledger_idle_close_s: float = Field(default=1800.0, gt=0)
+    # Ingress HTTP API.
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+
+    def odoo(self) -> OdooSettings:
+        return OdooSettings(
+            url=self.odoo_url,
+            db=self.odoo_db,
+            login=self.odoo_login,
+            password=self.odoo_password,
+            timeout_s=self.odoo_timeout_s,
+        )

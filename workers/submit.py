@@ -1,0 +1,231 @@
+"""Submitting sales to Temporal and following them: shared by the CLI, the ingress and the demo.
+
+A sale goes to its own SalePosting workflow (per-sale mode), or by signal-with-start to its
+store's StoreLedger for the day (batched mode). Input that fails validation always goes to its
+own SalePosting workflow, which keeps it, rejected, with its reasons: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.sale import FieldError, Sale, SaleRejected, decode_sale_json, parse_sale
+from workers.settings import Settings
+from workflows.sale_posting import (
+    EXCEPTION_STATES,
+    SalePosting,
+    SalePostingInput,
+    SalePostingResult,
+    SaleStatus,
+    sale_workflow_id,
+)
+from workflows.search_attributes import RETAIL_STATUS, STORE_ID
+from workflows.store_ledger import LedgerInput, LedgerSubmission, StoreLedger, ledger_workflow_id
+
+
+class Mode(StrEnum):
+    PER_SALE = "per-sale"
+    BATCHED = "batched"
+
+
+class Submission(StrEnum):
+    ACCEPTED = "accepted"  # a new SalePosting workflow
+    QUEUED = "queued"  # handed to the store's ledger
+    DUPLICATE = "duplicate"  # this sale already has a workflow: absorbed
+    REJECTED = "rejected"  # invalid: kept, rejected, in its own workflow
+
+
+class Submitted(BaseModel):
+    workflow_id: str
+    submission: Submission
+    store_id: str | None = None
+    txn_id: str | None = None
+    errors: list[FieldError] = []
+
+
+def raw_from_text(text: str) -> dict[str, Any] | str:
+    """A JSON line as a sale object, or the text itself when it is not one (kept, rejected)."""
+    try:
+        return decode_sale_json(text)
+    except SaleRejected:
+        return text
+
+
+async def submit_sale(
+    client: Client, settings: Settings, raw: dict[str, Any] | str, mode: Mode, source: str
+) -> Submitted:
+    try:
+        sale: Sale | None = parse_sale(raw)
+        errors: list[FieldError] = []
+    except SaleRejected as e:
+        sale, errors = None, e.errors
+    if sale is not None and mode is Mode.BATCHED and isinstance(raw, dict):
+        ledger_id = ledger_workflow_id(sale.store_id, sale.business_day)
+        await client.start_workflow(
+            StoreLedger.run,
+            LedgerInput(
+                store_id=sale.store_id,
+                business_day=sale.business_day,
+                batch_size=settings.batch_size,
+                max_batch_age=timedelta(seconds=settings.batch_max_age_s),
+                idle_close_after=timedelta(seconds=settings.ledger_idle_close_s),
+            ),
+            id=ledger_id,
+            task_queue=settings.task_queue,
+            start_signal="add_sale",
+            start_signal_args=[LedgerSubmission(sale=raw)],
+            static_summary=f"Ledger of store **{sale.store_id}** for {sale.business_day}",
+        )
+        return Submitted(
+            workflow_id=ledger_id,
+            submission=Submission.QUEUED,
+            store_id=sale.store_id,
+            txn_id=sale.txn_id,
+        )
+
+    workflow_id = sale_workflow_id(raw)
+    store = raw.get("store_id") if isinstance(raw, dict) else None
+    txn = raw.get("txn_id") if isinstance(raw, dict) else None
+    result = Submitted(
+        workflow_id=workflow_id,
+        submission=Submission.REJECTED if errors else Submission.ACCEPTED,
+        store_id=store if isinstance(store, str) else None,
+        txn_id=txn if isinstance(txn, str) else None,
+        errors=errors,
+    )
+    try:
+        await client.start_workflow(
+            SalePosting.run,
+            SalePostingInput(sale=raw, source=source),
+            id=workflow_id,
+            task_queue=settings.task_queue,
+            # A sale id is used once, ever: a resubmission after it closed is a duplicate too.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(STORE_ID, result.store_id)] if result.store_id else []
+            ),
+            static_summary=(
+                f"Sale {result.store_id}/{result.txn_id}" if result.txn_id else "Unidentified sale"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        result.submission = Submission.DUPLICATE
+    return result
+
+
+async def submit_many(
+    client: Client,
+    settings: Settings,
+    raws: Iterable[dict[str, Any] | str],
+    mode: Mode,
+    source: str,
+    concurrency: int = 32,
+) -> list[Submitted]:
+    """Submit in order of arrival (a ledger sees a store's sales in file order)."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(raw: dict[str, Any] | str) -> Submitted:
+        async with gate:
+            return await submit_sale(client, settings, raw, mode, source)
+
+    return list(await asyncio.gather(*(one(r) for r in raws)))
+
+
+FINAL = {SaleStatus.POSTED, *EXCEPTION_STATES}
+
+
+async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePostingResult | None:
+    """Where a sale stands: its SalePosting workflow, or else the ledgers of its store."""
+    handle = client.get_workflow_handle_for(SalePosting.run, f"sale-{store_id}-{txn_id}")
+    try:
+        return await handle.query(SalePosting.status)
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    query = f'WorkflowType = "StoreLedger" AND StoreId = "{store_id}"'
+    async for wf in client.list_workflows(query, limit=20):
+        ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
+        state = (await ledger.query(StoreLedger.sale_statuses, [txn_id]))[txn_id]
+        if state == "posted":
+            return SalePostingResult(key=f"POS:{store_id}:{txn_id}", status=SaleStatus.POSTED)
+        if state == "pending":
+            return SalePostingResult(key=f"POS:{store_id}:{txn_id}", status=SaleStatus.POSTING)
+    return None
+
+
+async def _current_status(handle: WorkflowHandle[Any, Any]) -> SaleStatus | None:
+    desc = await handle.describe()
+    value = desc.typed_search_attributes.get(RETAIL_STATUS)
+    return SaleStatus(value) if value else None
+
+
+async def wait_until_settled(
+    client: Client, submitted: list[Submitted], timeout: timedelta, poll: float = 0.5
+) -> dict[str, SalePostingResult]:
+    """Wait until every submitted sale is posted or in an exception state; results by workflow
+    id of the sale (`sale-S-T`). Raises TimeoutError naming what is still open."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout.total_seconds()
+    gate = asyncio.Semaphore(20)
+    sale_ids = {s.workflow_id for s in submitted if s.submission is not Submission.QUEUED}
+    queued: dict[str, tuple[str, set[str]]] = {}
+    for s in submitted:
+        if s.submission is Submission.QUEUED and s.store_id and s.txn_id:
+            queued.setdefault(s.workflow_id, (s.store_id, set()))[1].add(s.txn_id)
+    settled: dict[str, SalePostingResult] = {}
+
+    async def check_sale(wf_id: str) -> None:
+        async with gate:
+            handle = client.get_workflow_handle(wf_id)
+            status = await _current_status(handle)
+            if status in FINAL:
+                if status is SaleStatus.POSTED:
+                    settled[wf_id] = SalePostingResult(key=None, status=status)
+                else:
+                    settled[wf_id] = await handle.query(SalePosting.status)
+
+    async def check_ledger(ledger_id: str, store: str, txns: set[str]) -> None:
+        handle = client.get_workflow_handle_for(StoreLedger.run, ledger_id)
+        states = await handle.query(StoreLedger.sale_statuses, sorted(txns))
+        for txn, state in states.items():
+            wf_id = f"sale-{store}-{txn}"
+            if state == "posted":
+                settled[wf_id] = SalePostingResult(
+                    key=f"POS:{store}:{txn}", status=SaleStatus.POSTED
+                )
+                txns.discard(txn)
+            elif state == "exception":
+                sale_ids.add(wf_id)
+                txns.discard(txn)
+
+    while True:
+        open_sales = [w for w in sale_ids if w not in settled]
+        await asyncio.gather(
+            *(check_sale(w) for w in open_sales),
+            *(check_ledger(lid, store, txns) for lid, (store, txns) in queued.items() if txns),
+        )
+        remaining = [w for w in sale_ids if w not in settled] + [
+            f"{lid}:{t}" for lid, (_, txns) in queued.items() for t in txns
+        ]
+        if not remaining:
+            return settled
+        if loop.time() > deadline:
+            raise TimeoutError(
+                f"{len(remaining)} sales still open after {timeout}: {', '.join(remaining[:10])}"
+            )
+        await asyncio.sleep(poll)
+
+
+def to_json(model: BaseModel) -> str:
+    return json.dumps(model.model_dump(mode="json"))

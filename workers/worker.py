@@ -1,0 +1,76 @@
+"""The worker: real clients built from settings, activities bound to them, workflows registered."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+
+from activities.odoo import OdooActivities
+from activities.odoo_client import OdooClient
+from domain.posting import PostingProfile, load_profile
+from workers.client import connect, ensure_search_attributes
+from workers.settings import Settings
+from workers.telemetry import setup_tracing
+from workflows.sale_posting import SalePosting
+from workflows.store_ledger import StoreLedger
+
+log = logging.getLogger("retailflow.worker")
+
+WORKFLOWS = [SalePosting, StoreLedger]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    odoo: OdooClient,
+    profile: PostingProfile,
+    executor: ThreadPoolExecutor,
+    task_queue: str | None = None,
+) -> Worker:
+    odoo_activities = OdooActivities(odoo, profile)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[
+            odoo_activities.post_sale,
+            odoo_activities.post_sales_batch,
+            odoo_activities.decrement_stock,
+        ],
+        activity_executor=executor,
+        max_concurrent_activities=settings.max_concurrent_activities,
+        workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_pollers),
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_pollers),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    setup_tracing("retailflow-worker")
+    client = await connect(settings.temporal)
+    added = await ensure_search_attributes(client)
+    if added:
+        log.info("registered search attributes %s", ", ".join(added))
+    profile = load_profile(settings.posting_profile)
+    odoo = OdooClient(settings.odoo())
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        worker = build_worker(client, settings, odoo, profile, executor)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "worker polling %s on %s (namespace %s), Odoo %s db %s",
+            settings.task_queue,
+            settings.temporal.address,
+            settings.temporal.namespace,
+            settings.odoo_url,
+            settings.odoo_db,
+        )
+        async with worker:
+            await stop.wait()
+        log.info("worker stopped")

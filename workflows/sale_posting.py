@@ -1,0 +1,192 @@
+"""SalePosting: one POS sale becomes exactly one posted Odoo entry, then its stock moves.
+
+Workflow id `sale-{store_id}-{txn_id}`: a resubmitted sale is absorbed by Temporal itself.
+Outcomes are visible in the Web UI through the `RetailStatus` search attribute:
+Posted, Rejected (invalid input, kept with its reasons), NeedsAttention (Odoo refused it: ops
+fix the cause and send `retry`, or `dismiss`), Failed (dismissed or left unattended).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.odoo import (
+        DecrementStockInput,
+        OdooActivities,
+        PostSaleInput,
+        PostSaleResult,
+    )
+    from domain.posting import stock_lines_for
+    from domain.sale import (
+        SaleRejected,
+        parse_sale,
+        raw_sale_identity,
+        sale_key,
+        unidentified_key,
+    )
+    from workflows.policies import ODOO_WRITE
+    from workflows.search_attributes import BUSINESS_DAY, RETAIL_STATUS, STORE_ID
+
+T = TypeVar("T")
+
+
+class SaleStatus(StrEnum):
+    POSTING = "Posting"
+    POSTED = "Posted"
+    REJECTED = "Rejected"
+    NEEDS_ATTENTION = "NeedsAttention"
+    FAILED = "Failed"
+
+
+EXCEPTION_STATES = (SaleStatus.REJECTED, SaleStatus.NEEDS_ATTENTION, SaleStatus.FAILED)
+
+
+def sale_workflow_id(raw: dict[str, Any] | str) -> str:
+    identity = raw_sale_identity(raw)
+    if identity is None:
+        return f"sale-unidentified-{unidentified_key(raw)}"
+    return f"sale-{identity[0]}-{identity[1]}"
+
+
+class SalePostingInput(BaseModel):
+    # The sale as received: a JSON object, or the text of a line that was not one. Validation
+    # happens in the workflow so that a rejected sale is kept, with its reasons, in history.
+    sale: dict[str, Any] | str
+    source: str = "api"
+    # How long a sale Odoo refused waits for ops (`retry` / `dismiss`) before it is Failed.
+    attention_timeout: timedelta = timedelta(days=7)
+
+
+class OpsDecision(BaseModel):
+    by: str
+    comment: str = ""
+
+
+class SalePostingResult(BaseModel):
+    key: str | None
+    status: SaleStatus
+    reasons: list[str] = []
+    move_id: int | None = None
+    move_name: str | None = None
+    already_posted: bool = False
+    picking_name: str | None = None
+    decided_by: str | None = None
+
+
+@workflow.defn
+class SalePosting:
+    def __init__(self) -> None:
+        self._result = SalePostingResult(key=None, status=SaleStatus.POSTING)
+        self._decision: tuple[str, OpsDecision] | None = None
+
+    @workflow.run
+    async def run(self, input: SalePostingInput) -> SalePostingResult:
+        identity = raw_sale_identity(input.sale)
+        if identity:
+            self._result.key = sale_key(*identity)
+            workflow.upsert_search_attributes([STORE_ID.value_set(identity[0])])
+        try:
+            sale = parse_sale(input.sale)
+        except SaleRejected as e:
+            self._result.reasons = [str(err) for err in e.errors]
+            return self._finish(SaleStatus.REJECTED)
+        workflow.upsert_search_attributes([BUSINESS_DAY.value_set(sale.business_day.isoformat())])
+        self._set_status(SaleStatus.POSTING)
+
+        posted = await self._until_done(
+            "post the journal entry",
+            input.attention_timeout,
+            lambda: workflow.execute_activity_method(
+                OdooActivities.post_sale, PostSaleInput(sale=sale), **ODOO_WRITE
+            ),
+        )
+        if posted is None:
+            return self._finish(SaleStatus.FAILED)
+        self._record_posting(posted)
+
+        stock = await self._until_done(
+            "move the stock",
+            input.attention_timeout,
+            lambda: workflow.execute_activity_method(
+                OdooActivities.decrement_stock,
+                DecrementStockInput(origin=sale.key, lines=stock_lines_for([sale])),
+                **ODOO_WRITE,
+            ),
+        )
+        if stock is None:
+            return self._finish(SaleStatus.FAILED)
+        self._result.picking_name = stock.picking_name
+        return self._finish(SaleStatus.POSTED)
+
+    @workflow.signal
+    def retry(self, decision: OpsDecision) -> None:
+        """Ops fixed the cause in Odoo (e.g. created the SKU): try again."""
+        self._decision = ("retry", decision)
+
+    @workflow.signal
+    def dismiss(self, decision: OpsDecision) -> None:
+        """Ops will handle this sale outside retailflow: end it as Failed."""
+        self._decision = ("dismiss", decision)
+
+    @workflow.query
+    def status(self) -> SalePostingResult:
+        return self._result
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    async def _until_done(
+        self, step: str, attention_timeout: timedelta, attempt: Callable[[], Awaitable[T]]
+    ) -> T | None:
+        """Run a step; when Odoo refuses it, wait for ops to retry or dismiss. None = given up."""
+        while True:
+            try:
+                return await attempt()
+            except ActivityError as e:
+                cause = e.cause
+                if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                    raise
+                self._result.reasons = [f"{step}: {cause.type}: {cause.message}"]
+            self._set_status(SaleStatus.NEEDS_ATTENTION)
+            self._decision = None
+            try:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None, timeout=attention_timeout
+                )
+            except TimeoutError:
+                self._result.reasons.append(f"no ops decision within {attention_timeout}")
+                return None
+            assert self._decision is not None
+            action, decision = self._decision
+            self._result.decided_by = decision.by
+            if action == "dismiss":
+                self._result.reasons.append(f"dismissed by {decision.by}: {decision.comment}")
+                return None
+            self._set_status(SaleStatus.POSTING)
+
+    def _record_posting(self, posted: PostSaleResult) -> None:
+        self._result.move_id = posted.move_id
+        self._result.move_name = posted.move_name
+        self._result.already_posted = posted.already_posted
+        self._result.reasons = []
+
+    def _set_status(self, status: SaleStatus) -> None:
+        self._result.status = status
+        workflow.upsert_search_attributes([RETAIL_STATUS.value_set(status.value)])
+        details = f"**{status.value}**"
+        if self._result.move_name:
+            details += f" as `{self._result.move_name}`"
+        if self._result.reasons:
+            details += "\n\n" + "\n".join(f"- {r}" for r in self._result.reasons)
+        workflow.set_current_details(details)
+
+    def _finish(self, status: SaleStatus) -> SalePostingResult:
+        self._set_status(status)
+        return self._result
