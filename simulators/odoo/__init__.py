@@ -1,0 +1,47 @@
+"""An Odoo 17 JSON-RPC emulator that the real ``odoorpc`` client talks to unchanged.
+
+It answers like the Odoo 17 Community server of ``/work/shared/odoo17-api-facts.md``
+(``retail`` database, generic chart, USD, admin uid 2): same endpoints, fields, method
+semantics and error names and texts, for the models the project uses (res.*, product.*
+with pricelists, account.* with journal entries and their reversal, stock.*), stored in
+SQLite through SQLModel tables.
+
+Embedding::
+
+    from simulators.odoo import OdooEmulator, Faults
+    emu = OdooEmulator(db_path=None, dbname="retail", users={"admin": "admin"})
+    url = emu.start(host="127.0.0.1", port=0)      # background thread
+    emu.faults = Faults(error_rate=0.1, kinds=("lost_response",), seed=1)
+    emu.stats()
+    emu.stop()
+
+Command line::
+
+    python -m simulators.odoo --port 8069 --db var/odoo.sqlite \\
+        --latency-ms 5 --error-rate 0.1 --faults transport,http_500,lost_response
+
+Run-time control over HTTP (JSON bodies):
+
+* ``GET /_emulator/faults``: the current fault settings;
+* ``PUT /_emulator/faults``: change them, e.g. ``{"error_rate": 0.2, "kinds": ["lost_response"],
+  "methods": ["create", "action_post"], "latency_ms": 5, "seed": 1}``; keys left out keep their
+  value; ``fault_mix`` (``{"transport": 1, "lost_response": 3}``) weighs the kinds;
+* ``GET /_emulator/stats``: ``calls``, ``object_calls``, ``errors`` (Odoo errors answered),
+  ``by_method`` (``model.method`` or ``service.method``), ``faults`` by kind, ``faults_total``;
+  ``DELETE /_emulator/stats`` zeroes them;
+* ``POST /_emulator/reset``: wipe the database back to the seeded chart.
+
+Fault kinds (object-service calls only, optionally only some methods; never the
+``res.users.context_get`` that ends odoorpc's login): ``transport`` closes the connection
+before doing the work, ``http_500`` answers HTTP 500 before doing the work,
+``lost_response`` does the work, commits, then closes the connection without an answer.
+odoorpc surfaces a dropped connection as ``http.client.RemoteDisconnected`` and a 500 as
+``urllib.error.HTTPError``, never as an ``RPCError``.
+"""
+
+from __future__ import annotations
+
+from .emulator import OdooEmulator
+from .faults import FAULT_KINDS, Faults
+
+__all__ = ["FAULT_KINDS", "Faults", "OdooEmulator"]

@@ -1,0 +1,454 @@
+"""Products: product.category, product.template and product.product (one variant per template).
+
+Mirrors Odoo 17's split: the template holds name, prices, type and taxes; the variant holds
+barcode, standard_price and its own default_code, and reaches the template's fields through
+``_inherits``. Creating a template creates its variant; creating a variant creates its
+template. ``type``/``detailed_type`` are kept equal, barcodes are unique among active
+variants of a company (Odoo's ``_check_barcode_uniqueness`` text), default codes are not.
+On-hand quantities are read from stock.quant, forecasts from pending stock.move.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, ClassVar
+
+from sqlalchemy import func, select
+
+from .. import fields as F
+from .. import tables as T
+from ..exceptions import ValidationError
+from ..orm import BaseModel, api_records, ensure_one
+from .pricing import contextual_price
+
+TYPE_SELECTION = [
+    ("consu", "Consumable"),
+    ("service", "Service"),
+    ("product", "Storable Product"),
+    ("combo", "Combo"),
+]
+# Template fields that live on the (single) variant in Odoo 17.
+VARIANT_FIELDS = ("barcode", "standard_price")
+PENDING_MOVE_STATES = ("waiting", "confirmed", "partially_available", "assigned")
+RESERVED_STATES = ("partially_available", "assigned")
+
+
+def _sync_type(vals: dict[str, Any]) -> dict[str, Any]:
+    """``type`` and ``detailed_type`` are one value; ``detailed_type`` is validated first."""
+    if "detailed_type" not in vals and "type" not in vals:
+        return vals
+    value = vals.get("detailed_type", vals.get("type"))
+    rest = {k: v for k, v in vals.items() if k not in ("detailed_type", "type")}
+    return {"detailed_type": value, **rest, "type": value}
+
+
+def _product_label(code: Any, name: Any) -> str:
+    return f"[{code}] {name or ''}" if code else str(name or "")
+
+
+class ProductCategory(BaseModel):
+    _name = "product.category"
+    _description = "Product Category"
+    _table = T.ProductCategory
+    _rec_name = "complete_name"
+    _order = "complete_name"
+
+    name = F.Char("Name", required=True)
+    complete_name = F.Char("Complete Name", readonly=True)
+    parent_id = F.Many2one("product.category", "Parent Category", ondelete="cascade")
+    parent_path = F.Char("Parent Path", readonly=True)
+    child_id = F.One2many("product.category", "parent_id", "Child Categories")
+    property_cost_method = F.Selection(
+        [
+            ("standard", "Standard Price"),
+            ("fifo", "First In First Out (FIFO)"),
+            ("average", "Average Cost (AVCO)"),
+        ],
+        "Costing Method",
+        compute="_compute_properties",
+    )
+    property_valuation = F.Selection(
+        [("manual_periodic", "Manual"), ("real_time", "Automated")],
+        "Inventory Valuation",
+        compute="_compute_properties",
+    )
+
+    def _compute_properties(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        # Company-dependent defaults of the generic chart (facts §b).
+        return {
+            i: {"property_cost_method": "standard", "property_valuation": "manual_periodic"}
+            for i in ids
+        }
+
+    def _create(self, vals_list: Any) -> list[int]:
+        ids = super()._create(vals_list)
+        self._recompute_paths(ids)
+        return ids
+
+    def _write(self, ids: Any, vals: dict[str, Any]) -> None:
+        super()._write(ids, vals)
+        if "name" in vals or "parent_id" in vals:
+            self._recompute_paths(self._hierarchy(list(ids)))
+
+    def _recompute_paths(self, ids: list[int]) -> None:
+        for rid in ids:
+            row = self._get(rid, "name", "parent_id")
+            if row.parent_id:
+                parent = self._get(row.parent_id, "complete_name", "parent_path")
+                complete, path = (
+                    f"{parent.complete_name} / {row.name}",
+                    f"{parent.parent_path}{rid}/",
+                )
+            else:
+                complete, path = row.name, f"{rid}/"
+            self._conn.execute(
+                self._t.update()
+                .where(self._t.c.id == rid)
+                .values(complete_name=complete, parent_path=path)
+            )
+
+
+class ProductTemplate(BaseModel):
+    _name = "product.template"
+    _description = "Product"
+    _table = T.ProductTemplate
+    _order = "priority desc, name, id"
+
+    name = F.Char("Name", required=True)
+    default_code = F.Char("Internal Reference")
+    description = F.Html("Description")
+    description_sale = F.Text("Sales Description")
+    detailed_type = F.Selection(TYPE_SELECTION, "Product Type", required=True, default="consu")
+    type = F.Selection(TYPE_SELECTION, "Type", default="consu")
+    categ_id = F.Many2one("product.category", "Product Category", required=True, default=1)
+    list_price = F.Float("Sales Price", digits=2, default=1.0)
+    uom_id = F.Many2one("uom.uom", "Unit of Measure", required=True, default=1)
+    uom_po_id = F.Many2one("uom.uom", "Purchase Unit of Measure", required=True, default=1)
+    sale_ok = F.Boolean("Can be Sold", default=True)
+    purchase_ok = F.Boolean("Can be Purchased", default=True)
+    available_in_pos = F.Boolean("Available in POS", default=False)
+    active = F.Boolean("Active", default=True)
+    company_id = F.Many2one("res.company", "Company")
+    tracking = F.Selection(
+        [("serial", "By Unique Serial Number"), ("lot", "By Lots"), ("none", "No Tracking")],
+        "Tracking",
+        default="none",
+    )
+    invoice_policy = F.Selection(
+        [("order", "Ordered quantities"), ("delivery", "Delivered quantities")],
+        "Invoicing Policy",
+        default="order",
+    )
+    priority = F.Selection([("0", "Normal"), ("1", "Favorite")], "Favorite", default="0")
+    sequence = F.Integer("Sequence", default=1)
+    weight = F.Float("Weight", digits=2, default=0.0)
+    volume = F.Float("Volume", digits=4, default=0.0)
+    taxes_id = F.Many2many(
+        "account.tax", "product_taxes_rel", "Customer Taxes", default=lambda env: [(6, 0, [1])]
+    )
+    supplier_taxes_id = F.Many2many(
+        "account.tax",
+        "product_supplier_taxes_rel",
+        "Vendor Taxes",
+        default=lambda env: [(6, 0, [2])],
+    )
+    product_variant_ids = F.One2many("product.product", "product_tmpl_id", "Products")
+    product_variant_id = F.Many2one("product.product", "Product", compute="_compute_variant_fields")
+    product_variant_count = F.Integer("# Product Variants", compute="_compute_variant_fields")
+    barcode = F.Char(
+        "Barcode",
+        compute="_compute_variant_fields",
+        inverse="_inverse_variant_field",
+        search="_search_barcode",
+    )
+    standard_price = F.Float(
+        "Cost",
+        digits=2,
+        compute="_compute_variant_fields",
+        inverse="_inverse_variant_field",
+        search="_search_standard_price",
+    )
+    qty_available = F.Float("Quantity On Hand", compute="_compute_quantities")
+    virtual_available = F.Float("Forecasted Quantity", compute="_compute_quantities")
+    incoming_qty = F.Float("Incoming", compute="_compute_quantities")
+    outgoing_qty = F.Float("Outgoing", compute="_compute_quantities")
+
+    def _display_names(self, ids: Any) -> dict[int, str]:
+        raw = self._read_raw(ids, ["default_code", "name"])
+        return {i: _product_label(v["default_code"], v["name"]) for i, v in raw.items()}
+
+    def _name_search_domain(self, name: str, operator: str) -> list[Any]:
+        return ["|", ("default_code", operator, name), ("name", operator, name)]
+
+    def _variants_by_template(self, ids: list[int]) -> dict[int, list[int]]:
+        variant = self.env["product.product"]._t
+        stmt = (
+            select(variant.c.product_tmpl_id, variant.c.id)
+            .where(variant.c.product_tmpl_id.in_(ids), variant.c.active == True)  # noqa: E712
+            .order_by(variant.c.id)
+        )
+        out: dict[int, list[int]] = defaultdict(list)
+        for tmpl, vid in self._conn.execute(stmt):
+            out[tmpl].append(vid)
+        return out
+
+    def _compute_variant_fields(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        variants = self._variants_by_template(ids)
+        first = {tid: vids[0] for tid, vids in variants.items()}
+        values = self.env["product.product"]._read_raw(
+            list(first.values()), ["barcode", "standard_price"]
+        )
+        out: dict[int, dict[str, Any]] = {}
+        for tid in ids:
+            vids = variants.get(tid, [])
+            single = values.get(first[tid]) if len(vids) == 1 else None
+            out[tid] = {
+                "product_variant_id": vids[0] if vids else None,
+                "product_variant_count": len(vids),
+                "barcode": single["barcode"] if single else None,
+                "standard_price": single["standard_price"] if single else 0.0,
+            }
+        return out
+
+    def _inverse_variant_field(self, ids: list[int], value: Any) -> None:
+        """Writable on the template; ``_create``/``_write`` route the value to the variant."""
+
+    def _search_barcode(self, operator: str, value: Any) -> list[Any]:
+        return [("product_variant_ids.barcode", operator, value)]
+
+    def _search_standard_price(self, operator: str, value: Any) -> list[Any]:
+        return [("product_variant_ids.standard_price", operator, value)]
+
+    def _compute_quantities(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        variants = self._variants_by_template(ids)
+        all_variants = [v for vids in variants.values() for v in vids]
+        per_variant = self.env["product.product"]._compute_quantities(all_variants)
+        names = ("qty_available", "virtual_available", "incoming_qty", "outgoing_qty")
+        return {
+            tid: {n: sum(per_variant[v][n] for v in variants.get(tid, [])) for n in names}
+            for tid in ids
+        }
+
+    @api_records
+    def get_contextual_price(self, ids: Any, product: Any = None) -> float:
+        record = ensure_one(self._name, ids)
+        if product:
+            return contextual_price(self, int(product))
+        variants = self._variants_by_template([record]).get(record, [])
+        if not variants:
+            return float(self._read_raw([record], ["list_price"])[record]["list_price"] or 0.0)
+        return contextual_price(self, variants[0])
+
+    def _create(self, vals_list: Any) -> list[int]:
+        prepared, variant_vals = [], []
+        for vals in vals_list:
+            vals = _sync_type(dict(vals))
+            own_variant = {k: vals.pop(k) for k in VARIANT_FIELDS if k in vals}
+            if vals.get("default_code"):
+                own_variant["default_code"] = vals["default_code"]
+            prepared.append(vals)
+            variant_vals.append(own_variant)
+        ids = super()._create(prepared)
+        if self.env.context.get("create_product_product", True):
+            variant = self.env["product.product"].with_context(create_product_product=False)
+            variant._create(
+                [{"product_tmpl_id": tid, **vv} for tid, vv in zip(ids, variant_vals, strict=True)]
+            )
+        return ids
+
+    def _write(self, ids: Any, vals: dict[str, Any]) -> None:
+        vals = _sync_type(dict(vals))
+        own_variant = {k: vals.pop(k) for k in VARIANT_FIELDS if k in vals}
+        if "default_code" in vals:
+            own_variant["default_code"] = vals["default_code"]
+        if vals:
+            super()._write(ids, vals)
+        else:
+            self._ensure_exist(list(ids))
+        if own_variant:
+            variant_ids = [
+                v for vids in self._variants_by_template(list(ids)).values() for v in vids
+            ]
+            self.env["product.product"].with_context(create_product_product=False)._write(
+                variant_ids, own_variant
+            )
+
+
+class ProductProduct(BaseModel):
+    _name = "product.product"
+    _description = "Product Variant"
+    _table = T.ProductProduct
+    _inherits: ClassVar[dict[str, str]] = {"product.template": "product_tmpl_id"}
+    _order = "priority desc, default_code, name, id"
+
+    product_tmpl_id = F.Many2one(
+        "product.template", "Product Template", required=True, ondelete="cascade"
+    )
+    default_code = F.Char("Internal Reference")
+    barcode = F.Char("Barcode")
+    standard_price = F.Float("Cost", digits=2, default=0.0)
+    active = F.Boolean("Active", default=True)
+    lst_price = F.Float("Sales Price", compute="_compute_lst_price")
+    partner_ref = F.Char("Customer Ref", compute="_compute_partner_ref")
+    qty_available = F.Float("Quantity On Hand", compute="_compute_quantities")
+    virtual_available = F.Float("Forecasted Quantity", compute="_compute_quantities")
+    free_qty = F.Float("Free To Use Quantity", compute="_compute_quantities")
+    incoming_qty = F.Float("Incoming", compute="_compute_quantities")
+    outgoing_qty = F.Float("Outgoing", compute="_compute_quantities")
+
+    def _display_names(self, ids: Any) -> dict[int, str]:
+        raw = self._read_raw(ids, ["default_code", "name"])
+        return {i: _product_label(v["default_code"], v["name"]) for i, v in raw.items()}
+
+    def _compute_partner_ref(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        return {i: {"partner_ref": n} for i, n in self._display_names(ids).items()}
+
+    def _compute_lst_price(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        raw = self._read_raw(ids, ["list_price"])
+        return {i: {"lst_price": v["list_price"] or 0.0} for i, v in raw.items()}
+
+    def _name_search_domain(self, name: str, operator: str) -> list[Any]:
+        return [
+            "|",
+            "|",
+            ("default_code", operator, name),
+            ("barcode", "=", name),
+            ("name", operator, name),
+        ]
+
+    @api_records
+    def get_contextual_price(self, ids: Any) -> float:
+        return contextual_price(self, ensure_one(self._name, ids))
+
+    def _create(self, vals_list: Any) -> list[int]:
+        # The template is created through _inherits; it must not make a variant of its own.
+        self_ = self.with_context(create_product_product=False)
+        ids = super(ProductProduct, self_)._create(list(vals_list))
+        self_._sync_template_code(ids)
+        return ids
+
+    def _write(self, ids: Any, vals: dict[str, Any]) -> None:
+        super()._write(ids, vals)
+        if "default_code" in vals:
+            self._sync_template_code(list(ids))
+
+    def _sync_template_code(self, ids: list[int]) -> None:
+        """The template's stored default_code follows its single variant's."""
+        raw = self._read_raw(ids, ["product_tmpl_id", "default_code"])
+        template = self.env["product.template"]
+        counts = template._variants_by_template(
+            sorted({v["product_tmpl_id"] for v in raw.values()})
+        )
+        for values in raw.values():
+            if len(counts.get(values["product_tmpl_id"], [])) <= 1:
+                self._conn.execute(
+                    template._t.update()
+                    .where(template._t.c.id == values["product_tmpl_id"])
+                    .values(default_code=values["default_code"])
+                )
+
+    def _check_constraints(self, ids: list[int], names: set[str]) -> None:
+        if names & {"barcode", "active", "company_id", "product_tmpl_id"}:
+            self._check_barcode_uniqueness(ids)
+
+    def _check_barcode_uniqueness(self, ids: list[int]) -> None:
+        raw = self._read_raw(ids, ["barcode", "company_id"])
+        by_company: dict[Any, set[str]] = defaultdict(set)
+        for values in raw.values():
+            if values["barcode"]:
+                by_company[values["company_id"]].add(values["barcode"])
+        for company_id, barcodes in by_company.items():
+            domain: list[Any] = [("barcode", "in", sorted(barcodes))]
+            if company_id:
+                domain.append(("company_id", "in", [False, company_id]))
+            matched = self._search(domain)
+            codes = self._column_values(matched, "barcode")
+            groups: dict[str, list[int]] = defaultdict(list)
+            for pid in matched:
+                groups[codes[pid]].append(pid)
+            duplicates = {code: pids for code, pids in sorted(groups.items()) if len(pids) > 1}
+            if duplicates:
+                labels = self._display_names(matched)
+                lines = "\n".join(
+                    f'- Barcode "{code}" already assigned to product(s): '
+                    + ", ".join(labels[p] for p in pids)
+                    for code, pids in duplicates.items()
+                )
+                lines += "\n\nNote: products that you don't have access to will not be shown above."
+                raise ValidationError(f"Barcode(s) already assigned:\n\n{lines}")
+
+    def _stock_location_ids(self) -> Any:
+        """Locations whose stock counts: ``context['location'|'warehouse']`` or all internal."""
+        location = self.env["stock.location"]
+        ctx = self.env.context
+        wanted = ctx.get("location")
+        if not wanted and ctx.get("warehouse"):
+            warehouses = (
+                ctx["warehouse"] if isinstance(ctx["warehouse"], list) else [ctx["warehouse"]]
+            )
+            views = self.env["stock.warehouse"]._column_values(
+                [int(w) for w in warehouses], "view_location_id"
+            )
+            wanted = [v for v in views.values() if v]
+        if wanted:
+            if isinstance(wanted, str):
+                roots = location._search([("complete_name", "ilike", wanted)])
+            else:
+                roots = [int(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+            return location._hierarchy(roots)
+        return select(location._t.c.id).where(location._t.c.usage == "internal")
+
+    def _compute_quantities(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        locations = self._stock_location_ids()
+        quant = self.env["stock.quant"]._t
+        move = self.env["stock.move"]._t
+        on_hand: dict[int, float] = {
+            pid: qty or 0.0
+            for pid, qty in self._conn.execute(
+                select(quant.c.product_id, func.sum(quant.c.quantity))
+                .where(quant.c.product_id.in_(ids), quant.c.location_id.in_(locations))
+                .group_by(quant.c.product_id)
+            )
+        }
+        # What ready (reserved) moves will take out of these locations.
+        reserved: dict[int, float] = {
+            pid: qty or 0.0
+            for pid, qty in self._conn.execute(
+                select(move.c.product_id, func.sum(move.c.quantity))
+                .where(
+                    move.c.product_id.in_(ids),
+                    move.c.state.in_(RESERVED_STATES),
+                    move.c.location_id.in_(locations),
+                )
+                .group_by(move.c.product_id)
+            )
+        }
+
+        def pending(into: bool) -> dict[int, float]:
+            inside = move.c.location_dest_id if into else move.c.location_id
+            outside = move.c.location_id if into else move.c.location_dest_id
+            stmt = (
+                select(move.c.product_id, func.sum(move.c.product_uom_qty))
+                .where(
+                    move.c.product_id.in_(ids),
+                    move.c.state.in_(PENDING_MOVE_STATES),
+                    inside.in_(locations),
+                    outside.not_in(locations),
+                )
+                .group_by(move.c.product_id)
+            )
+            return {pid: qty or 0.0 for pid, qty in self._conn.execute(stmt)}
+
+        incoming, outgoing = pending(True), pending(False)
+        out: dict[int, dict[str, Any]] = {}
+        for pid in ids:
+            qty = on_hand.get(pid, 0.0)
+            inc, outg = incoming.get(pid, 0.0), outgoing.get(pid, 0.0)
+            out[pid] = {
+                "qty_available": qty,
+                "free_qty": qty - reserved.get(pid, 0.0),
+                "incoming_qty": inc,
+                "outgoing_qty": outg,
+                "virtual_available": qty + inc - outg,
+            }
+        return out
