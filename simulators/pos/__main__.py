@@ -1,0 +1,78 @@
+"""Command line: ``python -m simulators.pos --stores 80 --port 8070 [--db var/pos.sqlite]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+from .platform import PosPlatform
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulators.pos", description="POS platform simulator: a fleet of stores"
+    )
+    parser.add_argument("--stores", type=int, default=80, help="fleet size (S001..)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8070)
+    parser.add_argument(
+        "--db", default=None, help="SQLite file (kept between runs); memory if omitted"
+    )
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("POS_SECRET", "s3cret"),
+        help="shared secret that signs the confirmations (default $POS_SECRET or s3cret)",
+    )
+    parser.add_argument("--platform-id", default="pos-main")
+    parser.add_argument("--seed", type=int, default=None, help="makes random rejections repeat")
+    parser.add_argument("--apply-delay-ms", type=float, default=None, help="for every store")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    if args.stores < 1:
+        parser.error("--stores must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.db:
+        os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+    platform = PosPlatform(
+        stores=args.stores,
+        db_path=args.db,
+        secret=args.secret,
+        platform_id=args.platform_id,
+        seed=args.seed,
+    )
+    if args.apply_delay_ms is not None:
+        platform.set_fleet(apply_delay_ms=args.apply_delay_ms)
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    logging.getLogger("simulators.pos").info(
+        "POS platform %s: %d stores on http://%s:%s",
+        args.platform_id,
+        len(platform.store_ids()),
+        args.host,
+        args.port,
+    )
+    try:
+        platform.serve_forever(args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        platform.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Persistence of the fleet: one SQLite connection, written by one thread in group commits.
+
+The platform keeps its state in memory and hands every change here as it happens. A single
+writer thread takes whatever has been queued, in order, and writes it in one transaction
+(consecutive rows of the same statement in one ``executemany``), so a burst of commands
+costs a few commits, not one each. ``wait(ticket)`` blocks until a change is committed: a
+command is on disk before the platform answers 202. A restart on the same file finds the
+fleet, its prices and every command as they were.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    Executable,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.pool import StaticPool
+
+from .tables import COMMANDS, PRICES, STORES, PosTable
+
+logger = logging.getLogger(__name__)
+
+Write = tuple[Executable, list[dict[str, Any]] | None]
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _keyed(table_update: Any, *keys: str) -> Any:
+    return table_update.where(*[table_update.table.c[k] == bindparam(f"b_{k}") for k in keys])
+
+
+UPDATE_COMMAND = _keyed(update(COMMANDS), "store_id", "command_id").values(
+    status=bindparam("status"),
+    reason=bindparam("reason"),
+    apply_count=bindparam("apply_count"),
+    applied_at=bindparam("applied_at"),
+    confirmation=bindparam("confirmation"),
+)
+UPDATE_CONFIRMATION = _keyed(update(COMMANDS), "store_id", "command_id").values(
+    confirmation=bindparam("confirmation")
+)
+UPDATE_PRICE = _keyed(update(PRICES), "store_id", "sku").values(price=bindparam("price"))
+UPDATE_KNOBS = _keyed(update(STORES), "store_id").values(
+    knobs=bindparam("knobs"), windows_set_at=bindparam("windows_set_at")
+)
+INSERT_COMMAND = insert(COMMANDS)
+
+
+class PosDatabase:
+    """The fleet's SQLite database (a file, or memory when ``path`` is None)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        url = f"sqlite:///{path}" if path else "sqlite://"
+        self.engine: Engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        event.listen(self.engine, "connect", _on_connect)
+        self._conn_lock = threading.Lock()
+        self.conn = self.engine.connect()
+        with self._conn_lock:
+            PosTable.metadata.create_all(self.conn)
+            self.conn.commit()
+        self._cond = threading.Condition()
+        self._queue: list[tuple[int, Write]] = []
+        self._queued = 0  # last ticket handed out
+        self._committed = 0  # last ticket written (or given up on)
+        self._closing = False
+        self.failed_writes = 0
+        self._writer = threading.Thread(target=self._write_loop, name="pos-db-writer", daemon=True)
+        self._writer.start()
+
+    # -- the writer -------------------------------------------------------------------------
+
+    def submit(self, *writes: Write) -> int:
+        """Queue writes (in order, after everything queued before); returns a ticket."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the database is closed")
+            self._queued += 1
+            self._queue.extend((self._queued, write) for write in writes)
+            self._cond.notify_all()
+            return self._queued
+
+    def wait(self, ticket: int | None = None, timeout: float | None = 30.0) -> bool:
+        """Block until the writes of ``ticket`` (default: everything queued) are committed."""
+        with self._cond:
+            target = self._queued if ticket is None else ticket
+            return self._cond.wait_for(lambda: self._committed >= target, timeout=timeout)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue) or self._closing)
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue, []
+            self._write_batch([write for _ticket, write in batch])
+            with self._cond:
+                self._committed = batch[-1][0]
+                self._cond.notify_all()
+
+    def _write_batch(self, writes: list[Write]) -> None:
+        # Consecutive rows for the same statement go in one executemany; order is kept.
+        runs: list[Write] = []
+        for statement, rows in writes:
+            last = runs[-1] if runs else None
+            if last is not None and last[0] is statement and rows and last[1]:
+                last[1].extend(rows)
+            else:
+                runs.append((statement, list(rows) if rows is not None else None))
+        with self._conn_lock:
+            try:
+                for statement, rows in runs:
+                    if rows is None:
+                        self.conn.execute(statement)
+                    elif rows:
+                        self.conn.execute(statement, rows)
+                self.conn.commit()
+            except Exception:
+                self.conn.rollback()
+                self.failed_writes += len(writes)
+                logger.exception("writing %d changes failed", len(writes))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def load(self) -> tuple[list[RowMapping], list[RowMapping], list[RowMapping]]:
+        """Stores (in fleet order), prices and commands (in arrival order), once everything
+        queued is written."""
+        self.wait()
+        with self._conn_lock:
+            stores = list(self.conn.execute(select(STORES).order_by(STORES.c.position)).mappings())
+            prices = list(self.conn.execute(select(PRICES)).mappings())
+            commands = list(
+                self.conn.execute(select(COMMANDS).order_by(COMMANDS.c.received_at)).mappings()
+            )
+            self.conn.rollback()
+        return stores, prices, commands
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def add_stores(self, stores: list[dict[str, Any]], prices: list[dict[str, Any]]) -> None:
+        self.wait(self.submit((insert(STORES), stores), (insert(PRICES), prices)))
+
+    def wipe(self) -> None:
+        self.wait(
+            self.submit((delete(COMMANDS), None), (delete(PRICES), None), (delete(STORES), None))
+        )
+
+    def add_command(self, row: dict[str, Any]) -> int:
+        return self.submit((INSERT_COMMAND, [row]))
+
+    def save_applied(self, commands: list[dict[str, Any]], prices: list[dict[str, Any]]) -> int:
+        """A batch of processed commands and the prices they set."""
+        return self.submit((UPDATE_COMMAND, commands), (UPDATE_PRICE, prices))
+
+    def save_confirmation(self, store_id: str, command_id: str, confirmation: str) -> int:
+        row = {"b_store_id": store_id, "b_command_id": command_id, "confirmation": confirmation}
+        return self.submit((UPDATE_CONFIRMATION, [row]))
+
+    def save_knobs(self, rows: list[dict[str, Any]]) -> int:
+        return self.submit((UPDATE_KNOBS, rows))
+
+    def close(self) -> None:
+        """Write what is queued, stop the writer, close the connection."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            self._cond.notify_all()
+        self._writer.join(timeout=30)
+        with self._conn_lock:
+            self.conn.close()
+        self.engine.dispose()

@@ -1,0 +1,612 @@
+"""``PosPlatform``: a fleet of stores behind one HTTP API, with run-time behaviour knobs.
+
+State lives in memory (a dict of stores, each with its prices and the commands it received);
+every change is queued to SQLite as it happens (one writer thread, group commits). Request
+threads only record a command; one scheduler thread applies whatever is due in batches, and
+a small pool sends the signed confirmations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from simulators.sales import CATALOGUE
+
+from .commands import PriceCommand, parse_price_command
+from .confirmations import Confirmation, ConfirmationSender
+from .database import PosDatabase
+from .errors import InvalidField, StoreOffline, UnknownCommand, UnknownStore
+from .knobs import StoreKnobs
+from .scheduler import DueScheduler
+from .server import PosHTTPServer
+
+logger = logging.getLogger(__name__)
+
+REGIONS = ("north", "south", "east", "west")
+ACCEPTED, APPLIED, REJECTED = "accepted", "applied", "rejected"
+STAT_NAMES = (
+    "commands_received",
+    "commands_applied",
+    "commands_rejected",
+    "duplicates_absorbed",
+    "confirmations_sent",
+    "confirmations_failed",
+    "confirmations_lost",
+    "refused_offline",
+)
+
+# (epoch, store_id, command_id); command_id None wakes the store's parked commands.
+DueKey = tuple[int, str, str | None]
+
+
+def fleet_ids(count: int) -> list[str]:
+    """``S001``..``S080``; four digits once the fleet has more than 999 stores."""
+    width = max(3, len(str(count)))
+    return [f"S{n:0{width}d}" for n in range(1, count + 1)]
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _iso_from_unix(value: float | None) -> str | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat()
+
+
+@dataclass(slots=True, eq=False)
+class StoreCommand:
+    """A price command as one store holds it."""
+
+    store_id: str
+    command: PriceCommand
+    received_at: str
+    status: str = ACCEPTED
+    reason: str | None = None
+    apply_count: int = 0
+    applied_at: str | None = None  # when the store processed it (applied or rejected)
+    confirmation: str | None = None  # pending | sent | failed | lost; None without callback
+
+    @property
+    def command_id(self) -> str:
+        return self.command.command_id
+
+    def status_view(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "store_id": self.store_id,
+            "status": self.status,
+            "reason": self.reason,
+            "applied_at": self.applied_at,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command_id": self.command_id,
+            "status": self.status,
+            "reason": self.reason,
+            "apply_count": self.apply_count,
+            "received_at": self.received_at,
+            "applied_at": self.applied_at,
+            "confirmation": self.confirmation,
+            "effective_at": self.command.effective_at,
+        }
+
+    def state_row(self) -> dict[str, Any]:
+        return {
+            "b_store_id": self.store_id,
+            "b_command_id": self.command_id,
+            "status": self.status,
+            "reason": self.reason,
+            "apply_count": self.apply_count,
+            "applied_at": self.applied_at,
+            "confirmation": self.confirmation,
+        }
+
+
+@dataclass(slots=True, eq=False)
+class Store:
+    store_id: str
+    position: int
+    region: str
+    knobs: StoreKnobs
+    windows_set_at: float | None
+    prices: dict[str, Decimal]
+    commands: dict[str, StoreCommand] = field(default_factory=dict)
+    # Commands that fell due while the store was offline, applied when it is back.
+    parked: dict[str, None] = field(default_factory=dict)
+    wake_at: float | None = None
+
+    def offline_until(self, now: float) -> float | None:
+        """None if the store is online at ``now`` (unix time); else when it is back
+        (``math.inf`` when switched off, the end of the offline window otherwise)."""
+        if not self.knobs.online:
+            return math.inf
+        if self.windows_set_at is None or not self.knobs.offline_windows:
+            return None
+        until, inside, moved = now, False, True
+        while moved:  # follow overlapping or touching windows
+            moved = False
+            for start, end in self.knobs.offline_windows:
+                if self.windows_set_at + start <= until < self.windows_set_at + end:
+                    until, inside, moved = self.windows_set_at + end, True, True
+        return until if inside else None
+
+    def knob_row(self) -> dict[str, Any]:
+        return {
+            "b_store_id": self.store_id,
+            "knobs": json.dumps(self.knobs.to_dict()),
+            "windows_set_at": self.windows_set_at,
+        }
+
+    def summary(self, now: float) -> dict[str, Any]:
+        return {
+            "store_id": self.store_id,
+            "region": self.region,
+            "online": self.offline_until(now) is None,
+        }
+
+
+class PosPlatform:
+    """A retailer's POS platform: ``stores`` stores behind one HTTP API.
+
+    ``db_path`` None keeps everything in memory; an existing file keeps its fleet, prices and
+    commands (stores are added if ``stores`` asks for more). ``seed`` makes random rejections
+    reproducible: the draw depends on the seed, the store and the command id only, not on
+    the order commands arrive in.
+    """
+
+    def __init__(
+        self,
+        stores: int = 80,
+        db_path: str | None = None,
+        secret: str = "s3cret",
+        platform_id: str = "pos-main",
+        seed: int | None = None,
+        confirmation_workers: int = 16,
+        confirmation_timeout_s: float = 5.0,
+    ) -> None:
+        if stores < 1:
+            raise ValueError("a fleet has at least one store")
+        self.platform_id = platform_id
+        self.secret = secret
+        self.seed = seed
+        self._salt = str(seed) if seed is not None else secrets.token_hex(8)
+        self._lock = threading.RLock()
+        self._epoch = 0
+        self._stores: dict[str, Store] = {}
+        self._stats: Counter[str] = Counter()
+        self._pending = 0
+        self.database = PosDatabase(db_path)
+        self._scheduler: DueScheduler[DueKey] = DueScheduler(self._apply_due)
+        self._sender = ConfirmationSender(
+            secret,
+            platform_id,
+            on_done=self._confirmation_done,
+            workers=confirmation_workers,
+            timeout_s=confirmation_timeout_s,
+        )
+        self._resend: list[Confirmation] = []
+        self._fleet_size = stores
+        self._load(stores)
+        self._server: PosHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the POS platform is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the POS platform is not started")
+        return f"http://{self._server.server_address[0]!s}:{self.port}"
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a background thread; returns the base URL."""
+        if self._server is not None:
+            return self.url
+        self._server = PosHTTPServer((host, port), self)
+        self._start_background()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"pos-platform-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self.url
+
+    def serve_forever(self, host: str = "127.0.0.1", port: int = 8070) -> None:
+        """Serve in the calling thread (the CLI); ``stop()`` afterwards."""
+        self._server = PosHTTPServer((host, port), self)
+        self._start_background()
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._server.server_close()
+            self._server = None
+
+    def stop(self) -> None:
+        """Stop serving, applying and confirming, and close the database."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+        self._scheduler.stop()
+        self._sender.stop()
+        self._running = False
+        self.database.close()
+
+    def __enter__(self) -> PosPlatform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start_background(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._scheduler.start()
+        self._sender.start()
+        with self._lock:
+            resend, self._resend = self._resend, []
+        for confirmation in resend:
+            self._sender.send(confirmation)
+
+    # -- fleet and persistence --------------------------------------------------------------
+
+    def _load(self, count: int) -> None:
+        stores, prices, commands = self.database.load()
+        if len(stores) < count:
+            self._add_stores(len(stores), count)
+            stores, prices, commands = self.database.load()
+        by_store: dict[str, dict[str, Decimal]] = {}
+        for row in prices:
+            by_store.setdefault(row["store_id"], {})[row["sku"]] = Decimal(row["price"])
+        for row in stores:
+            self._stores[row["store_id"]] = Store(
+                store_id=row["store_id"],
+                position=row["position"],
+                region=row["region"],
+                knobs=StoreKnobs(**json.loads(row["knobs"])),
+                windows_set_at=row["windows_set_at"],
+                prices=by_store.get(row["store_id"], {}),
+            )
+        for row in commands:
+            store = self._stores.get(row["store_id"])
+            if store is None:
+                continue
+            command = StoreCommand(
+                store_id=row["store_id"],
+                command=PriceCommand.from_stored(row["command_id"], row["payload"]),
+                received_at=row["received_at"],
+                status=row["status"],
+                reason=row["reason"],
+                apply_count=row["apply_count"],
+                applied_at=row["applied_at"],
+                confirmation=row["confirmation"],
+            )
+            store.commands[command.command_id] = command
+            if command.status == ACCEPTED:
+                # Received before a restart and not applied yet: due now.
+                self._pending += 1
+                self._scheduler.schedule(0, (self._epoch, store.store_id, command.command_id))
+            elif command.confirmation == "pending":
+                conf = self._confirmation_for(store, command)
+                if conf is not None:
+                    self._resend.append(conf)
+        if len(stores) != count:
+            logger.info("the database holds %d stores (asked for %d)", len(stores), count)
+
+    def _add_stores(self, first: int, count: int) -> None:
+        ids = fleet_ids(count)
+        default_knobs = json.dumps(StoreKnobs().to_dict())
+        store_rows = [
+            {
+                "store_id": ids[i],
+                "position": i,
+                "region": REGIONS[i % len(REGIONS)],
+                "knobs": default_knobs,
+                "windows_set_at": None,
+            }
+            for i in range(first, count)
+        ]
+        price_rows = [
+            {"store_id": ids[i], "sku": sku, "price": price}
+            for i in range(first, count)
+            for sku, _name, price, _tax in CATALOGUE
+        ]
+        self.database.add_stores(store_rows, price_rows)
+
+    def reset(self) -> None:
+        """Back to a freshly seeded fleet: default knobs, catalogue prices, no commands,
+        zeroed stats. Work still queued for the old state is dropped."""
+        with self._lock:
+            size = max(self._fleet_size, len(self._stores))
+            self._epoch += 1
+            self._scheduler.clear()
+            self.database.wipe()
+            self._stores.clear()
+            self._stats.clear()
+            self._pending = 0
+            self._resend = []
+            self._load(size)
+
+    def _get(self, store_id: str) -> Store:
+        store = self._stores.get(store_id)
+        if store is None:
+            raise UnknownStore(store_id)
+        return store
+
+    def _reachable(self, store_id: str, now: float) -> Store:
+        store = self._get(store_id)
+        if store.offline_until(now) is not None:
+            self._stats["refused_offline"] += 1
+            raise StoreOffline(store_id)
+        return store
+
+    # -- the platform API (what the HTTP routes call) ---------------------------------------
+
+    def list_stores(self, region: str | None = None) -> list[dict[str, Any]]:
+        if region is not None and region not in REGIONS:
+            raise InvalidField("region", f"unknown region {region!r}; one of {list(REGIONS)}")
+        now = time.time()
+        with self._lock:
+            return [
+                store.summary(now)
+                for store in self._stores.values()
+                if region is None or store.region == region
+            ]
+
+    def receive_command(self, store_id: str, body: object) -> tuple[bool, dict[str, Any]]:
+        """Record a price command for the store: ``(True, accepted)`` when new, ``(False,
+        current status)`` for a command the store already has (never applied twice)."""
+        with self._lock:
+            self._get(store_id)
+        command = parse_price_command(body)
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            known = store.commands.get(command.command_id)
+            if known is not None:
+                self._stats["duplicates_absorbed"] += 1
+                return False, known.status_view()
+            received = StoreCommand(store_id=store_id, command=command, received_at=_now_iso())
+            ticket = self.database.add_command(
+                {
+                    "store_id": store_id,
+                    "command_id": command.command_id,
+                    "payload": command.payload_json(),
+                    "status": ACCEPTED,
+                    "received_at": received.received_at,
+                }
+            )
+            store.commands[command.command_id] = received
+            self._stats["commands_received"] += 1
+            self._pending += 1
+            delay_s = store.knobs.apply_delay_ms / 1000.0
+            key: DueKey = (self._epoch, store_id, command.command_id)
+        self._scheduler.schedule(delay_s, key)
+        self.database.wait(ticket)  # on disk before the store says it has it
+        return True, {"command_id": command.command_id, "store_id": store_id, "status": ACCEPTED}
+
+    def command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            command = store.commands.get(command_id)
+            if command is None:
+                raise UnknownCommand(store_id, command_id)
+            return command.status_view()
+
+    def price_list(self, store_id: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            return {
+                "store_id": store_id,
+                "prices": {sku: str(price) for sku, price in store.prices.items()},
+            }
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def _draw(self, store_id: str, command_id: str) -> float:
+        digest = hashlib.blake2b(
+            f"{self._salt}:{store_id}:{command_id}".encode(), digest_size=8
+        ).digest()
+        return int.from_bytes(digest, "big") / 2.0**64
+
+    def _apply_due(self, keys: list[DueKey]) -> None:
+        now = time.time()
+        stamp = _now_iso()
+        command_rows: list[dict[str, Any]] = []
+        price_rows: list[dict[str, Any]] = []
+        to_send: list[Confirmation] = []
+        with self._lock:
+            for epoch, store_id, command_id in keys:
+                store = self._stores.get(store_id)
+                if epoch != self._epoch or store is None:
+                    continue
+                if command_id is None:
+                    store.wake_at = None
+                    ids = list(store.parked)
+                    store.parked.clear()
+                else:
+                    ids = [command_id]
+                offline_until = store.offline_until(now)
+                for cid in ids:
+                    command = store.commands.get(cid)
+                    if command is None or command.status != ACCEPTED:
+                        continue
+                    if offline_until is not None:
+                        self._park(store, cid, offline_until, now)
+                        continue
+                    self._apply(store, command, stamp, price_rows)
+                    command_rows.append(command.state_row())
+                    confirmation = self._confirmation_for(store, command)
+                    if confirmation is not None:
+                        to_send.append(confirmation)
+            if command_rows:
+                self.database.save_applied(command_rows, price_rows)
+        for confirmation in to_send:
+            self._sender.send(confirmation)
+
+    def _park(self, store: Store, command_id: str, until: float, now: float) -> None:
+        store.parked[command_id] = None
+        if until != math.inf and store.wake_at != until:
+            store.wake_at = until
+            self._scheduler.schedule(until - now + 0.001, (self._epoch, store.store_id, None))
+
+    def _apply(
+        self, store: Store, command: StoreCommand, stamp: str, price_rows: list[dict[str, Any]]
+    ) -> None:
+        command.apply_count += 1
+        command.applied_at = stamp
+        self._pending -= 1
+        unknown = next((c.sku for c in command.command.changes if c.sku not in store.prices), None)
+        if unknown is not None:
+            command.status, command.reason = REJECTED, f"unknown SKU {unknown}"
+        elif self._draw(store.store_id, command.command_id) < store.knobs.reject_rate:
+            command.status, command.reason = REJECTED, store.knobs.reject_reason
+        else:
+            command.status = APPLIED
+            for change in command.command.changes:
+                store.prices[change.sku] = change.price
+                price_rows.append(
+                    {"b_store_id": store.store_id, "b_sku": change.sku, "price": str(change.price)}
+                )
+        self._stats["commands_applied" if command.status == APPLIED else "commands_rejected"] += 1
+        if command.command.callback_url is None:
+            command.confirmation = None
+        elif store.knobs.lose_confirmations:
+            command.confirmation = "lost"
+            self._stats["confirmations_lost"] += 1
+        else:
+            command.confirmation = "pending"
+
+    def _confirmation_for(self, store: Store, command: StoreCommand) -> Confirmation | None:
+        url = command.command.callback_url
+        if url is None or command.confirmation != "pending":
+            return None
+        return Confirmation(
+            url=url,
+            store_id=store.store_id,
+            command_id=command.command_id,
+            body={
+                "platform_id": self.platform_id,
+                "store_id": store.store_id,
+                "command_id": command.command_id,
+                "status": command.status,
+                "reason": command.reason,
+                "applied_at": command.applied_at,
+            },
+            epoch=self._epoch,
+        )
+
+    def _confirmation_done(self, confirmation: Confirmation, delivered: bool | None) -> None:
+        if delivered is None:
+            return  # cut short by stop(): still pending, sent again after a restart
+        with self._lock:
+            if confirmation.epoch != self._epoch:
+                return
+            self._stats["confirmations_sent" if delivered else "confirmations_failed"] += 1
+            store = self._stores.get(confirmation.store_id)
+            command = store.commands.get(confirmation.command_id) if store else None
+            if command is not None:
+                command.confirmation = "sent" if delivered else "failed"
+                self.database.save_confirmation(
+                    confirmation.store_id, confirmation.command_id, command.confirmation
+                )
+
+    # -- knobs and inspection (embedding and /_sim) ------------------------------------------
+
+    def set_knobs(self, store_id: str, **knobs: Any) -> StoreKnobs:
+        """Change some knobs of one store; offline windows count from now."""
+        now = time.time()
+        with self._lock:
+            store = self._get(store_id)
+            self._set(store, store.knobs.updated(**knobs), "offline_windows" in knobs, now)
+            self.database.save_knobs([store.knob_row()])
+            return store.knobs
+
+    def set_fleet(self, **knobs: Any) -> None:
+        """The same knob changes on every store (validated once, before any store changes)."""
+        StoreKnobs().updated(**knobs)
+        now = time.time()
+        with self._lock:
+            for store in self._stores.values():
+                self._set(store, store.knobs.updated(**knobs), "offline_windows" in knobs, now)
+            self.database.save_knobs([store.knob_row() for store in self._stores.values()])
+
+    def _set(self, store: Store, knobs: StoreKnobs, windows: bool, now: float) -> None:
+        store.knobs = knobs
+        if windows:
+            store.windows_set_at = now if knobs.offline_windows else None
+        if store.parked:
+            # Its commands may be due now (back online) or later (a new window): re-check.
+            store.wake_at = None
+            self._scheduler.schedule(0, (self._epoch, store.store_id, None))
+
+    def knobs(self, store_id: str) -> StoreKnobs:
+        with self._lock:
+            return self._get(store_id).knobs
+
+    def is_online(self, store_id: str) -> bool:
+        with self._lock:
+            return self._get(store_id).offline_until(time.time()) is None
+
+    def store_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._stores)
+
+    def prices(self, store_id: str) -> dict[str, Decimal]:
+        """The store's current prices, whether it is online or not."""
+        with self._lock:
+            return dict(self._get(store_id).prices)
+
+    def commands(self, store_id: str) -> list[dict[str, Any]]:
+        """Every command the store received, in arrival order, with its ``apply_count``."""
+        with self._lock:
+            return [command.to_dict() for command in self._get(store_id).commands.values()]
+
+    def store(self, store_id: str) -> dict[str, Any]:
+        """Knobs, state, prices and commands of one store (``GET /_sim/stores/{id}``)."""
+        now = time.time()
+        with self._lock:
+            store = self._get(store_id)
+            until = store.offline_until(now)
+            return {
+                **store.summary(now),
+                "offline_until": None if until in (None, math.inf) else _iso_from_unix(until),
+                "knobs": store.knobs.to_dict(),
+                "offline_windows_set_at": _iso_from_unix(store.windows_set_at),
+                "prices": {sku: str(price) for sku, price in store.prices.items()},
+                "waiting_to_apply": len(store.parked),
+                "commands": [command.to_dict() for command in store.commands.values()],
+            }
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since start (or the last reset), plus the work still outstanding."""
+        with self._lock:
+            out: dict[str, Any] = {"stores": len(self._stores)}
+            out.update({name: self._stats[name] for name in STAT_NAMES})
+            out["commands_pending"] = self._pending
+        out["confirmations_in_flight"] = self._sender.in_flight
+        return out

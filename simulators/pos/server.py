@@ -1,0 +1,156 @@
+"""HTTP transport of the POS platform: JSON routes over a stdlib ``ThreadingHTTPServer``.
+
+Routes (see the package docstring for the bodies):
+
+* ``GET /v1/stores[?region=]``, ``POST /v1/stores/{id}/price-commands``,
+  ``GET /v1/stores/{id}/price-commands/{command_id}``, ``GET /v1/stores/{id}/prices``;
+* ``PUT /_sim/stores/{id}``, ``GET /_sim/stores/{id}``, ``PUT /_sim/fleet``,
+  ``GET /_sim/stats``, ``POST /_sim/reset``: run-time control for tests, demo and benchmarks.
+
+HTTP/1.1 with keep-alive, so a client's connection pool is reused across commands.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .errors import InvalidField, StoreOffline, UnknownCommand, UnknownStore
+
+if TYPE_CHECKING:
+    from .platform import PosPlatform
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 1 << 20
+STORE = re.compile(r"^/v1/stores/([^/]+)/(prices|price-commands)(?:/([^/]+))?$")
+SIM_STORE = re.compile(r"^/_sim/stores/([^/]+)$")
+
+
+class _BadBody(Exception):
+    """The request body is not JSON."""
+
+
+class PosRequestHandler(BaseHTTPRequestHandler):
+    server: PosHTTPServer
+    protocol_version = "HTTP/1.1"
+    server_version = "POSPlatform/1.0"
+    timeout = 60  # an idle keep-alive connection is closed after this
+    # Headers and body go out in separate writes: without this, Nagle and delayed ACKs add
+    # ~40 ms to every answer on a kept-alive connection.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    @property
+    def platform(self) -> PosPlatform:
+        return self.server.platform
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise InvalidField(None, "the body is too large")
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError as exc:
+            raise _BadBody(str(exc)) from None
+
+    def _send(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        try:
+            status, payload = self._route(method, parts.path, parse_qs(parts.query))
+        except _BadBody as exc:
+            status, payload = 422, {"error": f"the body is not JSON: {exc}", "field": None}
+        except InvalidField as exc:
+            status, payload = 422, {"error": exc.message, "field": exc.field}
+        except (UnknownStore, UnknownCommand) as exc:
+            status, payload = 404, {"error": str(exc)}
+        except StoreOffline as exc:
+            status, payload = 504, {"error": str(exc)}
+        except Exception as exc:
+            logger.exception("%s %s", method, self.path)
+            status, payload = 500, {"error": f"internal error: {exc}"}
+        self._send(status, payload)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    # -- routes -----------------------------------------------------------------------------
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        platform = self.platform
+        if path == "/v1/stores" and method == "GET":
+            region = query.get("region", [None])[-1]
+            return 200, {"stores": platform.list_stores(region)}
+        match = STORE.match(path)
+        if match:
+            store_id, resource, command_id = match.group(1), match.group(2), match.group(3)
+            store_id = unquote(store_id)
+            if resource == "prices" and command_id is None and method == "GET":
+                return 200, platform.price_list(store_id)
+            if resource == "price-commands" and command_id is None and method == "POST":
+                created, view = platform.receive_command(store_id, self._body())
+                return (202 if created else 200), view
+            if resource == "price-commands" and command_id is not None and method == "GET":
+                return 200, platform.command_status(store_id, unquote(command_id))
+            return 405, {"error": f"{method} is not allowed on {path}"}
+        match = SIM_STORE.match(path)
+        if match:
+            store_id = unquote(match.group(1))
+            if method == "GET":
+                return 200, platform.store(store_id)
+            if method == "PUT":
+                platform.set_knobs(store_id, **_knob_changes(self._body()))
+                return 200, platform.store(store_id)
+            return 405, {"error": f"{method} is not allowed on {path}"}
+        if path == "/_sim/fleet" and method == "PUT":
+            changes = _knob_changes(self._body())
+            platform.set_fleet(**changes)
+            return 200, {"stores": len(platform.store_ids()), "changed": changes}
+        if path == "/_sim/stats" and method == "GET":
+            return 200, platform.stats()
+        if path == "/_sim/reset" and method == "POST":
+            platform.reset()
+            return 200, {"reset": True, "stores": len(platform.store_ids())}
+        if path == "/healthz" and method == "GET":
+            return 200, {"ok": True, "platform_id": platform.platform_id}
+        return 404, {"error": f"no route {method} {path}"}
+
+
+def _knob_changes(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidField(None, "the body must be a JSON object of knobs")
+    return body
+
+
+class PosHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # Bursts of 100-200 concurrent senders; a larger backlog avoids refused connects.
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], platform: PosPlatform) -> None:
+        self.platform = platform
+        super().__init__(address, PosRequestHandler)

@@ -1,0 +1,55 @@
+"""The simulator's SQLite schema: stores (with their knobs), their prices and the commands
+they received. Behaviour lives in ``platform.py``; this module is only the storage layout."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData, Table
+from sqlmodel import Field, SQLModel
+
+
+class PosTable(SQLModel):
+    """Base of the simulator's tables: their own MetaData, so that they never clash with
+    tables other parts of the process declare on ``SQLModel.metadata``."""
+
+    metadata = MetaData()
+
+
+class StoreRow(PosTable, table=True):
+    __tablename__ = "pos_store"
+
+    store_id: str = Field(primary_key=True)
+    position: int = Field(index=True)
+    region: str
+    knobs: str  # StoreKnobs as JSON
+    windows_set_at: float | None = None  # unix time the offline windows count from
+
+
+class PriceRow(PosTable, table=True):
+    __tablename__ = "pos_price"
+
+    store_id: str = Field(primary_key=True)
+    sku: str = Field(primary_key=True)
+    price: str  # decimal string
+
+
+class CommandRow(PosTable, table=True):
+    __tablename__ = "pos_command"
+
+    store_id: str = Field(primary_key=True)
+    command_id: str = Field(primary_key=True)
+    payload: str  # changes, effective_at, callback_url as JSON
+    status: str
+    reason: str | None = None
+    apply_count: int = 0
+    received_at: str
+    applied_at: str | None = None
+    confirmation: str | None = None  # pending | sent | failed | lost; None without callback
+
+
+def table(name: str) -> Table:
+    return PosTable.metadata.tables[name]
+
+
+STORES = table("pos_store")
+PRICES = table("pos_price")
+COMMANDS = table("pos_command")
