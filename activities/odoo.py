@@ -10,6 +10,8 @@ a thread pool.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from odoorpc.error import RPCError
@@ -24,6 +26,7 @@ from activities.odoo_client import (
     is_sequence_collision,
     raise_classified,
 )
+from domain.money import cents
 from domain.posting import (
     CurrencyNotBooked,
     JournalEntry,
@@ -31,6 +34,7 @@ from domain.posting import (
     StockLine,
     journal_entry_for,
 )
+from domain.pricing import PriceChange
 from domain.sale import Sale
 
 
@@ -80,6 +84,46 @@ class DecrementStockResult(BaseModel):
     already_done: bool = False
     # Services and SKUs Odoo does not know move no stock; they are reported, not fatal.
     skipped_skus: list[str] = []
+
+
+class PreparePriceRolloutInput(BaseModel):
+    changes: list[PriceChange]
+    # When the old prices are read: the rollout's effective time.
+    at: datetime
+    pricelist: str
+
+
+class PreparedPriceRollout(BaseModel):
+    pricelist_id: int
+    product_ids: dict[str, int]
+    # The price each SKU had in the stores' pricelist at the effective time: what compensation
+    # restores in the stores.
+    old_prices: dict[str, Decimal]
+
+
+class PricelistItem(BaseModel):
+    product_id: int
+    price: Decimal
+    start: datetime
+    end: datetime | None = None
+
+
+class WritePricelistItemsInput(BaseModel):
+    pricelist_id: int
+    items: list[PricelistItem]
+
+
+class WrittenPricelistItems(BaseModel):
+    item_ids: list[int]
+
+
+class RemovePricelistItemsInput(BaseModel):
+    item_ids: list[int]
+
+
+def odoo_datetime(at: datetime) -> str:
+    """Odoo's Datetime wire format: naive UTC 'YYYY-MM-DD HH:MM:SS'."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class _Refused(Exception):
@@ -194,6 +238,67 @@ class OdooActivities:
         return DecrementStockResult(
             picking_id=done["id"], picking_name=done["name"], skipped_skus=skipped
         )
+
+    @activity.defn
+    def prepare_price_rollout(self, input: PreparePriceRolloutInput) -> PreparedPriceRollout:
+        """Check every SKU exists and read the prices in force, before anything is written."""
+        found, problems = self.odoo.products(c.sku for c in input.changes)
+        if problems:
+            raise ApplicationError(
+                "; ".join(problems[sku] for sku in sorted(problems)),
+                type="UnknownSku",
+                non_retryable=True,
+            )
+        pricelist_id = self._claim_one(
+            "product.pricelist", [("name", "=", input.pricelist)], {"name": input.pricelist}
+        )
+        context = {"pricelist": pricelist_id, "date": odoo_datetime(input.at), "quantity": 1}
+        old = {
+            c.sku: cents(
+                Decimal(
+                    str(
+                        self.odoo.call(
+                            "product.product",
+                            "get_contextual_price",
+                            [found[c.sku].id],
+                            context=context,
+                        )
+                    )
+                )
+            )
+            for c in input.changes
+        }
+        return PreparedPriceRollout(
+            pricelist_id=pricelist_id,
+            product_ids={sku: info.id for sku, info in found.items()},
+            old_prices=old,
+        )
+
+    @activity.defn
+    def write_pricelist_items(self, input: WritePricelistItemsInput) -> WrittenPricelistItems:
+        """One fixed-price item per change, exactly once (claimed by its natural key)."""
+        ids = []
+        for item in input.items:
+            vals: dict[str, Any] = {
+                "pricelist_id": input.pricelist_id,
+                "applied_on": "0_product_variant",
+                "product_id": item.product_id,
+                "compute_price": "fixed",
+                "fixed_price": float(item.price),
+                "date_start": odoo_datetime(item.start),
+                "date_end": odoo_datetime(item.end) if item.end else False,
+            }
+            ids.append(
+                self._claim_one(
+                    "product.pricelist.item", [(k, "=", v) for k, v in vals.items()], vals
+                )
+            )
+        return WrittenPricelistItems(item_ids=ids)
+
+    @activity.defn
+    def remove_pricelist_items(self, input: RemovePricelistItemsInput) -> None:
+        """Compensation: the rollout's items go, so the prices in force before it apply again."""
+        self._unlink_quietly("product.pricelist.item", input.item_ids)
 
     # -- posting ------------------------------------------------------------------------------
 
@@ -384,6 +489,19 @@ class OdooActivities:
 
     def _done_picking(self, origin: str) -> dict[str, Any] | None:
         return next((r for r in self._pickings(origin) if r["state"] == "done"), None)
+
+    def _claim_one(self, model: str, domain: list[Any], vals: dict[str, Any]) -> int:
+        """The record matching `domain`, created once even across retries and races: the lowest
+        id wins and any other copy is removed."""
+        found: list[int] = self.odoo.call(model, "search", domain, order="id asc")
+        if found:
+            return found[0]
+        self.odoo.call(model, "create", vals)
+        found = self.odoo.call(model, "search", domain, order="id asc")
+        if not found:
+            raise OdooUnavailable(f"{model} created but not found by {domain}")
+        self._unlink_quietly(model, found[1:])
+        return found[0]
 
     def _unlink_quietly(self, model: str, ids: list[int]) -> None:
         """Delete leftovers of other attempts; one a racing attempt deleted first is fine."""

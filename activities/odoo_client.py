@@ -11,6 +11,7 @@ import http.client
 import logging
 import socket
 import threading
+import time
 import urllib.error
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ _BUSINESS_ERRORS = {
     "builtins.KeyError": "OdooKeyError",
 }
 SEQUENCE_COLLISION = "Another entry with the same name already exists"
+READ_METHODS = frozenset({"search", "search_read", "search_count", "read", "fields_get"})
+READ_RETRIES = 3
 
 
 class OdooUnavailable(Exception):
@@ -123,13 +126,25 @@ class OdooClient:
         return odoo
 
     def call(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        """execute_kw with classified failures (see raise_classified)."""
-        try:
-            return self._connection().execute_kw(model, method, list(args), kwargs)
-        except Exception as e:
-            if isinstance(e, RPCError) and error_name(e) == "odoo.exceptions.AccessDenied":
-                self._local.odoo = None  # log in again on the next try
-            raise_classified(e, f"{model}.{method}")
+        """execute_kw with classified failures (see raise_classified).
+
+        Reads are retried here a few times on transport faults: they change nothing, and a
+        blip on a read should not cost a whole activity retry with its backoff.
+        """
+        tries = READ_RETRIES if method in READ_METHODS else 1
+        for attempt in range(tries):
+            try:
+                return self._connection().execute_kw(model, method, list(args), kwargs)
+            except Exception as e:
+                if isinstance(e, RPCError) and error_name(e) == "odoo.exceptions.AccessDenied":
+                    self._local.odoo = None  # log in again on the next try
+                try:
+                    raise_classified(e, f"{model}.{method}")
+                except OdooUnavailable:
+                    if attempt + 1 == tries:
+                        raise
+                    time.sleep(0.05 * 4**attempt)
+        raise AssertionError("unreachable")
 
     def call_raw(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """execute_kw letting RPCError through, for callers that handle Odoo's answer."""

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from domain.money import KNOWN_CURRENCIES, ZERO, cents, has_cent_precision
+from domain.validation import FieldError, InvalidInput, field_errors
 
 Identifier = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^:\s]+$")
@@ -141,54 +142,12 @@ def sale_key(store_id: str, txn_id: str) -> str:
     return f"POS:{store_id}:{txn_id}"
 
 
-class FieldError(BaseModel):
-    """One reason a sale was rejected: which field, and what is wrong with it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
-
-
-class SaleRejected(Exception):
+class SaleRejected(InvalidInput):
     """A sale that cannot be accepted, with every reason found."""
-
-    def __init__(self, errors: list[FieldError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else part
-    return path or "sale"
-
-
-def _message(err: Any) -> str:
-    kind = err["type"]
-    msg: str = err["msg"]
-    if kind == "missing":
-        return "is required"
-    if kind == "extra_forbidden":
-        return "is not a field of the sale contract"
-    if kind in ("value_error", "assertion_error"):
-        return msg.removeprefix("Value error, ")
-    if kind == "enum":
-        return f"{msg[0].lower()}{msg[1:]}, got {err['input']!r}"
-    return msg[0].lower() + msg[1:]
 
 
 def rejection_from(exc: ValidationError) -> SaleRejected:
-    return SaleRejected(
-        [FieldError(field=_field_path(e["loc"]), message=_message(e)) for e in exc.errors()]
-    )
+    return SaleRejected(field_errors(exc, "sale"))
 
 
 def decode_sale_json(text: str | bytes) -> dict[str, Any]:

@@ -3,6 +3,7 @@ Odoo emulator per session; a fresh task queue and worker per test."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -13,15 +14,19 @@ from pathlib import Path
 import odoorpc
 import pytest
 import pytest_asyncio
+import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.odoo_client import OdooClient
+from activities.pos_client import PosClient
 from domain.posting import PostingProfile
 from simulators.odoo import OdooEmulator
+from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from workers.client import connect
+from workers.ingress import build_app
 from workers.settings import Settings, TemporalSettings
 from workers.worker import build_worker
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -87,13 +92,72 @@ def settings_for(emu: OdooEmulator, temporal_address: str, **overrides: object) 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     odoo = OdooClient(settings.odoo())
+    pos = PosClient(settings.pos())
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, odoo, PostingProfile(), executor)
-        async with worker:
-            yield worker
+        worker = build_worker(client, settings, odoo, PostingProfile(), executor, pos)
+        try:
+            async with worker:
+                yield worker
+        finally:
+            await pos.aclose()
 
 
 @pytest.fixture
 def store_id() -> str:
     """A store of its own per test, so tests never see each other's sales."""
     return f"T{uuid.uuid4().hex[:6].upper()}"
+
+
+# -- price rollouts: a POS fleet, and the ingress over HTTP for its callbacks --------------
+
+SECRET = "test-secret"
+
+
+@pytest.fixture
+def pos() -> Iterator[PosPlatform]:
+    platform = PosPlatform(stores=80, secret=SECRET, platform_id="pos-main", seed=3)
+    platform.start(port=0)
+    platform.set_fleet(apply_delay_ms=20)
+    yield platform
+    platform.stop()
+
+
+@pytest_asyncio.fixture
+async def ingress_url(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str
+) -> AsyncIterator[str]:
+    """The real ingress over HTTP, so stores can call back."""
+    settings = settings_for(odoo_emulator, temporal_address, pos_secrets={"pos-main": SECRET})
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_app(settings, client=client), host="127.0.0.1", port=0, log_level="warning"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+def rollout_settings(
+    odoo_emulator: OdooEmulator, temporal_address: str, pos: PosPlatform, ingress_url: str
+) -> Settings:
+    return settings_for(
+        odoo_emulator,
+        temporal_address,
+        pos_url=pos.url,
+        pos_secrets={"pos-main": SECRET},
+        confirmation_url=f"{ingress_url}/v1/pos/confirmations",
+    )
+
+
+def applied_twice(pos: PosPlatform) -> list[tuple[str, str]]:
+    return [
+        (store, c["command_id"])
+        for store in pos.store_ids()
+        for c in pos.commands(store)
+        if c["apply_count"] > 1
+    ]

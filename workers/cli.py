@@ -17,14 +17,19 @@ import json
 import logging
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from pydantic import ValidationError
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.pricing import RolloutRejected, StoreTarget, parse_duration, read_changes
+from domain.validation import field_errors
 from workers.client import connect
+from workers.rollouts import start_rollout
 from workers.settings import Settings
 from workers.submit import (
     Mode,
@@ -34,6 +39,12 @@ from workers.submit import (
     sale_result,
     submit_many,
     wait_until_settled,
+)
+from workflows.price_rollout import (
+    CancelRequest,
+    PriceRollout,
+    RolloutReport,
+    rollout_workflow_id,
 )
 from workflows.sale_posting import EXCEPTION_STATES, OpsDecision, SalePosting
 
@@ -141,6 +152,139 @@ async def cmd_sale_exceptions(args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+def _effective_at(text: str) -> datetime:
+    """ISO-8601 with an offset, `now`, or `+DURATION` from now (e.g. `+5m`)."""
+    if text == "now":
+        return datetime.now(UTC)
+    if text.startswith("+"):
+        return datetime.now(UTC) + parse_duration(text[1:])
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise CliError(f"--effective-at: {text!r} is not ISO-8601, 'now' or '+15m'") from e
+    if at.tzinfo is None:
+        raise CliError(f"--effective-at: {text!r} needs an offset, e.g. {text}+00:00")
+    return at
+
+
+async def cmd_rollout_start(args: argparse.Namespace, settings: Settings) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"{args.file}: no such file")
+    try:
+        target = StoreTarget.parse(args.stores)
+    except ValidationError as e:
+        raise CliError(f"--stores {args.stores!r}: {field_errors(e, 'stores')[0].message}") from e
+    try:
+        confirm_within = parse_duration(args.confirm_within)
+    except ValueError as e:
+        raise CliError(f"--confirm-within: {e}") from e
+    try:
+        changes = read_changes(path.read_text(), path.name)
+    except RolloutRejected as e:
+        raise CliError(f"{args.file}: {e}") from e
+    raw = {
+        "rollout_id": args.id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{path.stem}",
+        "changes": changes,
+        "target": target.model_dump(mode="json"),
+        "effective_at": _effective_at(args.effective_at).isoformat(),
+        "confirm_within": confirm_within.total_seconds(),
+        "max_failure_ratio": args.max_failure_ratio,
+        "requested_by": args.requested_by,
+    }
+    client = await _client(settings)
+    try:
+        rollout, handle = await start_rollout(client, settings, raw)
+    except RolloutRejected as e:
+        raise CliError(
+            "rollout refused, nothing was changed:\n  " + "\n  ".join(map(str, e.errors))
+        ) from e
+    except WorkflowAlreadyStartedError as e:
+        raise CliError(f"rollout {raw['rollout_id']} already exists: pick another --id") from e
+    print(
+        f"rollout {rollout.rollout_id} started ({handle.id}): {len(rollout.changes)} prices to "
+        f"{rollout.target}, effective {rollout.effective_at.isoformat()}\n"
+        f"follow it: retailflow price-rollout status {rollout.rollout_id}"
+    )
+    return 0
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = width * done // total if total else width
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+async def cmd_rollout_status(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    handle = client.get_workflow_handle_for(PriceRollout.run, rollout_workflow_id(args.id))
+    live = sys.stdout.isatty() and not args.once
+    while True:
+        try:
+            desc = await handle.describe()
+            progress = await handle.query(PriceRollout.progress)
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise CliError(f"no rollout {args.id}") from e
+            raise
+        c = progress.counts
+        settled = progress.total - c.get("pending", 0) - c.get("commanded", 0)
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(c.items()))
+        status = progress.status.value if progress.status else "?"
+        bar = _bar(settled, progress.total)
+        line = f"{status:<12} {bar} {settled}/{progress.total}  {counts}"
+        print(("\r" + line + "\033[K") if live else line, end="" if live else "\n", flush=True)
+        if desc.status != WorkflowExecutionStatus.RUNNING or not live:
+            break
+        await asyncio.sleep(1)
+    if live:
+        print()
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        report = await handle.query(PriceRollout.report)
+        _print_rollout_report(report)
+    return 0
+
+
+def _print_rollout_report(report: RolloutReport) -> None:
+    print(
+        f"\nrollout {report.rollout_id}: {report.status.value}, requested by {report.requested_by}"
+    )
+    for reason in report.reasons:
+        print(f"  {reason}")
+    for store, r in report.stores.items():
+        if r.outcome.value != "confirmed":
+            print(f"  {store:<8} {r.outcome.value:<12} {r.reason or ''}")
+    confirmed = sum(1 for r in report.stores.values() if r.outcome.value == "confirmed")
+    if report.stores:
+        n = len(report.stores)
+        print(f"  {confirmed} of {n} stores confirmed ({report.failure_ratio:.1%} failed)")
+    if report.compensation:
+        c = report.compensation
+        print(f"  compensated: {c.why}")
+        print(
+            f"    old prices restored in {len(c.stores_reverted)} stores; "
+            f"Odoo items removed: {c.odoo_items_removed}"
+        )
+        for store, why in c.stores_not_reverted.items():
+            print(f"    NOT restored in {store}: {why}")
+
+
+async def cmd_rollout_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    handle = client.get_workflow_handle_for(PriceRollout.run, rollout_workflow_id(args.id))
+    try:
+        desc = await handle.describe()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no rollout {args.id}") from e
+        raise
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        state = desc.status.name.lower() if desc.status else "?"
+        raise CliError(f"rollout {args.id} is already closed ({state})")
+    await handle.signal(PriceRollout.cancel, CancelRequest(by=args.by, reason=args.reason))
+    print(f"cancel sent to {handle.id} by {args.by}: old prices return wherever the change reached")
+    return 0
+
+
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.worker import run_worker
 
@@ -205,6 +349,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store")
     p.add_argument("--limit", type=int, default=100)
     p.set_defaults(func=cmd_sale_exceptions)
+
+    rollout = sub.add_parser("price-rollout", help="roll prices out to stores").add_subparsers(
+        dest="rollout_command", required=True
+    )
+    p = rollout.add_parser(
+        "start", help="start a rollout from a CSV (sku,price[,start,end]) or JSON"
+    )
+    p.add_argument("file")
+    p.add_argument("--stores", required=True, help="all | S001,S002 | region:north")
+    p.add_argument("--effective-at", required=True, help="ISO-8601 with offset, now, or +15m")
+    p.add_argument("--confirm-within", default="15m")
+    p.add_argument("--max-failure-ratio", type=float, default=0.1)
+    p.add_argument("--id", help="rollout id (default: time and file name)")
+    p.add_argument("--requested-by", default=os.environ.get("USER", "cli"))
+    p.set_defaults(func=cmd_rollout_start)
+    p = rollout.add_parser("status", help="progress of a rollout (live until it ends)")
+    p.add_argument("id")
+    p.add_argument("--once", action="store_true", help="print once and return")
+    p.set_defaults(func=cmd_rollout_status)
+    p = rollout.add_parser("cancel", help="cancel a rollout: restores the old prices")
+    p.add_argument("id")
+    p.add_argument("--by", required=True)
+    p.add_argument("--reason", default="")
+    p.set_defaults(func=cmd_rollout_cancel)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.add_argument("--keep-running", action="store_true", help="leave everything up afterwards")

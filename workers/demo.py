@@ -31,7 +31,7 @@ from workers.client import connect, ensure_search_attributes
 from workers.devserver import dev_server_command, port_in_use, stop, wait_for_port
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, Submission, Submitted, submit_many, wait_until_settled
-from workflows.sale_posting import EXCEPTION_STATES, SalePostingResult
+from workflows.sale_posting import EXCEPTION_STATES, SalePostingResult, SaleStatus
 from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
@@ -124,7 +124,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             stores=STORES,
             per_store=args.per_store,
             resubmit_ratio=0.15,
-            invalid_per_store=2,
+            invalid_per_store=3,
             seed=2026,
         )
         batched = [r for r in stream if isinstance(r, dict) and r.get("store_id") == "S003"]
@@ -202,6 +202,11 @@ def _print_summary(
     print(f"\nException inbox ({len(exceptions)} sales, kept in Temporal with their reasons):")
     for wf_id, r in sorted(exceptions.items()):
         print(f"  {wf_id:<34} {r.status.value:<15} {'; '.join(r.reasons)}")
+    if any(r.status is SaleStatus.NEEDS_ATTENTION for r in exceptions.values()):
+        print(
+            "  NeedsAttention: fix the cause in Odoo (e.g. create the product), then\n"
+            "    retailflow sale retry STORE TXN --by YOUR_NAME   (or: sale dismiss ...)"
+        )
     print(
         f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
         '\n  the inbox there: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'

@@ -12,19 +12,27 @@ GET /healthz
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.pos_signing import verify
+from domain.validation import field_errors
 from workers.client import connect
 from workers.settings import Settings
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
+from workflows.price_rollout import StoreConfirmation, StorePriceCommand
+
+log = logging.getLogger("retailflow.ingress")
 
 MAX_BODY = 1 << 20
 
@@ -92,6 +100,58 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return JSONResponse({"status": "unknown"}, status_code=404)
         return JSONResponse(result.model_dump(mode="json"))
 
+    async def post_confirmation(request: Request) -> JSONResponse:
+        body = await request.body()
+        platform = request.headers.get("X-POS-Platform", "")
+        secret = settings.pos_secrets.get(platform)
+        peer = request.client.host if request.client else "?"
+        if secret is None or not verify(
+            secret,
+            request.headers.get("X-POS-Timestamp"),
+            body,
+            request.headers.get("X-POS-Signature"),
+        ):
+            log.warning(
+                "refused a confirmation from %s: platform %r, bad or missing signature",
+                peer,
+                platform,
+            )
+            return JSONResponse({"status": "refused", "error": "signature"}, status_code=401)
+        try:
+            confirmation = StoreConfirmation.model_validate_json(body)
+        except ValidationError as e:
+            return JSONResponse(
+                {
+                    "status": "refused",
+                    "errors": [err.model_dump() for err in field_errors(e, "confirmation")],
+                },
+                status_code=422,
+            )
+        if confirmation.platform_id != platform:
+            log.warning(
+                "refused a confirmation from %s: signed by %r for %r",
+                peer,
+                platform,
+                confirmation.platform_id,
+            )
+            return JSONResponse({"status": "refused", "error": "platform"}, status_code=401)
+        if not confirmation.command_id.startswith("price-rollout-"):
+            log.warning("refused a confirmation for unknown command %r", confirmation.command_id)
+            return JSONResponse({"status": "unknown command"}, status_code=404)
+        handle = state["client"].get_workflow_handle(confirmation.command_id)
+        try:
+            await handle.signal(StorePriceCommand.confirm, confirmation)
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                log.warning(
+                    "refused a confirmation for unknown command %r", confirmation.command_id
+                )
+                return JSONResponse({"status": "unknown command"}, status_code=404)
+            if "already completed" in str(e):
+                return JSONResponse({"status": "closed"}, status_code=409)
+            raise
+        return JSONResponse({"status": "delivered"}, status_code=202)
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -99,6 +159,7 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         routes=[
             Route("/v1/sales", post_sale, methods=["POST"]),
             Route("/v1/sales/{store_id}/{txn_id}", get_sale, methods=["GET"]),
+            Route("/v1/pos/confirmations", post_confirmation, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,

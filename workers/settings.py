@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.odoo_client import OdooSettings
+from activities.pos_client import PosSettings
 
 
 class TemporalSettings(BaseSettings):
@@ -41,8 +42,22 @@ class Settings(BaseSettings):
     # Ingress HTTP API.
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
+    # POS platform: its API, and the shared secret of each platform that calls us back
+    # (JSON, e.g. {"pos-main": "..."}); confirmations signed otherwise are refused.
+    pos_url: str = "http://127.0.0.1:8070"
+    pos_timeout_s: float = 10.0
+    pos_api_key: str | None = None
+    pos_secrets: dict[str, str] = Field(default_factory=dict)
+    # Where stores send confirmations: the ingress's /v1/pos/confirmations as stores reach it.
+    confirmation_url: str | None = None
+    # The Odoo pricelist that holds store prices, created on first use.
+    store_pricelist: str = "Store prices"
+    rollout_concurrency: int = Field(default=100, ge=1, le=2000)
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+
+    def pos(self) -> PosSettings:
+        return PosSettings(url=self.pos_url, timeout_s=self.pos_timeout_s, api_key=self.pos_api_key)
 
     def odoo(self) -> OdooSettings:
         return OdooSettings(

@@ -20,7 +20,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.sale import FieldError, Sale, SaleRejected, decode_sale_json, parse_sale
+from domain.sale import Sale, SaleRejected, decode_sale_json, parse_sale
+from domain.validation import FieldError
 from workers.settings import Settings
 from workflows.sale_posting import (
     EXCEPTION_STATES,

@@ -12,16 +12,19 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.odoo import OdooActivities
 from activities.odoo_client import OdooClient
+from activities.pos import PosActivities
+from activities.pos_client import PosClient
 from domain.posting import PostingProfile, load_profile
 from workers.client import connect, ensure_search_attributes
 from workers.settings import Settings
 from workers.telemetry import setup_tracing
+from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.sale_posting import SalePosting
 from workflows.store_ledger import StoreLedger
 
 log = logging.getLogger("retailflow.worker")
 
-WORKFLOWS = [SalePosting, StoreLedger]
+WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand]
 
 
 def build_worker(
@@ -30,9 +33,11 @@ def build_worker(
     odoo: OdooClient,
     profile: PostingProfile,
     executor: ThreadPoolExecutor,
+    pos: PosClient,
     task_queue: str | None = None,
 ) -> Worker:
     odoo_activities = OdooActivities(odoo, profile)
+    pos_activities = PosActivities(pos)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -41,6 +46,12 @@ def build_worker(
             odoo_activities.post_sale,
             odoo_activities.post_sales_batch,
             odoo_activities.decrement_stock,
+            odoo_activities.prepare_price_rollout,
+            odoo_activities.write_pricelist_items,
+            odoo_activities.remove_pricelist_items,
+            pos_activities.list_stores,
+            pos_activities.send_price_command,
+            pos_activities.price_command_status,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
@@ -57,8 +68,9 @@ async def run_worker(settings: Settings) -> None:
         log.info("registered search attributes %s", ", ".join(added))
     profile = load_profile(settings.posting_profile)
     odoo = OdooClient(settings.odoo())
+    pos = PosClient(settings.pos())
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, odoo, profile, executor)
+        worker = build_worker(client, settings, odoo, profile, executor, pos)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,4 +85,5 @@ async def run_worker(settings: Settings) -> None:
         )
         async with worker:
             await stop.wait()
+        await pos.aclose()
         log.info("worker stopped")

@@ -30,3 +30,10 @@ def odoo_batch_write(batch_size: int) -> dict[str, Any]:
         "start_to_close_timeout": timedelta(seconds=10 + 0.2 * batch_size),
         "retry_policy": _ODOO_RETRY,
     }
+
+
+# A POS platform read: short, a few quick tries (the caller decides what "no answer" means).
+POS_READ: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+}

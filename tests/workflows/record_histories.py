@@ -13,6 +13,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from activities.odoo_client import OdooClient
+from activities.pos_client import PosClient
 from domain.posting import PostingProfile
 from simulators.odoo import OdooEmulator
 from simulators.sales import seed_catalogue
@@ -42,9 +43,10 @@ async def main() -> None:
     sales = sales_for("REC", 5)
     sales[1]["lines"][0]["sku"] = "NOPE-404"
     invalid = dict(sales_for("REC", 6)[5], currency="XYZ")
+    pos = PosClient(settings.pos())
     with ThreadPoolExecutor(8) as ex:
         async with build_worker(
-            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos
         ):
             per_sale = await submit_many(
                 client, settings, [sales[0], invalid], Mode.PER_SALE, "rec"

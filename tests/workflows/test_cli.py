@@ -7,12 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from decimal import Decimal
 from pathlib import Path
 
 from temporalio.client import Client
 
 from simulators.odoo import OdooEmulator
-from tests.conftest import running_worker, settings_for
+from simulators.pos import PosPlatform
+from tests.conftest import rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import sales_for
 
 RETAILFLOW = Path(sys.executable).parent / "retailflow"
@@ -72,3 +75,78 @@ def test_missing_file_is_a_clear_error() -> None:
     result = run_cli(["sale", "post", "/nonexistent.jsonl"], {})
     assert result.returncode == 2
     assert result.stderr.strip() == "retailflow: /nonexistent.jsonl: no such file"
+
+
+async def test_price_rollout_start_status_cancel(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+    tmp_path: Path,
+) -> None:
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    env = {
+        "TEMPORAL_ADDRESS": temporal_address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_CONFIRMATION_URL": settings.confirmation_url or "",
+    }
+    good = tmp_path / "prices.csv"
+    good.write_text("sku,price\nEGGS-12,3.89\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,price\nEGGS-12,0\nEGGS-12,1.00\n")
+    rid = f"CLI{uuid.uuid4().hex[:6]}"
+
+    async with running_worker(client, settings):
+        args = [
+            "price-rollout",
+            "start",
+            str(good),
+            "--stores",
+            "S001,S002",
+            "--effective-at",
+            "now",
+        ]
+        started = await asyncio.to_thread(run_cli, [*args, "--id", rid], env)
+        again = await asyncio.to_thread(run_cli, [*args, "--id", rid], env)
+        await client.get_workflow_handle(f"price-rollout-{rid}").result()
+        status = await asyncio.to_thread(run_cli, ["price-rollout", "status", rid, "--once"], env)
+        cancel = await asyncio.to_thread(
+            run_cli, ["price-rollout", "cancel", rid, "--by", "sam"], env
+        )
+        refused = await asyncio.to_thread(
+            run_cli,
+            ["price-rollout", "start", str(bad), "--stores", "all", "--effective-at", "now"],
+            env,
+        )
+        no_offset = await asyncio.to_thread(
+            run_cli,
+            [
+                "price-rollout",
+                "start",
+                str(good),
+                "--stores",
+                "all",
+                "--effective-at",
+                "2026-12-01T06:00",
+            ],
+            env,
+        )
+        empty = await asyncio.to_thread(
+            run_cli,
+            ["price-rollout", "start", str(good), "--stores", " , ", "--effective-at", "now"],
+            env,
+        )
+
+    assert started.returncode == 0, started.stderr
+    assert f"rollout {rid} started" in started.stdout
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert status.returncode == 0, status.stderr
+    assert "Completed" in status.stdout and "2 of 2 stores confirmed" in status.stdout
+    assert cancel.returncode == 2 and "already closed" in cancel.stderr
+    assert refused.returncode == 2
+    assert "rollout refused, nothing was changed" in refused.stderr
+    assert "changes[0].price: input should be greater than 0" in refused.stderr
+    assert no_offset.returncode == 2 and "needs an offset" in no_offset.stderr
+    assert empty.returncode == 2 and "the store list is empty" in empty.stderr
+    assert pos.prices("S001")["EGGS-12"] == Decimal("3.89")

@@ -1,0 +1,59 @@
+"""Input errors that name the field and the problem, for every public contract (sales,
+rollouts, refunds): pydantic's errors turned into `FieldError`s a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class FieldError(BaseModel):
+    """One reason an input was rejected: which field, and what is wrong with it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidInput(Exception):
+    """An input that cannot be accepted, with every reason found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def field_path(loc: tuple[int | str, ...], root: str) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or root
+
+
+def _message(err: Any, contract: str) -> str:
+    kind = err["type"]
+    msg: str = err["msg"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return f"is not a field of the {contract} contract"
+    if kind in ("value_error", "assertion_error"):
+        return msg.removeprefix("Value error, ")
+    if kind == "enum":
+        return f"{msg[0].lower()}{msg[1:]}, got {err['input']!r}"
+    return msg[0].lower() + msg[1:]
+
+
+def field_errors(exc: ValidationError, root: str) -> list[FieldError]:
+    return [
+        FieldError(field=field_path(e["loc"], root), message=_message(e, root))
+        for e in exc.errors()
+    ]

@@ -1,0 +1,338 @@
+"""PriceRollout against the dev server, the Odoo emulator and the POS fleet simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import odoorpc
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.pos_signing import sign
+from simulators.odoo import OdooEmulator
+from simulators.pos import PosPlatform
+from tests.conftest import SECRET, applied_twice, rollout_settings, running_worker, settings_for
+from workers.rollouts import start_rollout
+from workflows.price_rollout import (
+    CancelRequest,
+    PriceRollout,
+    RolloutStatus,
+    StoreOutcome,
+    StorePriceCommand,
+)
+
+CHANGES = [
+    {"sku": "MILK-1L", "price": "1.09"},
+    {"sku": "COFFEE-250", "price": "5.99"},
+    {"sku": "MUG-WHITE", "price": "3.50", "end": "2027-01-31T23:59:59+00:00"},
+]
+
+
+def a_rollout(**overrides: Any) -> dict[str, Any]:
+    raw = {
+        "rollout_id": f"R{uuid.uuid4().hex[:8]}",
+        "changes": CHANGES,
+        "target": {"kind": "all"},
+        "effective_at": datetime.now(UTC).isoformat(),
+        "confirm_within": "PT12S",
+        "max_failure_ratio": 0.1,
+        "requested_by": "merch-lea",
+    }
+    raw.update(overrides)
+    return raw
+
+
+def contextual_price(odoo: odoorpc.ODOO, sku: str, at: datetime) -> float:
+    pid = odoo.execute_kw("product.product", "search", [[("default_code", "=", sku)]])[0]
+    pricelists = odoo.execute_kw("product.pricelist", "search", [[("name", "=", "Store prices")]])
+    ctx = {"date": at.strftime("%Y-%m-%d %H:%M:%S"), "quantity": 1}
+    if pricelists:  # before the first rollout, there is none: the list price holds
+        ctx["pricelist"] = pricelists[0]
+    price: float = odoo.execute_kw(
+        "product.product", "get_contextual_price", [[pid]], {"context": ctx}
+    )
+    return price
+
+
+async def test_rollout_to_80_stores_with_offline_and_rejecting_stores(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S010", online=False)
+    pos.set_knobs("S020", online=False)
+    pos.set_knobs("S030", offline_windows=[(0, 4)])  # back before the deadline
+    pos.set_knobs("S040", reject_rate=1.0, reject_reason="price below cost floor")
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client, settings, a_rollout(), poll_every=timedelta(seconds=2)
+        )
+        report = await handle.result()
+        history = await handle.fetch_history()
+
+    assert report.status is RolloutStatus.COMPLETED
+    outcomes = {s: r.outcome for s, r in report.stores.items()}
+    assert len(outcomes) == 80
+    assert sorted(s for s, o in outcomes.items() if o is StoreOutcome.CONFIRMED) == sorted(
+        set(pos.store_ids()) - {"S010", "S020", "S040"}
+    )
+    assert outcomes["S010"] is outcomes["S020"] is StoreOutcome.UNREACHABLE
+    assert "not reachable before" in (report.stores["S010"].reason or "")
+    assert outcomes["S040"] is StoreOutcome.REJECTED
+    assert report.stores["S040"].reason == "price below cost floor"
+    assert report.failure_ratio == pytest.approx(3 / 80)
+    # Odoo was written before any store was commanded.
+    kinds = [e.WhichOneof("attributes") for e in history.events]
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert activities[:3] == ["prepare_price_rollout", "list_stores", "write_pricelist_items"]
+    first_child = kinds.index("start_child_workflow_execution_initiated_event_attributes")
+    last_write = max(
+        i
+        for i, e in enumerate(history.events)
+        if e.HasField("activity_task_completed_event_attributes")
+    )
+    assert last_write < first_child
+    # Stores and Odoo agree on the new prices; no store applied a command twice.
+    assert pos.prices("S001")["COFFEE-250"] == Decimal("5.99")
+    assert pos.prices("S030")["MILK-1L"] == Decimal("1.09")
+    assert pos.prices("S010")["MILK-1L"] == Decimal("1.29")
+    assert contextual_price(odoo, "COFFEE-250", datetime.now(UTC) + timedelta(minutes=1)) == 5.99
+    assert applied_twice(pos) == []
+
+
+async def test_nothing_reaches_a_store_before_the_effective_time(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    effective = datetime.now(UTC) + timedelta(seconds=5)
+    target = {"kind": "list", "stores": ["S001", "S002", "S003"]}
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client, settings, a_rollout(effective_at=effective.isoformat(), target=target)
+        )
+        await asyncio.sleep(3)
+        progress = await handle.query(PriceRollout.progress)
+        early = [pos.commands(s) for s in ("S001", "S002", "S003")]
+        report = await handle.result()
+    assert progress.status is RolloutStatus.SCHEDULED
+    assert early == [[], [], []]
+    assert report.status is RolloutStatus.COMPLETED
+    for store in ("S001", "S002", "S003"):
+        (command,) = pos.commands(store)
+        assert datetime.fromisoformat(command["received_at"]) >= effective
+
+
+async def test_failure_threshold_exceeded_compensates_stores_and_odoo(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    stores = [f"S{i:03d}" for i in range(41, 51)]
+    for store in stores[:3]:
+        pos.set_knobs(store, reject_rate=1.0)
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    # SKUs no other test changes: Odoo's old prices are the catalogue's, as in the fresh fleet.
+    changes = [{"sku": "SOAP-BAR", "price": "1.49"}, {"sku": "BATT-AA4", "price": "4.99"}]
+    before = contextual_price(odoo, "SOAP-BAR", datetime.now(UTC) + timedelta(minutes=1))
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(
+                target={"kind": "list", "stores": stores}, max_failure_ratio=0.2, changes=changes
+            ),
+        )
+        report = await handle.result()
+    assert report.status is RolloutStatus.COMPENSATED
+    assert report.compensation is not None
+    assert "over the 20.0% threshold" in report.compensation.why
+    confirmed = sorted(s for s, r in report.stores.items() if r.outcome is StoreOutcome.CONFIRMED)
+    assert confirmed and report.compensation.stores_reverted == confirmed
+    assert report.compensation.stores_not_reverted == {}  # rejected stores never applied it
+    # Stores and Odoo agree again, on the prices in force before the rollout.
+    assert report.old_prices == {"SOAP-BAR": Decimal("1.85"), "BATT-AA4": Decimal("5.99")}
+    assert before == 1.85
+    for store in stores:
+        prices = pos.prices(store)
+        assert {sku: prices[sku] for sku in report.old_prices} == report.old_prices, store
+    assert report.compensation.odoo_items_removed == report.odoo_items
+    assert (
+        odoo.execute_kw("product.pricelist.item", "search", [[("id", "in", report.odoo_items)]])
+        == []
+    )
+    assert contextual_price(odoo, "SOAP-BAR", datetime.now(UTC) + timedelta(minutes=1)) == before
+    assert applied_twice(pos) == []
+
+
+async def test_cancel_mid_rollout_compensates(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_fleet(apply_delay_ms=1500)
+    stores = [f"S{i:03d}" for i in range(51, 71)]
+    settings = settings_for(
+        odoo_emulator,
+        temporal_address,
+        pos_url=pos.url,
+        rollout_concurrency=5,
+        confirmation_url=f"{ingress_url}/v1/pos/confirmations",
+    )
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(
+                target={"kind": "list", "stores": stores},
+                confirm_within="PT30S",
+                changes=[
+                    {"sku": "CHOC-DARK", "price": "1.99"},
+                    {"sku": "BREAD-WHT", "price": "2.29"},
+                ],
+            ),
+        )
+        for _ in range(200):
+            progress = await handle.query(PriceRollout.progress)
+            if progress.counts.get("confirmed", 0) >= 3:
+                break
+            await asyncio.sleep(0.1)
+        await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="wrong file"))
+        report = await handle.result()
+    assert report.status is RolloutStatus.COMPENSATED
+    assert report.compensation is not None
+    assert report.compensation.why == "cancelled by ops-sam: wrong file"
+    assert len(report.compensation.stores_reverted) >= 3
+    assert report.compensation.stores_not_reverted == {}
+    assert report.old_prices == {"CHOC-DARK": Decimal("2.10"), "BREAD-WHT": Decimal("2.49")}
+    for store in stores:
+        prices = pos.prices(store)
+        assert {sku: prices[sku] for sku in report.old_prices} == report.old_prices, store
+    assert any(r.outcome is StoreOutcome.CANCELLED for r in report.stores.values())
+    assert (
+        odoo.execute_kw("product.pricelist.item", "search", [[("id", "in", report.odoo_items)]])
+        == []
+    )
+
+
+async def test_invalid_rollout_changes_nothing(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+    odoo: odoorpc.ODOO,
+) -> None:
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    items_before = odoo.execute_kw("product.pricelist.item", "search_count", [[]])
+    async with running_worker(client, settings):
+        bad_sku = a_rollout(changes=[{"sku": "NOPE-404", "price": "1.00"}])
+        _, handle = await start_rollout(client, settings, bad_sku)
+        report = await handle.result()
+        bad_region = a_rollout(target={"kind": "region", "region": "atlantis"})
+        _, handle2 = await start_rollout(client, settings, bad_region)
+        report2 = await handle2.result()
+        bad_store = a_rollout(target={"kind": "list", "stores": ["S001", "X999"]})
+        _, handle3 = await start_rollout(client, settings, bad_store)
+        report3 = await handle3.result()
+    assert report.status is RolloutStatus.REJECTED
+    assert report.reasons == [
+        "UnknownSku: unknown SKU 'NOPE-404': no active product has this internal reference"
+    ]
+    assert report2.status is RolloutStatus.REJECTED
+    assert len(report2.reasons) == 1 and "unknown region 'atlantis'" in report2.reasons[0]
+    assert report3.status is RolloutStatus.REJECTED
+    assert report3.reasons == ["UnknownStore: stores not known to the POS platform: X999"]
+    assert odoo.execute_kw("product.pricelist.item", "search_count", [[]]) == items_before
+    assert all(pos.commands(s) == [] for s in pos.store_ids())
+
+
+async def test_forged_confirmation_is_refused_and_never_applied(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S077", apply_delay_ms=600_000)  # the store will not confirm by itself
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+
+    async def post(
+        http: httpx.AsyncClient, body: bytes, platform: str, secret: str, ts: str
+    ) -> int:
+        headers = {
+            "X-POS-Platform": platform,
+            "X-POS-Timestamp": ts,
+            "X-POS-Signature": sign(secret, ts, body),
+        }
+        return (await http.post("/v1/pos/confirmations", content=body, headers=headers)).status_code
+
+    async with running_worker(client, settings), httpx.AsyncClient(base_url=ingress_url) as http:
+        rollout, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": ["S077"]}, confirm_within="PT20S"),
+        )
+        command = f"price-rollout-{rollout.rollout_id}-S077"
+        child = client.get_workflow_handle_for(StorePriceCommand.run, command)
+        for _ in range(100):
+            state = await child.query(StorePriceCommand.state) if await _started(child) else None
+            if state and state.outcome is StoreOutcome.COMMANDED:
+                break
+            await asyncio.sleep(0.1)
+        body = json.dumps(
+            {
+                "platform_id": "pos-main",
+                "store_id": "S077",
+                "command_id": command,
+                "status": "applied",
+            }
+        ).encode()
+        now = str(int(time.time()))
+        forged = await post(http, body, "pos-main", "not-the-secret", now)
+        unknown_platform = await post(http, body, "pos-evil", SECRET, now)
+        replayed = await post(http, body, "pos-main", SECRET, "1000")
+        other = body.replace(command.encode(), b"price-rollout-NOPE-S077")
+        unknown_command = await post(http, other, "pos-main", SECRET, now)
+        await asyncio.sleep(0.5)
+        still = await child.query(StorePriceCommand.state)
+        genuine = await post(http, body, "pos-main", SECRET, now)
+        report = await handle.result()
+
+    assert (forged, unknown_platform, replayed, unknown_command) == (401, 401, 401, 404)
+    assert still is not None and still.outcome is StoreOutcome.COMMANDED
+    assert genuine == 202
+    assert report.stores["S077"].outcome is StoreOutcome.CONFIRMED
+
+
+async def _started(handle: Any) -> bool:
+    try:
+        await handle.describe()
+        return True
+    except RPCError:
+        return False

@@ -1,0 +1,511 @@
+"""PriceRollout: command-and-confirm price changes to a store fleet, Odoo first.
+
+Workflow id `price-rollout-{rollout_id}`. Validate (the rollout, its SKUs in Odoo, its stores on
+the POS platform: all before any write) → write the pricelist items in Odoo, recording the old
+prices → durable timer to the effective time → one `StorePriceCommand` child per store, with
+bounded concurrency, each commanding its store and waiting for the confirmation (a signal from
+the ingress callback, or a poll), resending until `confirm_within` → report confirmed / rejected
+/ unreachable stores → past `max_failure_ratio`, or when ops cancel, compensate: restore the
+old prices in every store that took the change and remove the items in Odoo.
+
+A child per store keeps each history small (80 to 2,000 stores), lets ops find every command
+sent to a store (`StoreId` search attribute), and makes the command id (= the child's workflow
+id, `price-rollout-{rollout_id}-{store_id}`) the key a confirmation is routed by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
+
+with workflow.unsafe.imports_passed_through():
+    from activities.odoo import (
+        OdooActivities,
+        PreparePriceRolloutInput,
+        PricelistItem,
+        RemovePricelistItemsInput,
+        WritePricelistItemsInput,
+    )
+    from activities.pos import (
+        CommandState,
+        ListStoresInput,
+        PosActivities,
+        PriceCommandRef,
+        PriceCommandStatus,
+        SendPriceCommandInput,
+    )
+    from domain.pricing import PriceChange, Rollout, RolloutRejected, parse_rollout
+    from workflows.policies import ODOO_WRITE, POS_READ
+    from workflows.search_attributes import RETAIL_STATUS, STORE_ID
+
+
+def rollout_workflow_id(rollout_id: str) -> str:
+    return f"price-rollout-{rollout_id}"
+
+
+def command_id(rollout_id: str, store_id: str, revert: bool = False) -> str:
+    return f"price-rollout-{rollout_id}-{store_id}" + ("-revert" if revert else "")
+
+
+# -- one store ------------------------------------------------------------------------------
+
+
+class StoreOutcome(StrEnum):
+    PENDING = "pending"
+    COMMANDED = "commanded"  # accepted by the store, confirmation awaited
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+    CANCELLED = "cancelled"
+
+
+class StoreConfirmation(BaseModel):
+    """What a store says back, delivered by the ingress callback as a signal."""
+
+    platform_id: str
+    store_id: str
+    command_id: str
+    status: str  # applied | rejected
+    reason: str | None = None
+    applied_at: datetime | None = None
+
+
+class StoreCommandInput(BaseModel):
+    rollout_id: str
+    store_id: str
+    command_id: str
+    changes: list[PriceChange]
+    effective_at: datetime
+    deadline: datetime
+    callback_url: str | None = None
+    poll_every: timedelta = timedelta(seconds=30)
+
+
+class StoreCommandResult(BaseModel):
+    store_id: str
+    command_id: str
+    outcome: StoreOutcome
+    accepted: bool = False  # the store holds the command (it applies it, even if late)
+    reason: str | None = None
+    confirmed_at: datetime | None = None
+    sends: int = 0
+    polls: int = 0
+
+
+@workflow.defn
+class StorePriceCommand:
+    """Command one store and wait for its confirmation, resending until the deadline."""
+
+    def __init__(self) -> None:
+        self._confirmation: PriceCommandStatus | None = None
+        self._result: StoreCommandResult | None = None
+
+    @workflow.run
+    async def run(self, input: StoreCommandInput) -> StoreCommandResult:
+        r = self._result = StoreCommandResult(
+            store_id=input.store_id, command_id=input.command_id, outcome=StoreOutcome.PENDING
+        )
+        workflow.upsert_search_attributes([STORE_ID.value_set(input.store_id)])
+        try:
+            await self._command(input, r)
+        except asyncio.CancelledError:
+            r.outcome = StoreOutcome.CANCELLED
+            return r
+        c = self._confirmation
+        if c is not None and c.state is CommandState.APPLIED:
+            r.outcome, r.confirmed_at = StoreOutcome.CONFIRMED, c.applied_at or workflow.now()
+        elif c is not None and c.state is CommandState.REJECTED:
+            r.outcome, r.reason = StoreOutcome.REJECTED, c.reason or "rejected by the store"
+        elif r.outcome is not StoreOutcome.REJECTED:
+            r.outcome = StoreOutcome.UNREACHABLE
+            r.reason = r.reason or (
+                f"accepted but not confirmed by {input.deadline.isoformat()}"
+                if r.accepted
+                else f"not reachable before {input.deadline.isoformat()}"
+            )
+        return r
+
+    async def _command(self, input: StoreCommandInput, r: StoreCommandResult) -> None:
+        while self._confirmation is None:
+            remaining = input.deadline - workflow.now()
+            if remaining <= timedelta(0):
+                return
+            if not r.accepted:
+                r.sends += 1
+                try:
+                    status = await workflow.execute_activity_method(
+                        PosActivities.send_price_command,
+                        SendPriceCommandInput(
+                            store_id=input.store_id,
+                            command_id=input.command_id,
+                            changes=input.changes,
+                            effective_at=input.effective_at,
+                            callback_url=input.callback_url,
+                        ),
+                        start_to_close_timeout=timedelta(seconds=10),
+                        # Temporal resends with backoff until the deadline: an offline store
+                        # is retried, never dropped early.
+                        schedule_to_close_timeout=remaining,
+                        retry_policy=RetryPolicy(
+                            initial_interval=timedelta(seconds=1),
+                            maximum_interval=timedelta(seconds=30),
+                        ),
+                    )
+                except ActivityError as e:
+                    if isinstance(e.cause, ApplicationError) and e.cause.non_retryable:
+                        r.outcome, r.reason = StoreOutcome.REJECTED, e.cause.message
+                    else:
+                        # Retries ran out at the deadline; say what the last try met.
+                        last = "" if isinstance(e.cause, TemporalTimeout) else f" ({e.cause})"
+                        r.reason = f"not reachable before {input.deadline.isoformat()}{last}"
+                    return
+                r.accepted = status.state is not CommandState.UNKNOWN
+                r.outcome = StoreOutcome.COMMANDED
+                if status.state in (CommandState.APPLIED, CommandState.REJECTED):
+                    self._confirmation = status
+                    return
+            wait = min(input.poll_every, input.deadline - workflow.now())
+            if wait <= timedelta(0):
+                return
+            try:
+                await workflow.wait_condition(lambda: self._confirmation is not None, timeout=wait)
+                return
+            except TimeoutError:
+                pass
+            # No confirmation yet: ask the store (the callback may have been lost).
+            r.polls += 1
+            try:
+                status = await workflow.execute_activity_method(
+                    PosActivities.price_command_status,
+                    PriceCommandRef(store_id=input.store_id, command_id=input.command_id),
+                    **POS_READ,
+                )
+            except ActivityError:
+                continue  # unreachable right now; keep waiting for the callback
+            if status.state in (CommandState.APPLIED, CommandState.REJECTED):
+                self._confirmation = status
+            elif status.state is CommandState.UNKNOWN:
+                r.accepted = False  # the store lost it: send it again
+
+    @workflow.signal
+    def confirm(self, confirmation: StoreConfirmation) -> None:
+        if self._result is None or confirmation.store_id != self._result.store_id:
+            workflow.logger.warning("confirmation for another store ignored: %s", confirmation)
+            return
+        self._confirmation = PriceCommandStatus(
+            state=CommandState(confirmation.status),
+            reason=confirmation.reason,
+            applied_at=confirmation.applied_at,
+        )
+
+    @workflow.query
+    def state(self) -> StoreCommandResult | None:
+        return self._result
+
+
+# -- the rollout ----------------------------------------------------------------------------
+
+
+class RolloutStatus(StrEnum):
+    REJECTED = "Rejected"  # invalid: nothing was changed anywhere
+    SCHEDULED = "Scheduled"  # Odoo written, waiting for the effective time
+    COMMANDING = "Commanding"
+    COMPLETED = "Completed"
+    COMPENSATING = "Compensating"
+    COMPENSATED = "Compensated"
+
+
+class PriceRolloutInput(BaseModel):
+    rollout: dict[str, Any]
+    pricelist: str = "Store prices"
+    callback_url: str | None = None
+    concurrency: int = 100
+    poll_every: timedelta = timedelta(seconds=30)
+
+
+class CancelRequest(BaseModel):
+    by: str
+    reason: str = ""
+
+
+class RolloutProgress(BaseModel):
+    rollout_id: str | None
+    status: RolloutStatus | None
+    total: int
+    counts: dict[str, int]
+    stores: dict[str, StoreOutcome]
+
+
+class Compensation(BaseModel):
+    why: str
+    stores_reverted: list[str] = []
+    stores_not_reverted: dict[str, str] = {}
+    odoo_items_removed: list[int] = []
+
+
+class RolloutReport(BaseModel):
+    rollout_id: str | None
+    status: RolloutStatus
+    reasons: list[str] = []
+    requested_by: str | None = None
+    old_prices: dict[str, Decimal] = {}
+    odoo_items: list[int] = []
+    stores: dict[str, StoreCommandResult] = {}
+    failure_ratio: float = 0.0
+    compensation: Compensation | None = None
+
+
+@workflow.defn
+class PriceRollout:
+    def __init__(self) -> None:
+        self._report = RolloutReport(rollout_id=None, status=RolloutStatus.SCHEDULED)
+        self._states: dict[str, StoreOutcome] = {}
+        self._counts: dict[str, int] = {}
+        self._failures = 0
+        self._cancel: CancelRequest | None = None
+
+    @workflow.run
+    async def run(self, input: PriceRolloutInput) -> RolloutReport:
+        rep = self._report
+        raw_id = input.rollout.get("rollout_id")
+        rep.rollout_id = raw_id if isinstance(raw_id, str) else None
+        try:
+            rollout = parse_rollout(input.rollout)
+        except RolloutRejected as e:
+            rep.reasons = [str(err) for err in e.errors]
+            return self._finish(RolloutStatus.REJECTED)
+        rep.requested_by = rollout.requested_by
+
+        # Everything that can refuse the rollout runs before the first write.
+        try:
+            prepared = await workflow.execute_activity_method(
+                OdooActivities.prepare_price_rollout,
+                PreparePriceRolloutInput(
+                    changes=rollout.changes, at=rollout.effective_at, pricelist=input.pricelist
+                ),
+                **ODOO_WRITE,
+            )
+            stores = (
+                await workflow.execute_activity_method(
+                    PosActivities.list_stores, ListStoresInput(target=rollout.target), **POS_READ
+                )
+            ).stores
+        except ActivityError as e:
+            if isinstance(e.cause, ApplicationError) and e.cause.non_retryable:
+                rep.reasons = [f"{e.cause.type}: {e.cause.message}"]
+                return self._finish(RolloutStatus.REJECTED)
+            raise
+        if not stores:
+            rep.reasons = [f"target: no store matches {rollout.target}"]
+            return self._finish(RolloutStatus.REJECTED)
+        rep.old_prices = prepared.old_prices
+        for store in stores:
+            self._set_state(store, StoreOutcome.PENDING)
+
+        # Odoo, the system of record, first.
+        written = await workflow.execute_activity_method(
+            OdooActivities.write_pricelist_items,
+            WritePricelistItemsInput(
+                pricelist_id=prepared.pricelist_id,
+                items=[
+                    PricelistItem(
+                        product_id=prepared.product_ids[c.sku],
+                        price=c.price,
+                        start=rollout.window_of(c)[0],
+                        end=rollout.window_of(c)[1],
+                    )
+                    for c in rollout.changes
+                ],
+            ),
+            **ODOO_WRITE,
+        )
+        rep.odoo_items = written.item_ids
+        self._set_status(RolloutStatus.SCHEDULED)
+
+        wait = rollout.effective_at - workflow.now()
+        if wait > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._cancel is not None, timeout=wait)
+            except TimeoutError:
+                pass
+        if self._cancel is None:
+            self._set_status(RolloutStatus.COMMANDING)
+            await self._command_stores(input, rollout, stores)
+
+        failed = [s for s, r in rep.stores.items() if r.outcome is not StoreOutcome.CONFIRMED]
+        rep.failure_ratio = len(failed) / len(stores)
+        why = None
+        if self._cancel is not None:
+            why = f"cancelled by {self._cancel.by}: {self._cancel.reason}".rstrip(": ")
+        elif rep.failure_ratio > rollout.max_failure_ratio:
+            why = (
+                f"{len(failed)} of {len(stores)} stores failed ({rep.failure_ratio:.1%}), over "
+                f"the {rollout.max_failure_ratio:.1%} threshold"
+            )
+        if why is None:
+            return self._finish(RolloutStatus.COMPLETED)
+        await self._compensate(input, rollout, why)
+        return self._finish(RolloutStatus.COMPENSATED)
+
+    async def _command_stores(
+        self, input: PriceRolloutInput, rollout: Rollout, stores: list[str]
+    ) -> None:
+        deadline = workflow.now() + rollout.confirm_within
+        gate = asyncio.Semaphore(input.concurrency)
+        max_failures = rollout.max_failure_ratio * len(stores)
+        handles: dict[str, workflow.ChildWorkflowHandle[Any, StoreCommandResult]] = {}
+
+        def stopping() -> bool:
+            return self._cancel is not None or self._failures > max_failures
+
+        async def one(store: str) -> None:
+            async with gate:
+                if stopping():
+                    return
+                self._set_state(store, StoreOutcome.COMMANDED)
+                handle = await workflow.start_child_workflow(
+                    StorePriceCommand.run,
+                    StoreCommandInput(
+                        rollout_id=rollout.rollout_id,
+                        store_id=store,
+                        command_id=command_id(rollout.rollout_id, store),
+                        changes=rollout.changes,
+                        effective_at=rollout.effective_at,
+                        deadline=deadline,
+                        callback_url=input.callback_url,
+                        poll_every=input.poll_every,
+                    ),
+                    id=command_id(rollout.rollout_id, store),
+                    static_summary=f"{len(rollout.changes)} prices to {store}",
+                )
+                handles[store] = handle
+                result = await handle
+                del handles[store]
+                self._report.stores[store] = result
+                self._set_state(store, result.outcome)
+                if result.outcome is not StoreOutcome.CONFIRMED:
+                    self._failures += 1
+                self._update_details()
+
+        async def watch() -> None:
+            # Ops cancelled, or the threshold is already certain to be exceeded: stop waiting.
+            await workflow.wait_condition(stopping)
+            for h in list(handles.values()):
+                h.cancel()
+
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.gather(*(one(s) for s in stores))
+        watcher.cancel()
+        for store in [s for s, state in self._states.items() if state is StoreOutcome.PENDING]:
+            self._report.stores[store] = StoreCommandResult(
+                store_id=store,
+                command_id=command_id(rollout.rollout_id, store),
+                outcome=StoreOutcome.CANCELLED,
+                reason="not commanded: the rollout stopped first",
+            )
+            self._set_state(store, StoreOutcome.CANCELLED)
+
+    async def _compensate(self, input: PriceRolloutInput, rollout: Rollout, why: str) -> None:
+        """Stores that took the change get the old prices back; Odoo loses the new items."""
+        self._set_status(RolloutStatus.COMPENSATING)
+        comp = self._report.compensation = Compensation(why=why)
+        old = [
+            PriceChange(sku=c.sku, price=self._report.old_prices[c.sku], currency=c.currency)
+            for c in rollout.changes
+        ]
+        # A store that rejected the change never applied it; any other that holds the command
+        # (or may: a command cancelled in flight) gets the old prices back.
+        touched = [
+            s
+            for s, r in self._report.stores.items()
+            if r.outcome is not StoreOutcome.REJECTED
+            and (r.accepted or r.outcome in (StoreOutcome.CONFIRMED, StoreOutcome.CANCELLED))
+        ]
+        deadline = workflow.now() + rollout.confirm_within
+        gate = asyncio.Semaphore(input.concurrency)
+
+        async def revert(store: str) -> None:
+            async with gate:
+                result = await workflow.execute_child_workflow(
+                    StorePriceCommand.run,
+                    StoreCommandInput(
+                        rollout_id=rollout.rollout_id,
+                        store_id=store,
+                        command_id=command_id(rollout.rollout_id, store, revert=True),
+                        changes=old,
+                        effective_at=workflow.now(),
+                        deadline=deadline,
+                        callback_url=input.callback_url,
+                        poll_every=input.poll_every,
+                    ),
+                    id=command_id(rollout.rollout_id, store, revert=True),
+                    static_summary=f"restore {len(old)} prices in {store}",
+                )
+                if result.outcome is StoreOutcome.CONFIRMED:
+                    comp.stores_reverted.append(store)
+                elif self._report.stores[store].accepted or result.accepted:
+                    comp.stores_not_reverted[store] = f"{result.outcome.value}: {result.reason}"
+                # A cancelled command the store never received needs no revert.
+
+        await asyncio.gather(*(revert(s) for s in touched))
+        comp.stores_reverted.sort()
+        await workflow.execute_activity_method(
+            OdooActivities.remove_pricelist_items,
+            RemovePricelistItemsInput(item_ids=self._report.odoo_items),
+            **ODOO_WRITE,
+        )
+        comp.odoo_items_removed = list(self._report.odoo_items)
+
+    @workflow.signal
+    def cancel(self, request: CancelRequest) -> None:
+        """Stop the rollout and restore the old prices everywhere it reached."""
+        if self._cancel is None:
+            self._cancel = request
+
+    @workflow.query
+    def progress(self) -> RolloutProgress:
+        return RolloutProgress(
+            rollout_id=self._report.rollout_id,
+            status=self._report.status,
+            total=len(self._states),
+            counts={k: n for k, n in self._counts.items() if n},
+            stores=dict(self._states),
+        )
+
+    @workflow.query
+    def report(self) -> RolloutReport:
+        return self._report
+
+    def _set_status(self, status: RolloutStatus) -> None:
+        self._report.status = status
+        workflow.upsert_search_attributes([RETAIL_STATUS.value_set(status.value)])
+        self._update_details()
+
+    def _set_state(self, store: str, outcome: StoreOutcome) -> None:
+        old = self._states.get(store)
+        if old is not None:
+            self._counts[old.value] -= 1
+        self._states[store] = outcome
+        self._counts[outcome.value] = self._counts.get(outcome.value, 0) + 1
+
+    def _update_details(self) -> None:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self._counts.items()) if n)
+        lines = [f"**{self._report.status.value}**: {counts or 'no stores yet'}"]
+        if self._report.compensation:
+            lines.append(f"compensation: {self._report.compensation.why}")
+        lines += [f"- {r}" for r in self._report.reasons]
+        workflow.set_current_details("\n\n".join(lines))
+
+    def _finish(self, status: RolloutStatus) -> RolloutReport:
+        self._report.stores = dict(sorted(self._report.stores.items()))
+        self._set_status(status)
+        return self._report
