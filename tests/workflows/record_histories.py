@@ -7,19 +7,23 @@ import asyncio
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from activities.odoo_client import OdooClient
 from activities.pos_client import PosClient
 from domain.posting import PostingProfile
 from simulators.odoo import OdooEmulator
+from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from tests.conftest import odoo_rpc, settings_for
 from tests.workflows.helpers import sales_for
 from workers.client import connect
+from workers.ingress import build_app
+from workers.rollouts import start_rollout
 from workers.settings import TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
@@ -40,6 +44,24 @@ async def main() -> None:
     address = env.client.service_client.config.target_host
     client = await connect(TemporalSettings(address=address))
     settings = settings_for(emu, address, batch_size=3)
+    fleet = PosPlatform(stores=3, secret="rec", platform_id="pos-main", seed=1)
+    fleet.start(port=0)
+    ingress = uvicorn.Server(
+        uvicorn.Config(
+            build_app(settings.model_copy(update={"pos_secrets": {"pos-main": "rec"}}), client),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+        )
+    )
+    serving = asyncio.create_task(ingress.serve())
+    while not ingress.started:
+        await asyncio.sleep(0.01)
+    port = ingress.servers[0].sockets[0].getsockname()[1]
+    settings = settings.model_copy(update={"pos_url": fleet.url})
+    rollout_cfg = settings.model_copy(
+        update={"confirmation_url": f"http://127.0.0.1:{port}/v1/pos/confirmations"}
+    )
     sales = sales_for("REC", 5)
     sales[1]["lines"][0]["sku"] = "NOPE-404"
     invalid = dict(sales_for("REC", 6)[5], currency="XYZ")
@@ -56,11 +78,37 @@ async def main() -> None:
             ledger = client.get_workflow_handle(ledger_workflow_id("REC", date(2026, 11, 20)))
             await ledger.signal(StoreLedger.close)
             await ledger.result()
+            # A rollout to three stores, confirmed by signed callbacks; one store rejects it.
+            fleet.set_knobs("S003", reject_rate=1.0)
+            _, rollout = await start_rollout(
+                client,
+                rollout_cfg,
+                {
+                    "rollout_id": "REC1",
+                    "changes": [{"sku": "MILK-1L", "price": "1.19"}],
+                    "target": {"kind": "all"},
+                    "effective_at": datetime.now(UTC).isoformat(),
+                    "confirm_within": "PT20S",
+                    "requested_by": "recorder",
+                },
+            )
+            await rollout.result()
             OUT.mkdir(exist_ok=True)
-            for wf_id in [per_sale[0].workflow_id, per_sale[1].workflow_id, ledger.id]:
+            for wf_id in [
+                per_sale[0].workflow_id,
+                per_sale[1].workflow_id,
+                ledger.id,
+                "sale-REC-X0001",  # handed off by the ledger, waiting for ops
+                rollout.id,
+                f"{rollout.id}-S001",
+                f"{rollout.id}-S003",
+            ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
                 (OUT / f"{wf_id}.json").write_text(history.to_json())
                 print("saved", wf_id)
+    ingress.should_exit = True
+    await serving
+    fleet.stop()
     emu.stop()
     await env.shutdown()
 
