@@ -17,11 +17,12 @@ import subprocess
 import sys
 import urllib.request
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from datetime import timedelta as td
 from pathlib import Path
 
 import odoorpc
+from temporalio.client import Client
 
 from activities.odoo_client import OdooClient
 from domain.posting import PostingProfile
@@ -29,23 +30,23 @@ from simulators.sales import day_of_sales, seed_catalogue
 from workers.audit import OdooBooks, StoreBooks, read_books
 from workers.client import connect, ensure_search_attributes
 from workers.devserver import dev_server_command, port_in_use, stop, wait_for_port
+from workers.rollouts import start_rollout
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, Submission, Submitted, submit_many, wait_until_settled
 from workflows.sale_posting import EXCEPTION_STATES, SalePostingResult, SaleStatus
 from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
+POS_SECRET = "demo-secret"
 STORES = ("S001", "S002", "S003")
 MODES = {"S001": Mode.PER_SALE, "S002": Mode.PER_SALE, "S003": Mode.BATCHED}
 
 
-def _set_faults(odoo_port: int, rate: float) -> None:
-    body = json.dumps(
-        {"error_rate": rate, "kinds": ["transport", "http_500", "lost_response"], "seed": 42}
-    ).encode()
+def _admin(port: int, path: str, body: dict[str, object]) -> None:
+    """PUT to a simulator's admin endpoint."""
     req = urllib.request.Request(
-        f"http://127.0.0.1:{odoo_port}/_emulator/faults",
-        data=body,
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
         method="PUT",
         headers={"Content-Type": "application/json"},
     )
@@ -53,11 +54,18 @@ def _set_faults(odoo_port: int, rate: float) -> None:
         resp.read()
 
 
+def _set_faults(odoo_port: int, rate: float) -> None:
+    kinds = ["transport", "http_500", "lost_response"]
+    _admin(odoo_port, "/_emulator/faults", {"error_rate": rate, "kinds": kinds, "seed": 42})
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     for port, flag in (
         (args.temporal_port, "--temporal-port"),
         (args.ui_port, "--ui-port"),
         (args.odoo_port, "--odoo-port"),
+        (args.pos_port, "--pos-port"),
+        (args.ingress_port, "--ingress-port"),
     ):
         if port_in_use(port):
             print(
@@ -92,8 +100,33 @@ async def run_demo(args: argparse.Namespace) -> int:
             stderr=log,
         )
         procs.append(odoo_proc)
+        pos_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulators.pos",
+                "--stores",
+                str(len(STORES)),
+                "--port",
+                str(args.pos_port),
+                "--db",
+                str(ROOT / "pos.sqlite"),
+                "--secret",
+                POS_SECRET,
+                "--platform-id",
+                "pos-main",
+                "--apply-delay-ms",
+                "200",
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        procs.append(pos_proc)
         wait_for_port(args.temporal_port, temporal, "the Temporal dev server")
         wait_for_port(args.odoo_port, odoo_proc, "the Odoo emulator")
+        wait_for_port(args.pos_port, pos_proc, "the POS platform simulator")
 
         odoo = odoorpc.ODOO("127.0.0.1", port=args.odoo_port)
         odoo.login("retail", "admin", "admin")
@@ -103,6 +136,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         address = f"127.0.0.1:{args.temporal_port}"
         settings = Settings(
             odoo_url=f"http://127.0.0.1:{args.odoo_port}",
+            pos_url=f"http://127.0.0.1:{args.pos_port}",
+            confirmation_url=f"http://127.0.0.1:{args.ingress_port}/v1/pos/confirmations",
             batch_size=20,
             batch_max_age_s=1.0,
             ledger_idle_close_s=60.0,
@@ -150,6 +185,12 @@ async def run_demo(args: argparse.Namespace) -> int:
         if books.duplicated_keys:
             print(f"ERROR: sales posted twice: {books.duplicated_keys}", file=sys.stderr)
             return 1
+        await _price_rollout(client, settings, args)
+        print(
+            f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
+            '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
+            '\n  rollouts touching a store: WorkflowType = "StorePriceCommand" AND StoreId = "S002"'
+        )
         if args.keep_running:
             print("\neverything stays up: Ctrl-C to stop.")
             try:
@@ -161,6 +202,45 @@ async def run_demo(args: argparse.Namespace) -> int:
         for proc in reversed(procs):
             stop(proc)
         log.close()
+
+
+async def _price_rollout(client: Client, settings: Settings, args: argparse.Namespace) -> None:
+    """Tomorrow's prices, to every demo store; S002 drops offline for a while and catches up."""
+    changes = [
+        {"sku": "MILK-1L", "price": "1.19"},
+        {"sku": "COFFEE-250", "price": "5.99"},
+        {"sku": "CHOC-DARK", "price": "1.79", "end": (datetime.now(UTC) + td(days=7)).isoformat()},
+    ]
+    _admin(args.pos_port, "/_sim/stores/S002", {"offline_windows": [[0, 8]]})
+    print(
+        f"\nprice rollout: {len(changes)} prices to {', '.join(STORES)}, effective now; "
+        "S002 is offline for the next 8 s"
+    )
+    rollout, handle = await start_rollout(
+        client,
+        settings,
+        {
+            "rollout_id": f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}",
+            "changes": changes,
+            "target": {"kind": "all"},
+            "effective_at": datetime.now(UTC).isoformat(),
+            "confirm_within": "PT60S",
+            "requested_by": "demo-merchandiser",
+        },
+        poll_every=td(seconds=5),
+    )
+    report = await handle.result()
+    print(f"\n{'store':<6} {'outcome':<12} {'sends':>5}  {'confirmed at':<26} reason")
+    print("-" * 70)
+    for store, r in report.stores.items():
+        at = r.confirmed_at.isoformat(timespec="seconds") if r.confirmed_at else "-"
+        print(f"{store:<6} {r.outcome.value:<12} {r.sends:>5}  {at:<26} {r.reason or ''}")
+    print(
+        f"rollout {rollout.rollout_id}: {report.status.value}; Odoo pricelist items "
+        f"{report.odoo_items} written before any store was commanded; old prices kept for "
+        f"compensation: {', '.join(f'{k} {v}' for k, v in report.old_prices.items())}"
+    )
+    print(f"  follow or replay it: retailflow price-rollout status {rollout.rollout_id}")
 
 
 def _print_summary(
@@ -207,7 +287,3 @@ def _print_summary(
             "  NeedsAttention: fix the cause in Odoo (e.g. create the product), then\n"
             "    retailflow sale retry STORE TXN --by YOUR_NAME   (or: sale dismiss ...)"
         )
-    print(
-        f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
-        '\n  the inbox there: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
-    )
