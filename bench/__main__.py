@@ -6,7 +6,14 @@ Three ways to post the same kind of day (valid sales only, several stores):
   per-sale  `retailflow sale post --mode per-sale`: one SalePosting workflow per sale
   batched   `retailflow sale post --mode batched`: StoreLedger micro-batches per store
 Each runs against a fresh Odoo emulator process; Temporal is one dev server (SQLite file, WAL)
-and one `retailflow worker` process, as `make demo` runs them. Results: bench/results.json.
+and one `retailflow worker` process, as `make demo` runs them.
+
+  rollout   a PriceRollout of 20 SKUs to 80, 500 and 2,000 simulated stores answering at once
+            (POS simulator in its own process, confirmations through `retailflow ingress`):
+            wall time from the effective time to the last store confirmation, and the worker
+            process's peak memory (VmHWM).
+
+Results: bench/results.json.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +221,108 @@ async def run_workflows(
         stop(worker)
 
 
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run_rollout(temporal_address: str, workdir: Path, stores: int) -> dict[str, float]:
+    """One rollout of 20 SKUs to `stores` stores; fresh simulators and worker each time."""
+    from simulators.sales import CATALOGUE
+    from workers.rollouts import start_rollout
+
+    odoo = Odoo(workdir, f"rollout-{stores}")
+    pos_port, ingress_port = free_port(), free_port()
+    secret = "bench-secret"
+    procs: list[subprocess.Popen[bytes]] = []
+    log = (workdir / f"rollout-{stores}.log").open("wb")
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "simulators.pos",
+                    "--stores",
+                    str(stores),
+                    "--port",
+                    str(pos_port),
+                    "--secret",
+                    secret,
+                    "--apply-delay-ms",
+                    "0",
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        wait_for_port(pos_port, procs[-1], "the POS simulator")
+        settings = Settings(
+            task_queue=f"bench-rollout-{stores}",
+            odoo_url=f"http://127.0.0.1:{odoo.port}",
+            pos_url=f"http://127.0.0.1:{pos_port}",
+            rollout_concurrency=200,
+            confirmation_url=f"http://127.0.0.1:{ingress_port}/v1/pos/confirmations",
+            temporal=TemporalSettings(address=temporal_address),
+        )
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+            "RETAILFLOW_ODOO_URL": settings.odoo_url,
+            "RETAILFLOW_POS_URL": settings.pos_url,
+            "RETAILFLOW_INGRESS_PORT": str(ingress_port),
+            "RETAILFLOW_POS_SECRETS": json.dumps({"pos-main": secret}),
+        }
+        worker = subprocess.Popen(
+            [str(BIN / "retailflow"), "worker"], env=env, stdout=log, stderr=log
+        )
+        procs.append(worker)
+        ingress = subprocess.Popen(
+            [str(BIN / "retailflow"), "ingress"], env=env, stdout=log, stderr=log
+        )
+        procs.append(ingress)
+        wait_for_port(ingress_port, ingress, "the ingress")
+        client = await connect(settings.temporal)
+        effective = datetime.now(UTC) + timedelta(seconds=3)
+        _, handle = await start_rollout(
+            client,
+            settings,
+            {
+                "rollout_id": f"bench-{stores}-{int(time.time())}",
+                "changes": [
+                    {"sku": sku, "price": str(Decimal(p) - Decimal("0.10"))}
+                    for sku, _, p, _ in CATALOGUE[:20]
+                ],
+                "target": {"kind": "all"},
+                "effective_at": effective.isoformat(),
+                "confirm_within": "PT15M",
+                "requested_by": "bench",
+            },
+        )
+        report = await handle.result()
+        done = time.time()
+        confirmed = [r.confirmed_at for r in report.stores.values() if r.confirmed_at]
+        assert len(confirmed) == stores, f"{stores - len(confirmed)} stores not confirmed"
+        last = max(confirmed)
+        return {
+            "stores": stores,
+            "effective_to_last_confirmation_s": (last - effective).total_seconds(),
+            "effective_to_workflow_end_s": done - effective.timestamp(),
+            "worker_peak_rss_mb": peak_rss_mb(worker.pid),
+            "ingress_peak_rss_mb": peak_rss_mb(ingress.pid),
+        }
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        odoo.close()
+        log.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {
         "sales": args.sales,
@@ -232,6 +342,18 @@ async def main(args: argparse.Namespace) -> None:
             wait_for_port(tport, temporal, "the Temporal dev server")
             address = f"127.0.0.1:{tport}"
             for name in args.only.split(","):
+                if name == "rollout":
+                    results["rollouts"] = []
+                    for n in (int(x) for x in args.rollout_stores.split(",")):
+                        r = await run_rollout(address, workdir, n)
+                        results["rollouts"].append(r)
+                        print(
+                            f"rollout  20 SKUs to {n} stores: last confirmation "
+                            f"{r['effective_to_last_confirmation_s']:.1f} s after the effective "
+                            f"time, worker peak RSS {r['worker_peak_rss_mb']:.0f} MB",
+                            flush=True,
+                        )
+                    continue
                 odoo = Odoo(workdir, name)
                 try:
                     tag = {"direct": "D", "per-sale": "P", "batched": "B"}[name]
@@ -259,13 +381,22 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             stop(temporal)
     runs = results["runs"]
-    print("\n| mode | sales/s posted | sales/s settled (incl. stock) | vs direct |")
-    print("| --- | --- | --- | --- |")
+    if runs:
+        print("\n| mode | sales/s posted | sales/s settled (incl. stock) | vs direct |")
+        print("| --- | --- | --- | --- |")
     for name, r in runs.items():
         ratio = (
             r["posted_per_s"] / runs["direct"]["posted_per_s"] if "direct" in runs else float("nan")
         )
         print(f"| {name} | {r['posted_per_s']:.1f} | {r['settled_per_s']:.1f} | {ratio:.2f}× |")
+    if results.get("rollouts"):
+        print("\n| stores | effective → last confirmation | → workflow end | worker peak RSS |")
+        print("| --- | --- | --- | --- |")
+        for r in results["rollouts"]:
+            print(
+                f"| {r['stores']} | {r['effective_to_last_confirmation_s']:.1f} s | "
+                f"{r['effective_to_workflow_end_s']:.1f} s | {r['worker_peak_rss_mb']:.0f} MB |"
+            )
     if "per-sale" in runs and "batched" in runs:
         speedup = runs["batched"]["posted_per_s"] / runs["per-sale"]["posted_per_s"]
         print(f"\nbatched / per-sale: {speedup:.1f}×")
@@ -276,7 +407,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sales", type=int, default=600)
     parser.add_argument("--stores", type=int, default=4)
-    parser.add_argument("--only", default="direct,per-sale,batched")
+    parser.add_argument("--only", default="direct,per-sale,batched,rollout")
+    parser.add_argument("--rollout-stores", default="80,500,2000")
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
     os._exit(0)

@@ -22,6 +22,16 @@ CATALOGUE: list[tuple[str, str, str, str]] = [
     ("MUG-WHITE", "White mug", "4.40", "0.15"),
     ("BATT-AA4", "AA batteries x4", "5.99", "0.15"),
     ("CHOC-DARK", "Dark chocolate 100 g", "2.10", "0.15"),
+    ("RICE-1KG", "Basmati rice 1 kg", "3.20", "0.15"),
+    ("PASTA-500", "Spaghetti 500 g", "1.45", "0.15"),
+    ("OLIVE-OIL", "Olive oil 500 ml", "7.90", "0.15"),
+    ("TEA-GREEN", "Green tea x20", "3.35", "0.15"),
+    ("JUICE-OJ", "Orange juice 1 L", "2.95", "0.15"),
+    ("TOWEL-BTH", "Bath towel", "14.00", "0.15"),
+    ("SOCKS-3PK", "Socks x3", "8.50", "0.15"),
+    ("PEN-BLUE", "Blue pens x10", "3.10", "0.15"),
+    ("NOTE-A5", "A5 notebook", "2.75", "0.15"),
+    ("CANDLE-VN", "Vanilla candle", "6.20", "0.15"),
 ]
 STORES = ("S001", "S002", "S003")
 
