@@ -1,0 +1,244 @@
+"""Refunds: the request, what a sale can still refund, and the approval policy.
+
+A refund must never exceed what was paid, per tender, counting every earlier refund; it goes
+back to the tenders of the sale, card first (through the gateway), then gift card, then cash.
+Small refunds pass by policy; larger ones need a person with an approver role who is not the
+requester (four eyes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from domain.money import ZERO, cents, has_cent_precision
+from domain.sale import Identifier, PaymentMethod, Sale, sale_key
+from domain.validation import FieldError, InvalidInput, field_errors
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class RefundRejected(InvalidInput):
+    """A refund request refused, with the reasons (and the numbers)."""
+
+
+class RefundLine(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sku: Name
+    qty: Decimal = Field(gt=0, decimal_places=3)
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refund_id: Identifier
+    store_id: Identifier
+    txn_id: Identifier
+    lines: list[RefundLine] | None = None
+    amount: Decimal | None = Field(default=None, gt=0)
+    reason: Name
+    requested_by: Name
+    restock: bool = False
+
+    @field_validator("amount")
+    @classmethod
+    def _cents(cls, v: Decimal | None) -> Decimal | None:
+        if v is not None and not has_cent_precision(v):
+            raise ValueError("must have at most 2 decimal places")
+        return v
+
+    @model_validator(mode="after")
+    def _lines_or_amount(self) -> RefundRequest:
+        if (self.lines is None) == (self.amount is None):
+            raise ValueError("give either lines (sku, qty) or an amount, not both or neither")
+        if self.lines is not None:
+            if not self.lines:
+                raise ValueError("lines: at least one line is needed")
+            dups = sorted(s for s, n in Counter(ln.sku for ln in self.lines).items() if n > 1)
+            if dups:
+                raise ValueError(f"lines: SKU {', '.join(dups)} appears more than once")
+        if self.restock and self.lines is None:
+            raise ValueError("restock needs lines: say which items come back")
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"REFUND:{self.refund_id}"
+
+    @property
+    def sale_key(self) -> str:
+        return sale_key(self.store_id, self.txn_id)
+
+
+def parse_refund(raw: dict[str, Any]) -> RefundRequest:
+    try:
+        return RefundRequest.model_validate(raw)
+    except ValidationError as e:
+        raise RefundRejected(field_errors(e, "refund")) from e
+
+
+class Tender(BaseModel):
+    """Money on one tender of a sale: what was paid, or what a refund gives back on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: PaymentMethod
+    reference: str | None = None
+    amount: Decimal
+
+    @property
+    def slot(self) -> tuple[PaymentMethod, str | None]:
+        return self.method, self.reference
+
+
+class PriorRefund(BaseModel):
+    refund_id: str
+    tenders: list[Tender]
+    lines: list[RefundLine] = []
+
+
+# Card first: it goes back through the gateway to where it came from; cash last.
+_ORDER = {PaymentMethod.CARD: 0, PaymentMethod.GIFT_CARD: 1, PaymentMethod.CASH: 2}
+
+
+def paid_tenders(sale: Sale) -> list[Tender]:
+    totals: dict[tuple[PaymentMethod, str | None], Decimal] = {}
+    for p in sale.payments:
+        totals[(p.method, p.reference)] = totals.get((p.method, p.reference), ZERO) + p.amount
+    return [Tender(method=m, reference=r, amount=a) for (m, r), a in totals.items()]
+
+
+def refundable_tenders(sale: Sale, prior: list[PriorRefund]) -> list[Tender]:
+    """What each tender of the sale can still give back, card first."""
+    refunded: dict[tuple[PaymentMethod, str | None], Decimal] = {}
+    for r in prior:
+        for t in r.tenders:
+            refunded[t.slot] = refunded.get(t.slot, ZERO) + t.amount
+    left = [
+        Tender(method=t.method, reference=t.reference, amount=t.amount - refunded.get(t.slot, ZERO))
+        for t in paid_tenders(sale)
+    ]
+    return sorted((t for t in left if t.amount > 0), key=lambda t: _ORDER[t.method])
+
+
+def refundable_amount(sale: Sale, prior: list[PriorRefund]) -> Decimal:
+    return sum((t.amount for t in refundable_tenders(sale, prior)), ZERO)
+
+
+def amount_for_lines(sale: Sale, lines: list[RefundLine], prior: list[PriorRefund]) -> Decimal:
+    """What returning these items is worth (net + tax, pro rata per unit), checking quantities."""
+    returned: dict[str, Decimal] = {}
+    for r in prior:
+        for ln in r.lines:
+            returned[ln.sku] = returned.get(ln.sku, Decimal(0)) + ln.qty
+    errors, total = [], ZERO
+    for i, req in enumerate(lines):
+        sold = [ln for ln in sale.lines if ln.sku == req.sku]
+        sold_qty = sum((ln.qty for ln in sold), Decimal(0))
+        left = sold_qty - returned.get(req.sku, Decimal(0))
+        if not sold:
+            errors.append(
+                FieldError(field=f"lines[{i}].sku", message=f"{req.sku} is not in sale {sale.key}")
+            )
+            continue
+        if req.qty > left:
+            errors.append(
+                FieldError(
+                    field=f"lines[{i}].qty",
+                    message=f"{req.qty} of {req.sku} asked back, {left} left to return "
+                    f"(sold {sold_qty}, returned {sold_qty - left})",
+                )
+            )
+            continue
+        gross = sum((ln.net + ln.tax for ln in sold), ZERO)
+        total += cents(gross * req.qty / sold_qty)
+    if errors:
+        raise RefundRejected(errors)
+    return total
+
+
+def allocate(amount: Decimal, sale: Sale, prior: list[PriorRefund]) -> list[Tender]:
+    """Split a refund over the sale's tenders, card first; refuse more than is refundable."""
+    left = refundable_tenders(sale, prior)
+    available = sum((t.amount for t in left), ZERO)
+    if amount > available:
+        paid = sum((t.amount for t in paid_tenders(sale)), ZERO)
+        raise RefundRejected(
+            [
+                FieldError(
+                    field="amount",
+                    message=f"refund {amount} exceeds what {sale.key} can still refund: "
+                    f"{available} (paid {paid}, already refunded {paid - available})",
+                )
+            ]
+        )
+    out, rest = [], amount
+    for t in left:
+        if rest <= 0:
+            break
+        take = min(rest, t.amount)
+        out.append(Tender(method=t.method, reference=t.reference, amount=take))
+        rest -= take
+    return out
+
+
+class RefundPolicy(BaseModel):
+    """Who may approve what, and how long a request waits. Overridable by configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    auto_approve_up_to: Decimal = Decimal("25.00")
+    # Reason codes that pass by policy up to a higher cap (e.g. goods damaged on arrival).
+    auto_approve_reasons: frozenset[str] = frozenset({"damaged", "defective"})
+    auto_approve_reason_cap: Decimal = Decimal("100.00")
+    approver_roles: frozenset[str] = frozenset({"store_manager", "finance"})
+    remind_after: timedelta = timedelta(hours=4)
+    expire_after: timedelta = timedelta(hours=48)
+
+
+def approval_needed(policy: RefundPolicy, request: RefundRequest, amount: Decimal) -> str | None:
+    """None if the policy approves on its own, else why a person must decide."""
+    if amount <= policy.auto_approve_up_to:
+        return None
+    if request.reason in policy.auto_approve_reasons and amount <= policy.auto_approve_reason_cap:
+        return None
+    return f"{amount} is over the auto-approval limit of {policy.auto_approve_up_to}"
+
+
+class Decision(BaseModel):
+    """An approver's answer to a pending refund."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approve: bool
+    by: Name
+    role: Name
+    comment: str = ""
+
+
+class DecisionRefused(ValueError):
+    pass
+
+
+def check_decision(policy: RefundPolicy, request: RefundRequest, decision: Decision) -> None:
+    """Raise DecisionRefused if this person may not take this decision."""
+    if decision.role not in policy.approver_roles:
+        allowed = ", ".join(sorted(policy.approver_roles))
+        raise DecisionRefused(f"role {decision.role!r} may not decide refunds (allowed: {allowed})")
+    if decision.approve and decision.by == request.requested_by:
+        raise DecisionRefused(
+            f"four eyes: {decision.by} requested refund {request.refund_id} and cannot approve it"
+        )
