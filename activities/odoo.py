@@ -9,8 +9,11 @@ a thread pool.
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,9 +36,20 @@ from domain.posting import (
     PostingProfile,
     StockLine,
     journal_entry_for,
+    refund_entry_for,
 )
 from domain.pricing import PriceChange
-from domain.sale import Sale
+from domain.refund import (
+    PriorRefund,
+    RefundLine,
+    RefundRejected,
+    RefundRequest,
+    RefundValue,
+    Tender,
+    allocate,
+    value_of,
+)
+from domain.sale import Sale, sale_key
 
 
 class PostSaleInput(BaseModel):
@@ -76,6 +90,8 @@ class DecrementStockInput(BaseModel):
     # Idempotency key of the picking: a sale key, or a batch key derived from its sales.
     origin: str
     lines: list[StockLine]
+    # False: goods leave (stock -> customers); True: goods come back (a refund's restock).
+    incoming: bool = False
 
 
 class DecrementStockResult(BaseModel):
@@ -121,9 +137,72 @@ class RemovePricelistItemsInput(BaseModel):
     item_ids: list[int]
 
 
+NARRATION_PREFIX = "retailflow "
+
+
+def narration(kind: str, record: dict[str, Any]) -> str:
+    """What retailflow keeps in a move's narration: a JSON record, readable by people too."""
+    return f"{NARRATION_PREFIX}{kind}: {json.dumps(record, sort_keys=True)}"
+
+
+def record_from_narration(text: str | bool | None) -> dict[str, Any] | None:
+    """The JSON record of a narration (Odoo stores it as HTML: tags and escapes undone)."""
+    if not isinstance(text, str) or "{" not in text:
+        return None
+    plain = html.unescape(re.sub(r"<[^>]+>", "", text))
+    try:
+        record = json.loads(plain[plain.index("{") : plain.rindex("}") + 1])
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def odoo_datetime(at: datetime) -> str:
     """Odoo's Datetime wire format: naive UTC 'YYYY-MM-DD HH:MM:SS'."""
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class LoadSaleInput(BaseModel):
+    store_id: str
+    txn_id: str
+
+
+class LoadedSale(BaseModel):
+    sale: Sale
+    move_id: int
+    move_name: str
+
+
+class ReserveRefundInput(BaseModel):
+    request: RefundRequest
+    sale: Sale
+    on: date
+
+
+class Reservation(BaseModel):
+    """A refund's draft entry in Odoo: it holds the refund's share of the sale until it is
+    posted (paid) or removed (rejected), so concurrent refunds can never together exceed it."""
+
+    move_id: int
+    value: RefundValue
+    tenders: list[Tender]
+    posted: bool = False
+
+
+class ReleaseRefundInput(BaseModel):
+    move_id: int
+
+
+class PostRefundInput(BaseModel):
+    move_id: int
+    refund_key: str
+    # Who asked, who approved and why, the gateway's refund ids: kept with the entry.
+    audit: dict[str, Any]
+
+
+class PostedRefund(BaseModel):
+    move_id: int
+    move_name: str
 
 
 class _Refused(Exception):
@@ -165,8 +244,13 @@ class OdooActivities:
 
     @activity.defn
     def decrement_stock(self, input: DecrementStockInput) -> DecrementStockResult:
-        """One outgoing picking (stock → customers) per posting, validated exactly once."""
+        """One outgoing picking (stock → customers) per posting, validated exactly once.
+        With `incoming`, the receipt that puts returned goods back (customers → stock)."""
         route = self.odoo.stock_route(self.profile.warehouse_code)
+        src, dest = route.stock_location_id, route.customer_location_id
+        picking_type = route.out_type_id
+        if input.incoming:
+            src, dest, picking_type = dest, src, route.in_type_id
         found, _ = self.odoo.products(line.sku for line in input.lines)
         lines = [ln for ln in input.lines if ln.sku in found and found[ln.sku].moves_stock]
         skipped = sorted({ln.sku for ln in input.lines} - {ln.sku for ln in lines})
@@ -185,9 +269,9 @@ class OdooActivities:
             "stock.picking",
             "create",
             {
-                "picking_type_id": route.out_type_id,
-                "location_id": route.stock_location_id,
-                "location_dest_id": route.customer_location_id,
+                "picking_type_id": picking_type,
+                "location_id": src,
+                "location_dest_id": dest,
                 "origin": input.origin,
                 "move_ids": [
                     (
@@ -200,8 +284,8 @@ class OdooActivities:
                             # Preset quantity: validate in full even without stock (no backorder).
                             "product_uom_qty": float(ln.qty),
                             "quantity": float(ln.qty),
-                            "location_id": route.stock_location_id,
-                            "location_dest_id": route.customer_location_id,
+                            "location_id": src,
+                            "location_dest_id": dest,
                         },
                     )
                     for ln in lines
@@ -300,6 +384,179 @@ class OdooActivities:
         """Compensation: the rollout's items go, so the prices in force before it apply again."""
         self._unlink_quietly("product.pricelist.item", input.item_ids)
 
+    # -- refunds ----------------------------------------------------------------------------
+
+    @activity.defn
+    def load_sale_for_refund(self, input: LoadSaleInput) -> LoadedSale:
+        """The original sale, as its posted entry in Odoo keeps it."""
+        key = sale_key(input.store_id, input.txn_id)
+        rows = self.odoo.call(
+            "account.move",
+            "search_read",
+            [("ref", "=", key), ("state", "=", "posted")],
+            fields=["name", "narration"],
+            order="id asc",
+            limit=1,
+        )
+        if not rows:
+            raise ApplicationError(
+                f"sale {key} has no posted entry in Odoo (not posted yet, or unknown)",
+                type="SaleNotPosted",
+                non_retryable=True,
+            )
+        record = record_from_narration(rows[0]["narration"])
+        if record is None:
+            raise ApplicationError(
+                f"entry {rows[0]['name']} of {key} does not carry the sale (posted outside "
+                "retailflow?): refund it in Odoo by hand",
+                type="SaleNotReadable",
+                non_retryable=True,
+            )
+        return LoadedSale(
+            sale=Sale.model_validate(record), move_id=rows[0]["id"], move_name=rows[0]["name"]
+        )
+
+    @activity.defn
+    def reserve_refund(self, input: ReserveRefundInput) -> Reservation:
+        """Claim the refund's share of the sale with a draft entry, exactly once.
+
+        Every refund of a sale, pending (draft) or done (posted), counts against what the sale
+        paid. Concurrent requests are ordered by their draft's id: a draft only counts the
+        refunds with lower ids, which were created before it and are therefore visible to it,
+        so two requests can never both take the same money. The loser's draft is removed.
+        """
+        request, sale = input.request, input.sale
+        mine = [m for m in self._refund_moves(request.sale_key) if m["ref"] == request.key]
+        if mine:
+            return self._reservation(mine[0], [m["id"] for m in mine[1:]])
+        prior = [self._prior(m) for m in self._refund_moves(request.sale_key)]
+        value, tenders = self._value_and_tenders(request, sale, prior)
+        entry = refund_entry_for(
+            request.key,
+            request.sale_key,
+            input.on,
+            value.net,
+            value.tax_by_rate,
+            [(t.method, t.amount) for t in tenders],
+            self.profile,
+        )
+        vals = self._move_vals(entry)
+        record = {
+            "refund_id": request.refund_id,
+            "sale_key": request.sale_key,
+            "amount": str(value.amount),
+            "net": str(value.net),
+            "tax_by_rate": {str(k): str(v) for k, v in value.tax_by_rate.items()},
+            "tenders": [t.model_dump(mode="json") for t in tenders],
+            "lines": [ln.model_dump(mode="json") for ln in request.lines or []],
+            "requested_by": request.requested_by,
+            "reason": request.reason,
+        }
+        vals["narration"] = narration("refund", record)
+        self.odoo.call("account.move", "create", vals)
+        moves = self._refund_moves(request.sale_key)
+        own = [m for m in moves if m["ref"] == request.key]
+        if not own:
+            raise OdooUnavailable(f"draft {request.key} vanished while being claimed")
+        survivor = own[0]
+        before = [
+            self._prior(m) for m in moves if m["id"] < survivor["id"] and m["ref"] != request.key
+        ]
+        try:
+            self._value_and_tenders(request, sale, before)
+        except ApplicationError:
+            # A concurrent refund got there first: ours does not fit any more.
+            self._unlink_quietly("account.move", [m["id"] for m in own if m["state"] == "draft"])
+            raise
+        return self._reservation(survivor, [m["id"] for m in own[1:]])
+
+    @activity.defn
+    def release_refund(self, input: ReleaseRefundInput) -> None:
+        """A refund that will not be paid gives its share back: its draft goes."""
+        rows = self.odoo.call("account.move", "read", [input.move_id], ["state", "name"])
+        if rows and rows[0]["state"] == "posted":
+            raise ApplicationError(
+                f"refund entry {rows[0]['name']} is posted: a paid refund is never unwound",
+                type="RefundAlreadyPosted",
+                non_retryable=True,
+            )
+        self._unlink_quietly("account.move", [input.move_id])
+
+    @activity.defn
+    def post_refund(self, input: PostRefundInput) -> PostedRefund:
+        """Post the refund's entry (its draft, with the audit trail in the narration), once."""
+        rows = self.odoo.call(
+            "account.move", "read", [input.move_id], ["state", "name", "narration"]
+        )
+        if not rows:
+            raise ApplicationError(
+                f"refund entry {input.move_id} ({input.refund_key}) is gone from Odoo",
+                type="RefundEntryMissing",
+                non_retryable=True,
+            )
+        if rows[0]["state"] != "posted":
+            record = record_from_narration(rows[0]["narration"]) or {}
+            record.update(input.audit)
+            self.odoo.call(
+                "account.move", "write", [input.move_id], {"narration": narration("refund", record)}
+            )
+            refused: dict[str, _Refused] = {}
+            self._post_one(input.refund_key, input.move_id, refused)
+            if input.refund_key in refused:
+                r = refused[input.refund_key]
+                raise ApplicationError(r.reason, type=r.error_type, non_retryable=True)
+        row = self.odoo.call("account.move", "read", [input.move_id], ["state", "name"])[0]
+        if row["state"] != "posted":
+            raise OdooUnavailable(f"refund entry {input.move_id} not posted after posting")
+        return PostedRefund(move_id=input.move_id, move_name=row["name"])
+
+    def _refund_moves(self, key_of_sale: str) -> list[dict[str, Any]]:
+        """Every refund entry of a sale, draft or posted, lowest id first."""
+        lines = self.odoo.call(
+            "account.move.line",
+            "search_read",
+            [("name", "=like", f"REFUND:% {key_of_sale} %"), ("move_id.ref", "=like", "REFUND:%")],
+            fields=["move_id"],
+        )
+        ids = sorted({ln["move_id"][0] for ln in lines})
+        if not ids:
+            return []
+        rows: list[dict[str, Any]] = self.odoo.call(
+            "account.move", "read", ids, ["ref", "state", "narration", "name"]
+        )
+        return sorted((r for r in rows if r["state"] in ("draft", "posted")), key=lambda r: r["id"])
+
+    def _prior(self, move: dict[str, Any]) -> PriorRefund:
+        record = record_from_narration(move["narration"]) or {}
+        return PriorRefund(
+            refund_id=str(record.get("refund_id", move["ref"])),
+            tenders=[Tender.model_validate(t) for t in record.get("tenders", [])],
+            lines=[RefundLine.model_validate(ln) for ln in record.get("lines", [])],
+        )
+
+    def _value_and_tenders(
+        self, request: RefundRequest, sale: Sale, prior: list[PriorRefund]
+    ) -> tuple[RefundValue, list[Tender]]:
+        try:
+            value = value_of(request, sale, prior)
+            return value, allocate(value.amount, sale, prior)
+        except RefundRejected as e:
+            raise ApplicationError(str(e), type="RefundExceedsSale", non_retryable=True) from e
+
+    def _reservation(self, move: dict[str, Any], duplicates: list[int]) -> Reservation:
+        self._unlink_quietly("account.move", duplicates)
+        record = record_from_narration(move["narration"]) or {}
+        return Reservation(
+            move_id=move["id"],
+            value=RefundValue(
+                amount=Decimal(record["amount"]),
+                net=Decimal(record["net"]),
+                tax_by_rate={Decimal(k): Decimal(v) for k, v in record["tax_by_rate"].items()},
+            ),
+            tenders=[Tender.model_validate(t) for t in record["tenders"]],
+            posted=move["state"] == "posted",
+        )
+
     # -- posting ------------------------------------------------------------------------------
 
     def _post(self, sales: list[Sale]) -> list[SaleOutcome]:
@@ -313,6 +570,8 @@ class OdooActivities:
                     kind = "UnknownSku" if unknown[0].startswith("unknown") else "AmbiguousSku"
                     raise _Refused(kind, "; ".join(dict.fromkeys(unknown)))
                 vals[sale.key] = self._move_vals(journal_entry_for(sale, self.profile))
+                # The whole sale rides along, so Odoo alone can answer a refund later.
+                vals[sale.key]["narration"] = narration("sale", sale.model_dump(mode="json"))
             except CurrencyNotBooked as e:
                 refused[sale.key] = _Refused("CurrencyNotBooked", str(e))
             except _Refused as e:

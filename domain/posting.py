@@ -179,3 +179,43 @@ def stock_lines_for(sales: list[Sale]) -> list[StockLine]:
         for line in sale.lines:
             totals[line.sku] = totals.get(line.sku, Decimal(0)) + line.qty
     return [StockLine(sku=sku, qty=qty) for sku, qty in totals.items()]
+
+
+def refund_entry_for(
+    refund_key: str,
+    sale_key: str,
+    on: date,
+    net: Decimal,
+    tax_by_rate: dict[Decimal, Decimal],
+    tenders: list[tuple[PaymentMethod, Decimal]],
+    profile: PostingProfile,
+) -> JournalEntry:
+    """The mirror of a sale's entry for what a refund gives back: debit revenue and tax, credit
+    the tenders paid out. Every label carries both keys, `REFUND:{id} POS:{store}:{txn}`."""
+    label = f"{refund_key} {sale_key}"
+    lines = []
+    if net:
+        lines.append(
+            JournalLine(account_code=profile.revenue_account, name=f"{label} sales", debit=net)
+        )
+    lines.extend(
+        JournalLine(
+            account_code=profile.tax_account_for(rate),
+            name=f"{label} tax {_rate_label(rate)}",
+            debit=amount,
+        )
+        for rate, amount in sorted(tax_by_rate.items())
+        if amount
+    )
+    lines.extend(
+        JournalLine(
+            account_code=profile.tender_account(method),
+            name=f"{label} {method.value}",
+            credit=amount,
+        )
+        for method, amount in tenders
+        if amount
+    )
+    entry = JournalEntry(ref=refund_key, date=on, journal_code=profile.journal_code, lines=lines)
+    assert entry.total_debit == entry.total_credit, f"{refund_key}: unbalanced refund entry"
+    return entry

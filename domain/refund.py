@@ -138,13 +138,22 @@ def refundable_amount(sale: Sale, prior: list[PriorRefund]) -> Decimal:
     return sum((t.amount for t in refundable_tenders(sale, prior)), ZERO)
 
 
-def amount_for_lines(sale: Sale, lines: list[RefundLine], prior: list[PriorRefund]) -> Decimal:
-    """What returning these items is worth (net + tax, pro rata per unit), checking quantities."""
+class RefundValue(BaseModel):
+    """What a refund gives back: its amount, split into net and tax per rate (for the entry)."""
+
+    amount: Decimal
+    net: Decimal
+    tax_by_rate: dict[Decimal, Decimal]
+
+
+def value_of_lines(sale: Sale, lines: list[RefundLine], prior: list[PriorRefund]) -> RefundValue:
+    """Returning these items is worth their net and tax, pro rata per unit; quantities checked."""
     returned: dict[str, Decimal] = {}
     for r in prior:
         for ln in r.lines:
             returned[ln.sku] = returned.get(ln.sku, Decimal(0)) + ln.qty
-    errors, total = [], ZERO
+    errors: list[FieldError] = []
+    net, taxes = ZERO, dict[Decimal, Decimal]()
     for i, req in enumerate(lines):
         sold = [ln for ln in sale.lines if ln.sku == req.sku]
         sold_qty = sum((ln.qty for ln in sold), Decimal(0))
@@ -153,8 +162,7 @@ def amount_for_lines(sale: Sale, lines: list[RefundLine], prior: list[PriorRefun
             errors.append(
                 FieldError(field=f"lines[{i}].sku", message=f"{req.sku} is not in sale {sale.key}")
             )
-            continue
-        if req.qty > left:
+        elif req.qty > left:
             errors.append(
                 FieldError(
                     field=f"lines[{i}].qty",
@@ -162,12 +170,42 @@ def amount_for_lines(sale: Sale, lines: list[RefundLine], prior: list[PriorRefun
                     f"(sold {sold_qty}, returned {sold_qty - left})",
                 )
             )
-            continue
-        gross = sum((ln.net + ln.tax for ln in sold), ZERO)
-        total += cents(gross * req.qty / sold_qty)
+        else:
+            share = req.qty / sold_qty
+            net += cents(sum((ln.net for ln in sold), ZERO) * share)
+            for line in sold:
+                taxes[line.tax_rate] = taxes.get(line.tax_rate, ZERO) + line.tax * share
     if errors:
         raise RefundRejected(errors)
-    return total
+    tax_by_rate = {rate: cents(t) for rate, t in taxes.items() if cents(t)}
+    return RefundValue(
+        amount=net + sum(tax_by_rate.values(), ZERO), net=net, tax_by_rate=tax_by_rate
+    )
+
+
+def value_of_amount(sale: Sale, amount: Decimal) -> RefundValue:
+    """An amount refund, split into net and tax in the sale's own proportions."""
+    taxes: dict[Decimal, Decimal] = {}
+    for ln in sale.lines:
+        taxes[ln.tax_rate] = taxes.get(ln.tax_rate, ZERO) + ln.tax
+    tax_by_rate = {
+        rate: cents(amount * t / sale.total) for rate, t in taxes.items() if t and sale.total
+    }
+    tax_by_rate = {rate: t for rate, t in tax_by_rate.items() if t}
+    return RefundValue(
+        amount=amount, net=amount - sum(tax_by_rate.values(), ZERO), tax_by_rate=tax_by_rate
+    )
+
+
+def value_of(request: RefundRequest, sale: Sale, prior: list[PriorRefund]) -> RefundValue:
+    if request.lines is not None:
+        return value_of_lines(sale, request.lines, prior)
+    assert request.amount is not None
+    return value_of_amount(sale, request.amount)
+
+
+def amount_for_lines(sale: Sale, lines: list[RefundLine], prior: list[PriorRefund]) -> Decimal:
+    return value_of_lines(sale, lines, prior).amount
 
 
 def allocate(amount: Decimal, sale: Sale, prior: list[PriorRefund]) -> list[Tender]:

@@ -1,0 +1,100 @@
+"""The payment gateway adapter: the official `stripe` SDK, pointed at Stripe (test or live) or at
+the project's simulator by its API base. Failures are classified like the other adapters':
+declines and over-refunds are business refusals; transport, 5xx and rate limits retry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, NoReturn
+
+import stripe
+from temporalio.exceptions import ApplicationError
+
+from domain.money import cents
+
+
+class GatewayUnavailable(Exception):
+    """No answer, or a server-side fault: the call may or may not have been applied; retry
+    with the same idempotency key and the gateway returns what it did."""
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    api_key: str = "sk_test_retailflow"
+    api_base: str | None = "http://127.0.0.1:8090"  # None: Stripe itself
+    timeout_s: float = 20.0
+
+
+def to_minor(amount: Decimal) -> int:
+    return int(cents(amount) * 100)
+
+
+def from_minor(amount: int) -> Decimal:
+    return cents(Decimal(amount) / 100)
+
+
+def raise_classified(exc: stripe.StripeError, what: str) -> NoReturn:
+    if isinstance(exc, stripe.CardError):
+        raise ApplicationError(
+            f"gateway declined {what}: {exc.user_message or exc}",
+            type="RefundDeclined",
+            non_retryable=True,
+        ) from exc
+    if isinstance(exc, stripe.IdempotencyError):
+        raise ApplicationError(
+            f"gateway refused {what}: {exc.user_message or exc}",
+            type="IdempotencyConflict",
+            non_retryable=True,
+        ) from exc
+    if isinstance(exc, stripe.InvalidRequestError):
+        raise ApplicationError(
+            f"gateway refused {what}: {exc.user_message or exc}",
+            {"code": exc.code},
+            type="GatewayRefused",
+            non_retryable=True,
+        ) from exc
+    # APIConnectionError, APIError (5xx), RateLimitError, AuthenticationError (a rotated key:
+    # fix the setting and it resumes): retry, visibly, in the Web UI.
+    raise GatewayUnavailable(f"gateway failed {what}: {type(exc).__name__}: {exc}") from exc
+
+
+class GatewayClient:
+    def __init__(self, settings: GatewaySettings) -> None:
+        base = {"api": settings.api_base} if settings.api_base else None
+        # No SDK retries: Temporal retries the activity, with the same idempotency key.
+        self._stripe = stripe.StripeClient(
+            settings.api_key,
+            base_addresses=base,  # type: ignore[arg-type]
+            max_network_retries=0,
+            http_client=stripe.new_default_http_client(timeout=settings.timeout_s),
+        )
+
+    def payment(self, payment_intent: str) -> dict[str, Any]:
+        """amount and amount_refunded (minor units) of a card payment."""
+        try:
+            pi = self._stripe.v1.payment_intents.retrieve(payment_intent)
+            charge_id = pi.latest_charge if isinstance(pi.latest_charge, str) else None
+            refunded = 0
+            if charge_id:
+                refunded = self._stripe.v1.charges.retrieve(charge_id).amount_refunded
+        except stripe.StripeError as e:
+            raise_classified(e, f"payment {payment_intent}")
+        return {"amount": pi.amount, "amount_refunded": refunded, "currency": pi.currency}
+
+    def refund(
+        self, payment_intent: str, amount: Decimal, idempotency_key: str, metadata: dict[str, str]
+    ) -> dict[str, Any]:
+        try:
+            refund = self._stripe.v1.refunds.create(
+                params={
+                    "payment_intent": payment_intent,
+                    "amount": to_minor(amount),
+                    "reason": "requested_by_customer",
+                    "metadata": metadata,
+                },
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.StripeError as e:
+            raise_classified(e, f"refund of {amount} on {payment_intent}")
+        return {"id": refund.id, "status": refund.status, "amount": refund.amount}
