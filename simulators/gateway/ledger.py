@@ -1,0 +1,626 @@
+"""The gateway's books: payment intents and their charges, refunds, balance transactions,
+payouts and stored idempotent results, in SQLite through SQLModel.
+
+One lock serialises every operation, and an idempotent request runs its work and stores its
+result in the same transaction, so a response lost after the commit is replayed, never redone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import string
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Session, col, create_engine, delete, select
+
+from .errors import StripeError, invalid, missing
+from .tables import (
+    BalanceTransactionRow,
+    ChargeRow,
+    GatewayTable,
+    IdempotencyRow,
+    PaymentIntentRow,
+    RefundRow,
+)
+from .wire import canonical, money
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+REFUND_PARAMS = frozenset(
+    {"payment_intent", "charge", "amount", "reason", "metadata", "expand", "currency"}
+)
+DAY_S = 86400
+PAYOUT_DELAY_DAYS = 2
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def card_fee(amount: int) -> int:
+    """Stripe's US card pricing: 2.9 % + 30 cents."""
+    return round(amount * 0.029) + 30
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    request_id: str
+    replayed: bool = False
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
+def _int(value: Any, param: str, minimum: int = 1) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise invalid(
+            "Invalid integer: " + str(value), "parameter_invalid_integer", param
+        ) from None
+    if number < minimum:
+        raise invalid(
+            f"This value must be greater than or equal to {minimum}.",
+            "parameter_invalid_integer",
+            param,
+        )
+    return number
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise invalid("Invalid hash", "parameter_invalid_empty", "metadata")
+    # An empty value unsets a key in Stripe; on creation it is simply left out.
+    return {str(k): str(v) for k, v in value.items() if v != ""}
+
+
+def _page(items: list[dict[str, Any]], url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's list object over ``items`` (newest first), with its cursor parameters."""
+    limit = _int(params.get("limit", 10), "limit")
+    if limit > 100:
+        raise invalid(
+            "This value must be less than or equal to 100.", "parameter_invalid_integer", "limit"
+        )
+    ids = [item["id"] for item in items]
+    after, before = params.get("starting_after"), params.get("ending_before")
+    if after:
+        if after not in ids:
+            raise missing("object", after, "starting_after")
+        items = items[ids.index(after) + 1 :]
+    elif before:
+        if before not in ids:
+            raise missing("object", before, "ending_before")
+        items = items[: ids.index(before)][-limit:]
+        return {"object": "list", "data": items, "has_more": ids.index(before) > limit, "url": url}
+    return {"object": "list", "data": items[:limit], "has_more": len(items) > limit, "url": url}
+
+
+def _created_filter(value: Any) -> Callable[[int], bool]:
+    if value is None:
+        return lambda _created: True
+    if not isinstance(value, dict):
+        exact = _int(value, "created", 0)
+        return lambda created: created == exact
+    bounds = {op: _int(v, f"created[{op}]", 0) for op, v in value.items()}
+    unknown = set(bounds) - {"gt", "gte", "lt", "lte"}
+    if unknown:
+        raise invalid(
+            f"Received unknown parameter: created[{sorted(unknown)[0]}]", "parameter_unknown"
+        )
+
+    def accept(created: int) -> bool:
+        return all(
+            {"gt": created > b, "gte": created >= b, "lt": created < b, "lte": created <= b}[op]
+            for op, b in bounds.items()
+        )
+
+    return accept
+
+
+def _day_start(timestamp: int) -> int:
+    return timestamp - timestamp % DAY_S
+
+
+class Ledger:
+    """The simulated Stripe account (test mode): one SQLite database, memory when ``path`` is
+    None. ``seed`` makes generated ids and decline draws reproducible."""
+
+    def __init__(self, path: str | None = None, seed: int | None = None) -> None:
+        url = f"sqlite:///{path}" if path else "sqlite://"
+        self.engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        event.listen(self.engine, "connect", _on_connect)
+        GatewayTable.metadata.create_all(self.engine)
+        self.lock = threading.RLock()
+        with Session(self.engine) as s:
+            # A restart on a kept file continues the id sequence instead of repeating it.
+            known = len(s.exec(select(BalanceTransactionRow.seq)).all())
+            known += len(s.exec(select(RefundRow.seq)).all())
+        self.rng = random.Random(seed if not known or seed is None else f"{seed}:{known}")
+        self._in_flight: set[str] = set()
+        self._flight_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def reset(self) -> None:
+        with self.lock:
+            GatewayTable.metadata.drop_all(self.engine)
+            GatewayTable.metadata.create_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One serialised transaction: committed if the block returns, rolled back if not."""
+        with self.lock, Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+
+    def new_id(self, prefix: str) -> str:
+        with self.lock:
+            return prefix + "".join(self.rng.choices(_ALPHABET, k=24))
+
+    # -- objects ----------------------------------------------------------------------------
+
+    def create_payment_intent(
+        self,
+        intent_id: str,
+        amount: int,
+        currency: str = "usd",
+        metadata: dict[str, str] | None = None,
+        created: int | None = None,
+    ) -> dict[str, Any]:
+        """A succeeded card payment and its charge; an id already known is returned as is."""
+        if not intent_id:
+            raise ValueError("a payment intent needs an id")
+        if int(amount) < 1:
+            raise ValueError("amount must be a positive integer (minor units)")
+        with self.session() as s:
+            row = s.get(PaymentIntentRow, intent_id)
+            if row is None:
+                when = int(created if created is not None else time.time())
+                charge_id, txn_id = self.new_id("ch_"), self.new_id("txn_")
+                row = PaymentIntentRow(
+                    id=intent_id,
+                    amount=int(amount),
+                    currency=currency.lower(),
+                    metadata_json=json.dumps({str(k): str(v) for k, v in (metadata or {}).items()}),
+                    created=when,
+                    charge_id=charge_id,
+                )
+                fee = card_fee(row.amount)
+                s.add(row)
+                s.add(
+                    ChargeRow(
+                        id=charge_id,
+                        payment_intent=intent_id,
+                        amount=row.amount,
+                        currency=row.currency,
+                        created=when,
+                        balance_transaction=txn_id,
+                    )
+                )
+                s.add(
+                    BalanceTransactionRow(
+                        id=txn_id,
+                        type="charge",
+                        amount=row.amount,
+                        fee=fee,
+                        net=row.amount - fee,
+                        currency=row.currency,
+                        created=when,
+                        source=charge_id,
+                    )
+                )
+                s.flush()
+            return self._intent(s, row, expand=())
+
+    def payment_intent(self, intent_id: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.get(PaymentIntentRow, intent_id)
+            if row is None:
+                raise missing("payment_intent", intent_id, "intent")
+            return self._intent(s, row, expand)
+
+    def charge(self, charge_id: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.get(ChargeRow, charge_id)
+            if row is None:
+                raise missing("charge", charge_id, "id")
+            out = self._charge(row)
+            if "payment_intent" in expand:
+                intent = s.get(PaymentIntentRow, row.payment_intent)
+                assert intent is not None
+                out["payment_intent"] = self._intent(s, intent, ())
+            return out
+
+    def refund(self, refund_id: str) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.exec(select(RefundRow).where(RefundRow.id == refund_id)).first()
+            if row is None:
+                raise missing("refund", refund_id, "id")
+            return self._refund(row)
+
+    def refunds(
+        self, payment_intent: str | None = None, charge: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Refunds, newest first, optionally of one payment intent or charge."""
+        with self.session() as s:
+            query = select(RefundRow).order_by(col(RefundRow.seq).desc())
+            if payment_intent:
+                query = query.where(RefundRow.payment_intent == payment_intent)
+            if charge:
+                query = query.where(RefundRow.charge == charge)
+            return [self._refund(r) for r in s.exec(query)]
+
+    def list_refunds(self, params: dict[str, Any]) -> dict[str, Any]:
+        items = self.refunds(params.get("payment_intent"), params.get("charge"))
+        accept = _created_filter(params.get("created"))
+        return _page([r for r in items if accept(r["created"])], "/v1/refunds", params)
+
+    def create_refund(
+        self, s: Session, params: dict[str, Any], declined: Callable[[str], bool]
+    ) -> dict[str, Any]:
+        """Refund a charge (by payment intent or charge id), in the caller's transaction."""
+        unknown = sorted(set(params) - REFUND_PARAMS)
+        if unknown:
+            raise invalid(
+                f"Received unknown parameter: {unknown[0]}", "parameter_unknown", unknown[0]
+            )
+        intent_id, charge_id = params.get("payment_intent"), params.get("charge")
+        if not intent_id and not charge_id:
+            raise invalid(
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                "parameter_missing",
+            )
+        if intent_id:
+            intent = s.get(PaymentIntentRow, intent_id)
+            if intent is None:
+                raise missing("payment_intent", intent_id, "payment_intent")
+            if charge_id and charge_id != intent.charge_id:
+                raise invalid(
+                    f"Charge {charge_id} does not belong to payment intent {intent_id}.",
+                    param="charge",
+                )
+            charge_id = intent.charge_id
+        charge = s.get(ChargeRow, charge_id)
+        if charge is None:
+            raise missing("charge", str(charge_id), "charge")
+        reason = params.get("reason") or None
+        if reason is not None and reason not in REFUND_REASONS:
+            raise invalid(
+                "Invalid reason: must be one of duplicate, fraudulent, or requested_by_customer",
+                "parameter_invalid_empty",
+                "reason",
+            )
+        metadata = _metadata(params.get("metadata"))
+        if params.get("currency") and str(params["currency"]).lower() != charge.currency:
+            raise invalid("Currency must match the charge's currency.", param="currency")
+        remaining = charge.amount - charge.amount_refunded
+        if remaining <= 0:
+            raise invalid(
+                f"Charge {charge.id} has already been refunded.",
+                "charge_already_refunded",
+                saved=True,
+            )
+        amount = (
+            remaining if params.get("amount") in (None, "") else _int(params["amount"], "amount")
+        )
+        if amount > remaining:
+            raise invalid(
+                f"Refund amount ({money(amount, charge.currency)}) is greater than unrefunded "
+                f"amount on charge ({money(remaining, charge.currency)})",
+                "amount_too_large",
+                "amount",
+                saved=True,
+            )
+        now = int(time.time())
+        row = RefundRow(
+            id=self.new_id("re_"),
+            charge=charge.id,
+            payment_intent=charge.payment_intent,
+            amount=amount,
+            currency=charge.currency,
+            status="succeeded",
+            reason=reason,
+            metadata_json=json.dumps(metadata),
+            created=now,
+        )
+        if declined(charge.payment_intent):
+            row.status, row.failure_reason = "failed", "declined"
+            s.add(row)
+            s.flush()
+            raise StripeError(
+                402,
+                "card_error",
+                f"The refund {row.id} was declined by the card issuer.",
+                "refund_declined",
+                saved=True,
+                refund=self._refund(row),
+            )
+        row.balance_transaction = self.new_id("txn_")
+        charge.amount_refunded += amount
+        s.add(charge)
+        s.add(row)
+        s.add(
+            BalanceTransactionRow(
+                id=row.balance_transaction,
+                type="refund",
+                amount=-amount,
+                fee=0,
+                net=-amount,
+                currency=charge.currency,
+                created=now,
+                source=row.id,
+            )
+        )
+        s.flush()
+        return self._refund(row)
+
+    # -- settlement -------------------------------------------------------------------------
+
+    def _transactions(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            query = select(BalanceTransactionRow).order_by(
+                col(BalanceTransactionRow.created).desc(), col(BalanceTransactionRow.seq).desc()
+            )
+            return [self._transaction(r) for r in s.exec(query)]
+
+    def list_balance_transactions(self, params: dict[str, Any]) -> dict[str, Any]:
+        accept = _created_filter(params.get("created"))
+        items = [t for t in self._transactions() if accept(t["created"])]
+        for key in ("type", "source", "currency"):
+            if params.get(key):
+                items = [t for t in items if t[key] == params[key]]
+        if params.get("payout"):
+            payout = next((p for p in self._payouts() if p["id"] == params["payout"]), None)
+            if payout is None:
+                raise missing("payout", params["payout"], "payout")
+            items = [
+                t
+                for t in items
+                if t["currency"] == payout["currency"]
+                and _day_start(t["created"]) == payout["created"] - DAY_S
+            ]
+        return _page(items, "/v1/balance_transactions", params)
+
+    def _payouts(self) -> list[dict[str, Any]]:
+        """One automatic payout per UTC day and currency, of that day's net."""
+        days: dict[tuple[int, str], int] = {}
+        for t in self._transactions():
+            key = (_day_start(t["created"]), t["currency"])
+            days[key] = days.get(key, 0) + t["net"]
+        now = time.time()
+        out = []
+        for (day, currency), net in sorted(days.items(), reverse=True):
+            closes = day + DAY_S
+            arrival = closes + PAYOUT_DELAY_DAYS * DAY_S
+            status = "pending" if now < closes else "in_transit" if now < arrival else "paid"
+            stamp = dt.datetime.fromtimestamp(day, dt.UTC).strftime("%Y%m%d")
+            out.append(
+                {
+                    "id": f"po_sim{stamp}{currency}",
+                    "object": "payout",
+                    "amount": net,
+                    "arrival_date": arrival,
+                    "automatic": True,
+                    "balance_transaction": None,
+                    "created": closes,
+                    "currency": currency,
+                    "description": "STRIPE PAYOUT",
+                    "livemode": False,
+                    "metadata": {},
+                    "method": "standard",
+                    "source_type": "card",
+                    "statement_descriptor": None,
+                    "status": status,
+                    "type": "bank_account",
+                }
+            )
+        return out
+
+    def list_payouts(self, params: dict[str, Any]) -> dict[str, Any]:
+        accept = _created_filter(params.get("created"))
+        items = [p for p in self._payouts() if accept(p["created"])]
+        if params.get("status"):
+            items = [p for p in items if p["status"] == params["status"]]
+        return _page(items, "/v1/payouts", params)
+
+    def payout(self, payout_id: str) -> dict[str, Any]:
+        for p in self._payouts():
+            if p["id"] == payout_id:
+                return p
+        raise missing("payout", payout_id, "id")
+
+    # -- idempotency ------------------------------------------------------------------------
+
+    @contextmanager
+    def claim(self, key: str | None) -> Iterator[None]:
+        """Mark an idempotency key in use for a request's lifetime; a concurrent request with
+        the same key is refused with 409, as Stripe does."""
+        if not key:
+            yield
+            return
+        with self._flight_lock:
+            if key in self._in_flight:
+                raise StripeError(
+                    409,
+                    "invalid_request_error",
+                    "There is currently another in-progress request using this Stripe "
+                    f"idempotent key (that probably means you submitted twice, and the other "
+                    f"request is still going through): '{key}'. Please try again later.",
+                    "idempotency_key_in_use",
+                )
+            self._in_flight.add(key)
+        try:
+            yield
+        finally:
+            with self._flight_lock:
+                self._in_flight.discard(key)
+
+    def idempotent(
+        self,
+        key: str | None,
+        method: str,
+        path: str,
+        params: dict[str, Any],
+        work: Callable[[Session], dict[str, Any]],
+    ) -> Reply:
+        """Run ``work`` once per key: a retry with the same parameters replays the stored
+        result, one with other parameters is an ``idempotency_error``."""
+        request_id = self.new_id("req_")[:18]
+        text = canonical(params)
+        with self.session() as s:
+            row = s.get(IdempotencyRow, key) if key else None
+            if row is not None and row.created < time.time() - IDEMPOTENCY_TTL_S:
+                s.delete(row)
+                s.flush()
+                row = None
+            if row is not None:
+                if (row.method, row.path, row.params_json) != (method, path, text):
+                    raise StripeError(
+                        400,
+                        "idempotency_error",
+                        "Keys for idempotent requests can only be used with the same "
+                        "parameters they were first used with. Try using a key other than "
+                        f"'{key}' if you meant to execute a different request.",
+                    )
+                return Reply(row.status, json.loads(row.body), row.request_id, replayed=True)
+            try:
+                reply = Reply(200, work(s), request_id)
+            except StripeError as exc:
+                if not exc.saved:
+                    raise
+                reply = Reply(exc.status, exc.body(), request_id)
+            if key:
+                s.add(
+                    IdempotencyRow(
+                        key=key,
+                        method=method,
+                        path=path,
+                        params_json=text,
+                        status=reply.status,
+                        body=json.dumps(reply.body),
+                        request_id=request_id,
+                        created=time.time(),
+                    )
+                )
+            return reply
+
+    def expire_idempotency_keys(self, older_than_s: float = IDEMPOTENCY_TTL_S) -> int:
+        with self.session() as s:
+            cutoff = time.time() - older_than_s
+            result = s.exec(delete(IdempotencyRow).where(col(IdempotencyRow.created) < cutoff))
+            return int(result.rowcount or 0)
+
+    # -- shapes -----------------------------------------------------------------------------
+
+    def _intent(self, s: Session, row: PaymentIntentRow, expand: tuple[str, ...]) -> dict[str, Any]:
+        latest: Any = row.charge_id
+        if "latest_charge" in expand:
+            charge = s.get(ChargeRow, row.charge_id)
+            assert charge is not None
+            latest = self._charge(charge)
+        return {
+            "id": row.id,
+            "object": "payment_intent",
+            "amount": row.amount,
+            "amount_capturable": 0,
+            "amount_received": row.amount,
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "created": row.created,
+            "currency": row.currency,
+            "customer": None,
+            "description": None,
+            "latest_charge": latest,
+            "livemode": False,
+            "metadata": json.loads(row.metadata_json),
+            "payment_method": None,
+            "payment_method_types": ["card"],
+            "status": "succeeded",
+        }
+
+    @staticmethod
+    def _charge(row: ChargeRow) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "object": "charge",
+            "amount": row.amount,
+            "amount_captured": row.amount,
+            "amount_refunded": row.amount_refunded,
+            "balance_transaction": row.balance_transaction,
+            "captured": True,
+            "created": row.created,
+            "currency": row.currency,
+            "livemode": False,
+            "metadata": {},
+            "paid": True,
+            "payment_intent": row.payment_intent,
+            "refunded": row.amount_refunded >= row.amount,
+            "status": "succeeded",
+        }
+
+    @staticmethod
+    def _refund(row: RefundRow) -> dict[str, Any]:
+        out = {
+            "id": row.id,
+            "object": "refund",
+            "amount": row.amount,
+            "balance_transaction": row.balance_transaction,
+            "charge": row.charge,
+            "created": row.created,
+            "currency": row.currency,
+            "metadata": json.loads(row.metadata_json),
+            "payment_intent": row.payment_intent,
+            "reason": row.reason,
+            "receipt_number": None,
+            "source_transfer_reversal": None,
+            "status": row.status,
+            "transfer_reversal": None,
+        }
+        if row.failure_reason:
+            out["failure_reason"] = row.failure_reason
+        return out
+
+    @staticmethod
+    def _transaction(row: BalanceTransactionRow) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "object": "balance_transaction",
+            "amount": row.amount,
+            "available_on": row.created + PAYOUT_DELAY_DAYS * DAY_S,
+            "created": row.created,
+            "currency": row.currency,
+            "description": "Payment" if row.type == "charge" else "REFUND FOR CHARGE",
+            "fee": row.fee,
+            "fee_details": (
+                [{"amount": row.fee, "currency": row.currency, "type": "stripe_fee"}]
+                if row.fee
+                else []
+            ),
+            "net": row.net,
+            "reporting_category": row.type,
+            "source": row.source,
+            "status": "available",
+            "type": row.type,
+        }

@@ -1,0 +1,319 @@
+"""HTTP transport: Stripe's ``/v1`` routes, the ``/_sim`` admin routes and fault injection.
+
+A dropped connection is a real one: the socket is shut down without a byte of response, so
+the SDK's HTTP client raises a connection error (``stripe.APIConnectionError``, which it
+retries with the same ``Idempotency-Key`` when ``max_network_retries`` allows).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .errors import StripeError
+from .faults import FAULT_KINDS, GatewayFaults
+from .ledger import Reply
+from .wire import decode_form
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2026-10-28.endive"
+_ID = r"([^/]+)"
+ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(rf"^/v1/payment_intents/{_ID}$"), "get_payment_intent"),
+    ("GET", re.compile(rf"^/v1/charges/{_ID}$"), "get_charge"),
+    ("POST", re.compile(r"^/v1/refunds$"), "create_refund"),
+    ("GET", re.compile(r"^/v1/refunds$"), "list_refunds"),
+    ("GET", re.compile(rf"^/v1/refunds/{_ID}$"), "get_refund"),
+    ("GET", re.compile(r"^/v1/balance_transactions$"), "list_balance_transactions"),
+    ("GET", re.compile(r"^/v1/payouts$"), "list_payouts"),
+    ("GET", re.compile(rf"^/v1/payouts/{_ID}$"), "get_payout"),
+]
+
+
+class Stats:
+    """Counters of requests, refunds, replays, faults and declines, safe across threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.counts: Counter[str] = Counter()
+            self.faults: Counter[str] = Counter()
+            self.errors: Counter[str] = Counter()
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[name] += n
+
+    def fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def error(self, code: str) -> None:
+        with self._lock:
+            self.errors[code] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.counts["requests"],
+                "refunds_created": self.counts["refunds_created"],
+                "idempotent_replays": self.counts["idempotent_replays"],
+                "declines": self.counts["declines"],
+                "faults": {kind: self.faults.get(kind, 0) for kind in FAULT_KINDS},
+                "faults_total": sum(self.faults.values()),
+                "errors": dict(self.errors),
+            }
+
+
+class _Dropped(Exception):
+    """Raised to abandon a request without answering it."""
+
+
+class GatewayRequestHandler(BaseHTTPRequestHandler):
+    server: GatewayHTTPServer
+    protocol_version = "HTTP/1.0"
+    server_version = "nginx"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    @property
+    def gateway(self) -> Gateway:
+        return self.server.gateway
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload, indent=2).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        raise _Dropped
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _handle(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path = split.path.rstrip("/") or "/"
+        try:
+            body = self._body()
+            if path.startswith("/_sim/"):
+                self._admin(method, path, body)
+            else:
+                self._api(method, path, split.query, body)
+        except _Dropped:
+            pass
+
+    # -- Stripe API -------------------------------------------------------------------------
+
+    def _api(self, method: str, path: str, query: str, body: bytes) -> None:
+        gateway = self.gateway
+        stats = gateway.stats_counter
+        stats.add("requests")
+        request_id = gateway.ledger.new_id("req_")[:18]
+        headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        key = self.headers.get("Idempotency-Key") if method == "POST" else None
+        if key:
+            headers["Idempotency-Key"] = key
+        try:
+            self._authenticate()
+            faults = gateway.faults
+            fault = faults.draw(method, path)
+            if fault:
+                stats.fault(fault)
+            if fault == "transport":
+                self._drop()
+            if fault == "http_500":
+                raise StripeError(
+                    500, "api_error", "An unknown error occurred while processing your request."
+                )
+            try:
+                params = decode_form(query if method != "POST" else body.decode())
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise StripeError(
+                    400, "invalid_request_error", f"Invalid request body: {exc}"
+                ) from None
+            with gateway.ledger.claim(key):
+                if faults.latency_ms and faults.applies(method, path):
+                    time.sleep(faults.latency_ms / 1000.0)
+                reply = self._route(method, path, params, key)
+        except StripeError as exc:
+            stats.error(exc.code or exc.type)
+            self._send(exc.status, exc.body(), headers)
+            return
+        if reply.replayed:
+            stats.add("idempotent_replays")
+            headers["Idempotent-Replayed"] = "true"
+            headers["Original-Request"] = reply.request_id
+        elif method == "POST" and reply.status == 200:
+            stats.add("refunds_created")
+        if reply.status == 402 and not reply.replayed:
+            stats.add("declines")
+        if reply.status >= 400:
+            stats.error(str(reply.body["error"].get("code") or reply.body["error"]["type"]))
+        if fault == "lost_response":
+            # Committed and stored: only the answer is lost.
+            self._drop()
+        self._send(reply.status, reply.body, headers)
+
+    def _authenticate(self) -> None:
+        auth = self.headers.get("Authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                token = base64.b64decode(token).decode().partition(":")[0]
+            except (binascii.Error, ValueError):
+                token = ""
+        elif scheme.lower() != "bearer":
+            token = ""
+        token = token.strip()
+        if not token:
+            raise StripeError(
+                401,
+                "authentication_error",
+                "You did not provide an API key. You need to provide your API key in the "
+                "Authorization header, using Bearer auth "
+                "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        if not token.startswith("sk_test_"):
+            shown = token[:8] + "*" * 12 + token[-4:] if len(token) > 12 else "****"
+            raise StripeError(401, "authentication_error", f"Invalid API Key provided: {shown}")
+
+    def _route(self, method: str, path: str, params: dict[str, Any], key: str | None) -> Reply:
+        ledger = self.gateway.ledger
+        found = next(
+            (
+                (name, m)
+                for verb, pattern, name in ROUTES
+                if verb == method and (m := pattern.match(path))
+            ),
+            None,
+        )
+        if found is None:
+            raise StripeError(
+                404,
+                "invalid_request_error",
+                f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
+                "or we can help at https://support.stripe.com/.",
+            )
+        name, match = found
+        arg = match.group(1) if match.groups() else ""
+        expand = tuple(params.get("expand") or ())
+        if name == "create_refund":
+            return ledger.idempotent(
+                key,
+                method,
+                path,
+                params,
+                lambda s: ledger.create_refund(s, params, self.gateway.declined),
+            )
+        if name == "get_payment_intent":
+            result = ledger.payment_intent(arg, expand)
+        elif name == "get_charge":
+            result = ledger.charge(arg, expand)
+        elif name == "list_refunds":
+            result = ledger.list_refunds(params)
+        elif name == "get_refund":
+            result = ledger.refund(arg)
+        elif name == "list_balance_transactions":
+            result = ledger.list_balance_transactions(params)
+        elif name == "list_payouts":
+            result = ledger.list_payouts(params)
+        else:
+            result = ledger.payout(arg)
+        return Reply(200, result, "")
+
+    # -- admin ------------------------------------------------------------------------------
+
+    def _admin(self, method: str, path: str, body: bytes) -> None:
+        gateway = self.gateway
+        try:
+            data = json.loads(body or b"{}")
+            if method == "POST" and path == "/_sim/payment_intents":
+                intent = gateway.create_payment_intent(
+                    str(data["id"]),
+                    amount_cents=int(data["amount"]),
+                    currency=str(data.get("currency", "usd")),
+                    metadata=data.get("metadata"),
+                    created=data.get("created"),
+                )
+                self._send(200, intent)
+            elif path == "/_sim/faults" and method == "GET":
+                self._send(200, gateway.faults.to_dict())
+            elif path == "/_sim/faults" and method == "PUT":
+                gateway.faults = GatewayFaults.from_dict({**gateway.faults.to_dict(), **data})
+                self._send(200, gateway.faults.to_dict())
+            elif path == "/_sim/declines" and method == "GET":
+                self._send(200, gateway.declines())
+            elif path == "/_sim/declines" and method == "PUT":
+                gateway.set_declines(
+                    payment_intents=data.get("payment_intents", []), rate=data.get("rate", 0.0)
+                )
+                self._send(200, gateway.declines())
+            elif path == "/_sim/stats" and method == "GET":
+                self._send(200, gateway.stats())
+            elif path == "/_sim/stats" and method == "DELETE":
+                gateway.stats_counter.clear()
+                self._send(200, gateway.stats())
+            elif path == "/_sim/reset" and method == "POST":
+                gateway.reset()
+                self._send(200, {"reset": True})
+            else:
+                self._send(404, {"error": f"no admin route {method} {path}"})
+        except (ValueError, TypeError, KeyError) as exc:
+            self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
+
+
+class GatewayHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
+        self.gateway = gateway
+        super().__init__(address, GatewayRequestHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("request from %s failed", client_address, exc_info=True)
