@@ -63,12 +63,16 @@ class GatewayClient:
     def __init__(self, settings: GatewaySettings) -> None:
         base = {"api": settings.api_base} if settings.api_base else None
         # No SDK retries: Temporal retries the activity, with the same idempotency key.
+        self._http = stripe.new_default_http_client(timeout=settings.timeout_s)
         self._stripe = stripe.StripeClient(
             settings.api_key,
             base_addresses=base,  # type: ignore[arg-type]
             max_network_retries=0,
-            http_client=stripe.new_default_http_client(timeout=settings.timeout_s),
+            http_client=self._http,
         )
+
+    def close(self) -> None:
+        self._http.close()  # type: ignore[no-untyped-call]
 
     def payment(self, payment_intent: str) -> dict[str, Any]:
         """amount and amount_refunded (minor units) of a card payment."""

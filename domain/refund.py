@@ -280,3 +280,25 @@ def check_decision(policy: RefundPolicy, request: RefundRequest, decision: Decis
         raise DecisionRefused(
             f"four eyes: {decision.by} requested refund {request.refund_id} and cannot approve it"
         )
+
+
+def load_policy(path: str | None) -> RefundPolicy:
+    """The default refund policy, or one read from a TOML or JSON file (unknown keys refused)."""
+    if path is None:
+        return RefundPolicy()
+    import json
+    import tomllib
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+        return RefundPolicy.model_validate(data)
+    except OSError as e:
+        raise ValueError(f"refund policy {p}: cannot read: {e.strerror}") from e
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"refund policy {p}: malformed: {e}") from e
+    except ValidationError as e:
+        problems = "; ".join(str(err) for err in field_errors(e, "policy"))
+        raise ValueError(f"refund policy {p}: {problems}") from e

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.gateway_client import GatewayClient
 from activities.odoo_client import OdooClient
 from activities.pos_client import PosClient
 from domain.posting import PostingProfile
@@ -93,13 +94,15 @@ def settings_for(emu: OdooEmulator, temporal_address: str, **overrides: object) 
 async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
     odoo = OdooClient(settings.odoo())
     pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, odoo, PostingProfile(), executor, pos)
+        worker = build_worker(client, settings, odoo, PostingProfile(), executor, pos, gateway)
         try:
             async with worker:
                 yield worker
         finally:
             await pos.aclose()
+            gateway.close()
 
 
 @pytest.fixture

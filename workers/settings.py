@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from activities.gateway_client import GatewaySettings
 from activities.odoo_client import OdooSettings
 from activities.pos_client import PosSettings
 
@@ -54,7 +55,16 @@ class Settings(BaseSettings):
     store_pricelist: str = "Store prices"
     rollout_concurrency: int = Field(default=100, ge=1, le=2000)
 
+    # Payment gateway (Stripe API): the key, and the API base (unset: Stripe itself).
+    gateway_api_key: str = "sk_test_retailflow"
+    gateway_api_base: str | None = "http://127.0.0.1:8090"
+    # TOML/JSON file overriding the refund policy (limits, approver roles, reminder, expiry).
+    refund_policy: str | None = None
+
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+
+    def gateway(self) -> GatewaySettings:
+        return GatewaySettings(api_key=self.gateway_api_key, api_base=self.gateway_api_base or None)
 
     def pos(self) -> PosSettings:
         return PosSettings(url=self.pos_url, timeout_s=self.pos_timeout_s, api_key=self.pos_api_key)

@@ -10,8 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
+from activities.gateway_client import GatewayClient
 from activities.odoo import OdooActivities
 from activities.odoo_client import OdooClient
+from activities.payments import PaymentActivities
 from activities.pos import PosActivities
 from activities.pos_client import PosClient
 from domain.posting import PostingProfile, load_profile
@@ -19,12 +21,13 @@ from workers.client import connect, ensure_search_attributes
 from workers.settings import Settings
 from workers.telemetry import setup_tracing
 from workflows.price_rollout import PriceRollout, StorePriceCommand
+from workflows.refund import Refund
 from workflows.sale_posting import SalePosting
 from workflows.store_ledger import StoreLedger
 
 log = logging.getLogger("retailflow.worker")
 
-WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand]
+WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand, Refund]
 
 
 def build_worker(
@@ -34,10 +37,12 @@ def build_worker(
     profile: PostingProfile,
     executor: ThreadPoolExecutor,
     pos: PosClient,
+    gateway: GatewayClient | None = None,
     task_queue: str | None = None,
 ) -> Worker:
     odoo_activities = OdooActivities(odoo, profile)
     pos_activities = PosActivities(pos)
+    payments = PaymentActivities(gateway or GatewayClient(settings.gateway()))
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -49,6 +54,12 @@ def build_worker(
             odoo_activities.prepare_price_rollout,
             odoo_activities.write_pricelist_items,
             odoo_activities.remove_pricelist_items,
+            odoo_activities.load_sale_for_refund,
+            odoo_activities.reserve_refund,
+            odoo_activities.release_refund,
+            odoo_activities.post_refund,
+            payments.payment_status,
+            payments.refund_payment,
             pos_activities.list_stores,
             pos_activities.send_price_command,
             pos_activities.price_command_status,
@@ -69,8 +80,9 @@ async def run_worker(settings: Settings) -> None:
     profile = load_profile(settings.posting_profile)
     odoo = OdooClient(settings.odoo())
     pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
     with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, odoo, profile, executor, pos)
+        worker = build_worker(client, settings, odoo, profile, executor, pos, gateway)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,4 +98,5 @@ async def run_worker(settings: Settings) -> None:
         async with worker:
             await stop.wait()
         await pos.aclose()
+        gateway.close()
         log.info("worker stopped")

@@ -37,3 +37,9 @@ POS_READ: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
 }
+
+# The payment gateway: idempotency keys make every retry safe, so retry without limit.
+GATEWAY: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": _ODOO_RETRY,
+}

@@ -13,9 +13,11 @@ from pathlib import Path
 import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
+from activities.gateway_client import GatewayClient
 from activities.odoo_client import OdooClient
 from activities.pos_client import PosClient
 from domain.posting import PostingProfile
+from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
@@ -23,10 +25,12 @@ from tests.conftest import odoo_rpc, settings_for
 from tests.workflows.helpers import sales_for
 from workers.client import connect
 from workers.ingress import build_app
+from workers.refunds import request_refund
 from workers.rollouts import start_rollout
 from workers.settings import TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
+from workflows.refund import Approval, Refund, RefundStatus
 from workflows.search_attributes import ALL
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
@@ -58,7 +62,9 @@ async def main() -> None:
     while not ingress.started:
         await asyncio.sleep(0.01)
     port = ingress.servers[0].sockets[0].getsockname()[1]
-    settings = settings.model_copy(update={"pos_url": fleet.url})
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    settings = settings.model_copy(update={"pos_url": fleet.url, "gateway_api_base": gw.url})
     rollout_cfg = settings.model_copy(
         update={"confirmation_url": f"http://127.0.0.1:{port}/v1/pos/confirmations"}
     )
@@ -66,9 +72,10 @@ async def main() -> None:
     sales[1]["lines"][0]["sku"] = "NOPE-404"
     invalid = dict(sales_for("REC", 6)[5], currency="XYZ")
     pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
     with ThreadPoolExecutor(8) as ex:
         async with build_worker(
-            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
         ):
             per_sale = await submit_many(
                 client, settings, [sales[0], invalid], Mode.PER_SALE, "rec"
@@ -93,6 +100,39 @@ async def main() -> None:
                 },
             )
             await rollout.result()
+            # Refunds of a card sale: one passes by policy, one waits for a second person.
+            gw.create_payment_intent("pi_REC_T9", amount_cents=5750, currency="usd")
+            card_sale = {
+                "store_id": "REC",
+                "txn_id": "T9",
+                "occurred_at": "2026-11-20T10:00:00+00:00",
+                "currency": "USD",
+                "lines": [
+                    {"sku": "TEE-BLK-M", "qty": "1", "unit_price": "50.00", "tax_rate": "0.15"}
+                ],
+                "payments": [{"method": "card", "amount": "57.50", "reference": "pi_REC_T9"}],
+            }
+            posted = await submit_many(client, settings, [card_sale], Mode.PER_SALE, "rec")
+            await wait_until_settled(client, posted, timedelta(seconds=30))
+            base = {
+                "store_id": "REC",
+                "txn_id": "T9",
+                "reason": "changed_mind",
+                "requested_by": "ann",
+            }
+            _, small, _ = await request_refund(
+                client, settings, {**base, "refund_id": "REC-A", "amount": "5.00"}
+            )
+            await small.result()
+            _, large, _ = await request_refund(
+                client,
+                settings,
+                {**base, "refund_id": "REC-B", "amount": "30.00"},
+            )
+            while (await large.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
+                await asyncio.sleep(0.1)
+            await large.execute_update(Refund.approve, Approval(by="lee", role="store_manager"))
+            await large.result()
             OUT.mkdir(exist_ok=True)
             for wf_id in [
                 per_sale[0].workflow_id,
@@ -102,6 +142,8 @@ async def main() -> None:
                 rollout.id,
                 f"{rollout.id}-S001",
                 f"{rollout.id}-S003",
+                small.id,
+                large.id,
             ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
                 (OUT / f"{wf_id}.json").write_text(history.to_json())
@@ -109,6 +151,7 @@ async def main() -> None:
     ingress.should_exit = True
     await serving
     fleet.stop()
+    gw.stop()
     emu.stop()
     await env.shutdown()
 

@@ -1,0 +1,317 @@
+"""Refund against the dev server, the Odoo emulator and the Stripe-compatible gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import odoorpc
+import pytest
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from simulators.gateway import Gateway
+from simulators.odoo import Faults, OdooEmulator
+from tests.conftest import running_worker, settings_for
+from workers.refunds import request_refund
+from workers.settings import Settings
+from workers.submit import Mode, submit_sale, wait_until_settled
+from workflows.refund import Approval, Refund, RefundStatus
+
+# 2 x 10.00 + 1 x 30.00 at 15% = 57.50: 20.00 cash + 37.50 card
+SALE_LINES = [
+    {"sku": "MUG-WHITE", "qty": "2", "unit_price": "10.00", "tax_rate": "0.15"},
+    {"sku": "TEE-BLK-M", "qty": "1", "unit_price": "30.00", "tax_rate": "0.15"},
+]
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    yield gw
+    gw.stop()
+
+
+def refund_settings(
+    emu: OdooEmulator, address: str, gw: Gateway, tmp: Path | None = None, **policy: Any
+) -> Settings:
+    extra: dict[str, Any] = {"gateway_api_base": gw.url}
+    if policy and tmp is not None:
+        path = tmp / "policy.json"
+        import json
+
+        path.write_text(json.dumps(policy))
+        extra["refund_policy"] = str(path)
+    return settings_for(emu, address, **extra)
+
+
+async def posted_sale(client: Client, settings: Settings, gw: Gateway, store: str) -> str:
+    """A sale paid 20.00 cash + 37.50 card, posted in Odoo; the card payment is in the gateway."""
+    pi = f"pi_{store}_{uuid.uuid4().hex[:6]}"
+    gw.create_payment_intent(pi, amount_cents=3750, currency="usd")
+    sale = {
+        "store_id": store,
+        "txn_id": "T1",
+        "occurred_at": "2026-11-20T10:00:00+00:00",
+        "currency": "USD",
+        "lines": SALE_LINES,
+        "payments": [
+            {"method": "cash", "amount": "20.00"},
+            {"method": "card", "amount": "37.50", "reference": pi},
+        ],
+    }
+    sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
+    await wait_until_settled(client, [sub], timedelta(seconds=30))
+    return pi
+
+
+def refund(store: str, **kw: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {
+        "refund_id": f"RF{uuid.uuid4().hex[:8]}",
+        "store_id": store,
+        "txn_id": "T1",
+        "reason": "changed_mind",
+        "requested_by": "cashier-ann",
+    }
+    raw.update(kw)
+    return raw
+
+
+def refund_moves(odoo: odoorpc.ODOO, refund_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = odoo.execute_kw(
+        "account.move",
+        "search_read",
+        [[("ref", "=", f"REFUND:{refund_id}")]],
+        {"fields": ["state", "name", "narration"]},
+    )
+    return rows
+
+
+async def test_small_refund_passes_by_policy(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        request, handle, dup = await request_refund(
+            client, settings, refund(store_id, amount="10.00")
+        )
+        result = await handle.result()
+        _, _, again = await request_refund(
+            client, settings, refund(store_id, amount="10.00", refund_id=request.refund_id)
+        )
+    assert not dup and again  # a second request for the same refund id is absorbed
+    assert result.status is RefundStatus.REFUNDED
+    assert result.tenders[0].reference == pi and result.tenders[0].amount == Decimal("10.00")
+    (refund_,) = gateway.refunds(payment_intent=pi)
+    assert refund_["amount"] == 1000 and result.gateway_refunds == [refund_["id"]]
+    (move,) = refund_moves(odoo, request.refund_id)
+    assert move["state"] == "posted" and result.move_name == move["name"]
+    lines = odoo.execute_kw(
+        "account.move.line",
+        "search_read",
+        [[("move_id", "=", move["id"])]],
+        {"fields": ["name", "debit", "credit"]},
+    )
+    assert (
+        round(sum(ln["debit"] for ln in lines), 2)
+        == round(sum(ln["credit"] for ln in lines), 2)
+        == 10.0
+    )
+    assert all(
+        ln["name"].startswith(f"REFUND:{request.refund_id} POS:{store_id}:T1 ") for ln in lines
+    )
+    assert "cashier-ann" in move["narration"] and "approved by policy" in move["narration"]
+
+
+async def test_large_refund_approved_by_a_second_person_with_restock(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        raw = refund(store_id, lines=[{"sku": "TEE-BLK-M", "qty": "1"}], restock=True)
+        request, handle, _ = await request_refund(client, settings, raw)
+        for _ in range(100):
+            if (await handle.query(Refund.show)).status is RefundStatus.AWAITING_APPROVAL:
+                break
+            await asyncio.sleep(0.1)
+        with pytest.raises(WorkflowUpdateFailedError) as self_approval:
+            await handle.execute_update(
+                Refund.approve, Approval(by="cashier-ann", role="store_manager")
+            )
+        with pytest.raises(WorkflowUpdateFailedError) as wrong_role:
+            await handle.execute_update(Refund.approve, Approval(by="bob", role="cashier"))
+        answer = await handle.execute_update(
+            Refund.approve, Approval(by="lee", role="store_manager", comment="receipt checked")
+        )
+        result = await handle.result()
+        with pytest.raises(RPCError) as closed:
+            await handle.execute_update(Refund.reject, Approval(by="kim", role="finance"))
+    assert "four eyes" in str(self_approval.value.cause)
+    assert "role 'cashier' may not decide refunds" in str(wrong_role.value.cause)
+    assert "workflow execution already completed" in str(closed.value)
+    assert answer == f"refund {request.refund_id} approved by lee"
+    assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
+    assert result.amount == Decimal("34.50")  # 30.00 + 15% tax, all on the card
+    assert [r["amount"] for r in gateway.refunds(payment_intent=pi)] == [3450]
+    assert [e.what for e in result.audit][:2] == [
+        "requested (changed_mind)",
+        "approved as store_manager",
+    ]
+    (move,) = refund_moves(odoo, request.refund_id)
+    assert "lee" in move["narration"] and "receipt checked" in move["narration"]
+    picking = odoo.execute_kw(
+        "stock.picking",
+        "search_read",
+        [[("origin", "=", request.key)]],
+        {"fields": ["state", "location_dest_id"]},
+    )
+    assert [p["state"] for p in picking] == ["done"] and picking[0]["location_dest_id"][0] == 8
+
+
+async def test_unanswered_request_is_reminded_then_expires(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    settings = refund_settings(
+        odoo_emulator, temporal_address, gateway, tmp_path, remind_after="PT2S", expire_after="PT4S"
+    )
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        request, handle, _ = await request_refund(
+            client, settings, refund(store_id, amount="50.00")
+        )
+        result = await handle.result()
+    assert result.status is RefundStatus.REJECTED
+    assert result.reasons == ["expired: no decision within 0:00:04"]
+    whats = [e.what for e in result.audit]
+    assert whats.index("reminder: no decision after 0:00:02") < whats.index("expired")
+    assert gateway.refunds(payment_intent=pi) == []
+    assert refund_moves(odoo, request.refund_id) == []  # the reservation was released
+
+
+async def test_declined_by_the_gateway_ends_rejected_without_entry(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        gateway.decline(pi)
+        request, handle, _ = await request_refund(client, settings, refund(store_id, amount="5.00"))
+        result = await handle.result()
+    assert result.status is RefundStatus.REJECTED
+    assert result.reasons[0].startswith("RefundDeclined: gateway declined")
+    assert refund_moves(odoo, request.refund_id) == []
+
+
+async def test_paid_then_odoo_failing_is_posted_eventually_with_one_gateway_refund(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        odoo_emulator.faults = Faults(error_rate=1.0, kinds=("http_500",), methods=("action_post",))
+        try:
+            request, handle, _ = await request_refund(
+                client, settings, refund(store_id, amount="12.00")
+            )
+            for _ in range(100):
+                shown = await handle.query(Refund.show)
+                if shown.status is RefundStatus.PAID_POSTING_PENDING:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(3)  # several failed posting attempts
+            # A decision on a request that is no longer open is refused by the validator.
+            with pytest.raises(WorkflowUpdateFailedError) as late:
+                await handle.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+        finally:
+            odoo_emulator.faults = Faults()
+        result = await handle.result()
+    assert shown.status is RefundStatus.PAID_POSTING_PENDING
+    assert "PaidPostingPending: it takes no decision" in str(late.value.cause)
+    assert result.status is RefundStatus.REFUNDED
+    assert len(gateway.refunds(payment_intent=pi)) == 1
+    assert [m["state"] for m in refund_moves(odoo, request.refund_id)] == ["posted"]
+
+
+async def test_concurrent_refunds_never_exceed_what_was_paid(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    settings = refund_settings(
+        odoo_emulator, temporal_address, gateway, tmp_path, auto_approve_up_to="100"
+    )
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        started = await asyncio.gather(
+            *(request_refund(client, settings, refund(store_id, amount="40.00")) for _ in range(3))
+        )
+        results = [await h.result() for _, h, _ in started]
+    done = [r for r in results if r.status is RefundStatus.REFUNDED]
+    refused = [r for r in results if r.status is RefundStatus.REJECTED]
+    assert len(done) == 1 and len(refused) == 2
+    assert all(
+        "exceeds what" in r.reasons[0] and "can still refund: 17.50" in r.reasons[0]
+        for r in refused
+    )
+    assert sum(r["amount"] for r in gateway.refunds(payment_intent=pi)) == 3750
+    posted = odoo.execute_kw(
+        "account.move",
+        "search_read",
+        [[("ref", "=like", "REFUND:%"), ("state", "!=", "cancel")]],
+        {"fields": ["ref", "state"]},
+    )
+    ours = [m for m in posted if m["ref"] in {f"REFUND:{r.refund_id}" for r in results}]
+    assert [m["state"] for m in ours] == ["posted"]
+
+
+async def test_invalid_request_and_unknown_sale(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        _, handle, _ = await request_refund(client, settings, refund("NOSTORE", amount="1.00"))
+        result = await handle.result()
+    assert result.status is RefundStatus.REJECTED
+    assert result.reasons[0].startswith("SaleNotPosted: sale POS:NOSTORE:T1 has no posted entry")

@@ -1,0 +1,42 @@
+"""Requesting and deciding refunds: shared by the CLI, the demo and the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.refund import RefundRequest, load_policy, parse_refund
+from workers.settings import Settings
+from workflows.refund import Refund, RefundInput, RefundResult, refund_workflow_id
+from workflows.search_attributes import STORE_ID
+
+
+async def request_refund(
+    client: Client, settings: Settings, raw: dict[str, Any]
+) -> tuple[RefundRequest, WorkflowHandle[Refund, RefundResult], bool]:
+    """Validate (RefundRejected names each field) and start the refund's workflow.
+    Returns (request, handle, duplicate): a refund id already requested is absorbed."""
+    request = parse_refund(raw)
+    handle = client.get_workflow_handle_for(Refund.run, refund_workflow_id(request.refund_id))
+    try:
+        handle = await client.start_workflow(
+            Refund.run,
+            RefundInput(request=raw, policy=load_policy(settings.refund_policy)),
+            id=refund_workflow_id(request.refund_id),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(STORE_ID, request.store_id)]
+            ),
+            static_summary=(
+                f"Refund {request.refund_id} of {request.sale_key}: "
+                f"{request.amount if request.amount is not None else 'lines'}, "
+                f"{request.reason}, by {request.requested_by}"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return request, handle, True
+    return request, handle, False
