@@ -23,6 +23,7 @@ from activities.gateway_client import GatewayClient
 from activities.odoo_client import OdooClient
 from activities.pos_client import PosClient
 from domain.posting import PostingProfile
+from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
@@ -164,3 +165,12 @@ def applied_twice(pos: PosPlatform) -> list[tuple[str, str]]:
         for c in pos.commands(store)
         if c["apply_count"] > 1
     ]
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    """A fresh Stripe-compatible gateway per test."""
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    yield gw
+    gw.stop()

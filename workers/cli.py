@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.pricing import RolloutRejected, StoreTarget, parse_duration, read_changes
+from domain.refund import RefundRejected
 from domain.validation import field_errors
 from workers.client import connect
+from workers.refunds import request_refund
 from workers.rollouts import start_rollout
 from workers.settings import Settings
 from workers.submit import (
@@ -46,6 +48,7 @@ from workflows.price_rollout import (
     RolloutReport,
     rollout_workflow_id,
 )
+from workflows.refund import Approval, Refund, refund_workflow_id
 from workflows.sale_posting import EXCEPTION_STATES, OpsDecision, SalePosting
 
 
@@ -285,6 +288,103 @@ async def cmd_rollout_cancel(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> int:
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise CliError(f"{args.file}: no such file")
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise CliError(f"{args.file}: malformed JSON: {e}") from e
+        if not isinstance(raw, dict):
+            raise CliError(f"{args.file}: must hold one refund request (a JSON object)")
+    else:
+        if not (args.store and args.txn):
+            raise CliError("give a FILE, or --store and --txn (with --amount or --line)")
+        raw = {
+            "refund_id": args.id or f"{args.store}-{args.txn}-{datetime.now(UTC):%H%M%S}",
+            "store_id": args.store,
+            "txn_id": args.txn,
+            "reason": args.reason,
+            "requested_by": args.requested_by,
+            "restock": args.restock,
+        }
+        if args.amount is not None:
+            raw["amount"] = args.amount
+        if args.line:
+            try:
+                raw["lines"] = [
+                    {"sku": sku, "qty": qty} for sku, qty in (x.rsplit(":", 1) for x in args.line)
+                ]
+            except ValueError as e:
+                raise CliError("--line takes SKU:QTY, e.g. --line MUG-WHITE:1") from e
+    client = await _client(settings)
+    try:
+        request, handle, duplicate = await request_refund(client, settings, raw)
+    except RefundRejected as e:
+        problems = "\n  ".join(map(str, e.errors))
+        raise CliError(f"refund request refused:\n  {problems}") from e
+    if duplicate:
+        print(f"refund {request.refund_id} was already requested ({handle.id}): nothing new")
+    else:
+        print(f"refund {request.refund_id} requested ({handle.id})")
+    print(f"follow it: retailflow refund show {request.refund_id}")
+    return 0
+
+
+async def cmd_refund_decide(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    handle = client.get_workflow_handle_for(Refund.run, refund_workflow_id(args.id))
+    update = Refund.approve if args.action == "approve" else Refund.reject
+    try:
+        answer = await handle.execute_update(
+            update, Approval(by=args.by, role=args.role, comment=args.comment)
+        )
+    except WorkflowUpdateFailedError as e:
+        raise CliError(f"{args.action} refused: {e.cause}") from e
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            if "completed" in str(e):
+                raise CliError(f"refund {args.id} is closed: it takes no decision") from e
+            raise CliError(f"no refund {args.id}") from e
+        raise
+    print(answer)
+    return 0
+
+
+async def cmd_refund_list(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    query = 'WorkflowType = "Refund"'
+    if args.pending:
+        query += ' AND RetailStatus = "AwaitingApproval" AND ExecutionStatus = "Running"'
+    n = 0
+    async for wf in client.list_workflows(query, limit=args.limit):
+        r = await client.get_workflow_handle_for(Refund.run, wf.id, run_id=wf.run_id).query(
+            Refund.show
+        )
+        print(
+            f"{r.refund_id or wf.id:<24} {r.status.value:<19} {r.amount or '':>9}  "
+            f"by {r.requested_by or '?':<14} {'; '.join(r.reasons)}"
+        )
+        n += 1
+    print(f"{n} refunds" + (" waiting for a decision" if args.pending else ""))
+    return 0
+
+
+async def cmd_refund_show(args: argparse.Namespace, settings: Settings) -> int:
+    client = await _client(settings)
+    handle = client.get_workflow_handle_for(Refund.run, refund_workflow_id(args.id))
+    try:
+        r = await handle.query(Refund.show)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"no refund {args.id}") from e
+        raise
+    print(json.dumps(r.model_dump(mode="json"), indent=2))
+    return 0
+
+
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.worker import run_worker
 
@@ -373,6 +473,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", required=True)
     p.add_argument("--reason", default="")
     p.set_defaults(func=cmd_rollout_cancel)
+
+    refund = sub.add_parser("refund", help="refunds with approval").add_subparsers(
+        dest="refund_command", required=True
+    )
+    p = refund.add_parser("request", help="request a refund (a JSON file, or the options)")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--id", help="refund id (default: store, txn and time)")
+    p.add_argument("--store")
+    p.add_argument("--txn")
+    p.add_argument("--amount")
+    p.add_argument("--line", action="append", help="SKU:QTY of an item returned (repeatable)")
+    p.add_argument("--reason", default="changed_mind")
+    p.add_argument("--requested-by", default=os.environ.get("USER", "cli"))
+    p.add_argument("--restock", action="store_true", help="returned items go back to stock")
+    p.set_defaults(func=cmd_refund_request)
+    for action in ("approve", "reject"):
+        p = refund.add_parser(action, help=f"{action} a refund waiting for a decision")
+        p.add_argument("id")
+        p.add_argument("--by", required=True)
+        p.add_argument("--role", required=True)
+        p.add_argument("--comment", default="")
+        p.set_defaults(func=cmd_refund_decide, action=action)
+    p = refund.add_parser("list", help="refunds, from Temporal's visibility")
+    p.add_argument("--pending", action="store_true", help="only those waiting for a decision")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_refund_list)
+    p = refund.add_parser("show", help="one refund, with its audit trail")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_refund_show)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.add_argument("--keep-running", action="store_true", help="leave everything up afterwards")

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from tests.conftest import rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import sales_for
+from tests.workflows.test_refund import posted_sale, refund_settings
 
 RETAILFLOW = Path(sys.executable).parent / "retailflow"
 
@@ -150,3 +152,53 @@ async def test_price_rollout_start_status_cancel(
     assert no_offset.returncode == 2 and "needs an offset" in no_offset.stderr
     assert empty.returncode == 2 and "the store list is empty" in empty.stderr
     assert pos.prices("S001")["EGGS-12"] == Decimal("3.89")
+
+
+async def test_refund_request_list_approve_show(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    env = {
+        "TEMPORAL_ADDRESS": temporal_address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_GATEWAY_API_BASE": gateway.url,
+    }
+    rid = f"CLI{uuid.uuid4().hex[:6]}"
+    async with running_worker(client, settings):
+        await posted_sale(client, settings, gateway, store_id)
+        ask = ["refund", "request", "--store", store_id, "--txn", "T1", "--amount", "40.00"]
+        requested = await asyncio.to_thread(
+            run_cli, [*ask, "--requested-by", "ann", "--id", rid], env
+        )
+        for _ in range(50):
+            pending = await asyncio.to_thread(run_cli, ["refund", "list", "--pending"], env)
+            if rid in pending.stdout:
+                break
+        own = await asyncio.to_thread(
+            run_cli, ["refund", "approve", rid, "--by", "ann", "--role", "store_manager"], env
+        )
+        approved = await asyncio.to_thread(
+            run_cli, ["refund", "approve", rid, "--by", "lee", "--role", "finance"], env
+        )
+        await client.get_workflow_handle(f"refund-{rid}").result()
+        shown = await asyncio.to_thread(run_cli, ["refund", "show", rid], env)
+        late = await asyncio.to_thread(
+            run_cli, ["refund", "reject", rid, "--by", "kim", "--role", "finance"], env
+        )
+        bad = await asyncio.to_thread(
+            run_cli, ["refund", "request", "--store", store_id, "--txn", "T1"], env
+        )
+
+    assert requested.returncode == 0, requested.stderr
+    assert f"refund {rid} requested" in requested.stdout
+    assert rid in pending.stdout and "AwaitingApproval" in pending.stdout
+    assert own.returncode == 2 and "four eyes: ann requested" in own.stderr
+    assert approved.returncode == 0 and f"refund {rid} approved by lee" in approved.stdout
+    body = json.loads(shown.stdout)
+    assert body["status"] == "Refunded" and body["decided_by"] == "lee"
+    assert late.returncode == 2 and "takes no decision" in late.stderr
+    assert bad.returncode == 2 and "give either lines (sku, qty) or an amount" in bad.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -28,14 +27,6 @@ SALE_LINES = [
     {"sku": "MUG-WHITE", "qty": "2", "unit_price": "10.00", "tax_rate": "0.15"},
     {"sku": "TEE-BLK-M", "qty": "1", "unit_price": "30.00", "tax_rate": "0.15"},
 ]
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    gw = Gateway(seed=1)
-    gw.start(port=0)
-    yield gw
-    gw.stop()
 
 
 def refund_settings(
