@@ -19,7 +19,9 @@ import urllib.request
 from collections import Counter
 from datetime import UTC, date, datetime
 from datetime import timedelta as td
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import odoorpc
 from temporalio.client import Client
@@ -30,9 +32,11 @@ from simulators.sales import day_of_sales, seed_catalogue
 from workers.audit import OdooBooks, StoreBooks, read_books
 from workers.client import connect, ensure_search_attributes
 from workers.devserver import dev_server_command, port_in_use, stop, wait_for_port
+from workers.refunds import request_refund
 from workers.rollouts import start_rollout
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, Submission, Submitted, submit_many, wait_until_settled
+from workflows.refund import Approval, Refund, RefundStatus
 from workflows.sale_posting import EXCEPTION_STATES, SalePostingResult, SaleStatus
 from workflows.store_ledger import StoreLedger
 
@@ -42,12 +46,12 @@ STORES = ("S001", "S002", "S003")
 MODES = {"S001": Mode.PER_SALE, "S002": Mode.PER_SALE, "S003": Mode.BATCHED}
 
 
-def _admin(port: int, path: str, body: dict[str, object]) -> None:
-    """PUT to a simulator's admin endpoint."""
+def _admin(port: int, path: str, body: dict[str, object], method: str = "PUT") -> None:
+    """Call a simulator's admin endpoint."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
         data=json.dumps(body).encode(),
-        method="PUT",
+        method=method,
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
@@ -66,6 +70,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         (args.odoo_port, "--odoo-port"),
         (args.pos_port, "--pos-port"),
         (args.ingress_port, "--ingress-port"),
+        (args.gateway_port, "--gateway-port"),
     ):
         if port_in_use(port):
             print(
@@ -124,6 +129,23 @@ async def run_demo(args: argparse.Namespace) -> int:
             stderr=log,
         )
         procs.append(pos_proc)
+        gw_proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "simulators.gateway",
+                "--port",
+                str(args.gateway_port),
+                "--db",
+                str(ROOT / "gateway.sqlite"),
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        procs.append(gw_proc)
+        wait_for_port(args.gateway_port, gw_proc, "the payment gateway simulator")
         wait_for_port(args.temporal_port, temporal, "the Temporal dev server")
         wait_for_port(args.odoo_port, odoo_proc, "the Odoo emulator")
         wait_for_port(args.pos_port, pos_proc, "the POS platform simulator")
@@ -137,6 +159,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         settings = Settings(
             odoo_url=f"http://127.0.0.1:{args.odoo_port}",
             pos_url=f"http://127.0.0.1:{args.pos_port}",
+            gateway_api_base=f"http://127.0.0.1:{args.gateway_port}",
             confirmation_url=f"http://127.0.0.1:{args.ingress_port}/v1/pos/confirmations",
             batch_size=20,
             batch_max_age_s=1.0,
@@ -162,6 +185,17 @@ async def run_demo(args: argparse.Namespace) -> int:
             invalid_per_store=3,
             seed=2026,
         )
+        # The card payments of the day, as the POS took them through the gateway.
+        for raw in facts["valid"].values():
+            for p in raw["payments"]:
+                if p["method"] == "card":
+                    cents = int(Decimal(p["amount"]) * 100)
+                    _admin(
+                        args.gateway_port,
+                        "/_sim/payment_intents",
+                        {"id": p["reference"], "amount": cents, "currency": "usd"},
+                        "POST",
+                    )
         batched = [r for r in stream if isinstance(r, dict) and r.get("store_id") == "S003"]
         per_sale = [r for r in stream if not (isinstance(r, dict) and r.get("store_id") == "S003")]
         print(
@@ -186,6 +220,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             print(f"ERROR: sales posted twice: {books.duplicated_keys}", file=sys.stderr)
             return 1
         await _price_rollout(client, settings, args)
+        await _refunds(client, settings, facts["valid"])
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
             '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
@@ -202,6 +237,69 @@ async def run_demo(args: argparse.Namespace) -> int:
         for proc in reversed(procs):
             stop(proc)
         log.close()
+
+
+async def _refunds(client: Client, settings: Settings, valid: dict[str, dict[str, Any]]) -> None:
+    """A small refund that passes by policy, and a large one a second person approves."""
+    card_sales = sorted(
+        (Decimal(p["amount"]), raw)
+        for raw in valid.values()
+        for p in raw["payments"]
+        if p["method"] == "card" and raw["store_id"] == "S001"
+    )
+    small_sale = next(raw for a, raw in card_sales if a >= Decimal("5"))
+    large = next(((a, raw) for a, raw in card_sales if a > Decimal("30")), None)
+    stamp = f"{datetime.now(UTC):%H%M%S}"
+    print("\nrefunds:")
+    _, small, _ = await request_refund(
+        client,
+        settings,
+        {
+            "refund_id": f"demo-{stamp}-small",
+            "store_id": "S001",
+            "txn_id": small_sale["txn_id"],
+            "amount": "2.00",
+            "reason": "damaged",
+            "requested_by": "cashier-ann",
+        },
+    )
+    shown = [await small.result()]
+    if large is not None:
+        amount, sale = large
+        _, big, _ = await request_refund(
+            client,
+            settings,
+            {
+                "refund_id": f"demo-{stamp}-large",
+                "store_id": "S001",
+                "txn_id": sale["txn_id"],
+                "amount": str(amount),
+                "reason": "changed_mind",
+                "requested_by": "cashier-ann",
+            },
+        )
+        while (await big.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
+            await asyncio.sleep(0.2)
+        print(
+            f"  {big.id} waits for approval ({amount} is over the policy limit);"
+            " manager-lee approves it with the Update `approve`"
+        )
+        await big.execute_update(
+            Refund.approve, Approval(by="manager-lee", role="store_manager", comment="receipt seen")
+        )
+        shown.append(await big.result())
+    for r in shown:
+        decided = r.decided_by or "policy"
+        tenders = ", ".join(f"{t.method.value} {t.amount}" for t in r.tenders)
+        gateway = ", ".join(r.gateway_refunds) or "-"
+        if r.status is RefundStatus.REJECTED:
+            print(f"  {r.refund_id}: Rejected: {'; '.join(r.reasons)}")
+            continue
+        print(
+            f"  {r.refund_id}: {r.status.value}, {r.amount} to {tenders}; requested by "
+            f"{r.requested_by}, approved by {decided}; gateway {gateway}; Odoo {r.move_name}"
+        )
+    print("  pending decisions: retailflow refund list --pending")
 
 
 async def _price_rollout(client: Client, settings: Settings, args: argparse.Namespace) -> None:

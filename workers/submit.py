@@ -189,7 +189,12 @@ async def wait_until_settled(
     async def check_sale(wf_id: str) -> None:
         async with gate:
             handle = client.get_workflow_handle(wf_id)
-            status = await _current_status(handle)
+            try:
+                status = await _current_status(handle)
+            except RPCError as e:
+                if e.status == RPCStatusCode.NOT_FOUND:
+                    return  # handed off by a ledger, not started yet: look again next round
+                raise
             if status in FINAL:
                 if status is SaleStatus.POSTED:
                     settled[wf_id] = SalePostingResult(key=None, status=status)
