@@ -13,6 +13,9 @@ and one `retailflow worker` process, as `make demo` runs them.
             wall time from the effective time to the last store confirmation, and the worker
             process's peak memory (VmHWM).
 
+  refunds   auto-approved refunds per second end to end (gateway refund + Odoo entry), and
+            the latency from an approval Update to the gateway's refund (median, p95).
+
 Results: bench/results.json.
 """
 
@@ -323,6 +326,122 @@ async def run_rollout(temporal_address: str, workdir: Path, stores: int) -> dict
         log.close()
 
 
+async def run_refunds(
+    temporal_address: str, workdir: Path, n: int, approvals: int
+) -> dict[str, float]:
+    import statistics
+
+    from simulators.sales import make_sale
+    from workers.refunds import request_refund
+    from workflows.refund import Approval, Refund, RefundStatus
+
+    odoo = Odoo(workdir, "refunds")
+    gw_port = free_port()
+    log = (workdir / "refunds.log").open("wb")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "simulators.gateway",
+                    "--port",
+                    str(gw_port),
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdout=log,
+                stderr=log,
+            )
+        )
+        wait_for_port(gw_port, procs[-1], "the gateway simulator")
+        settings = Settings(
+            task_queue="bench-refunds",
+            odoo_url=f"http://127.0.0.1:{odoo.port}",
+            gateway_api_base=f"http://127.0.0.1:{gw_port}",
+            batch_size=100,
+            temporal=TemporalSettings(address=temporal_address),
+        )
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+            "RETAILFLOW_ODOO_URL": settings.odoo_url,
+            "RETAILFLOW_GATEWAY_API_BASE": settings.gateway_api_base or "",
+        }
+        procs.append(
+            subprocess.Popen([str(BIN / "retailflow"), "worker"], env=env, stdout=log, stderr=log)
+        )
+        client = await connect(settings.temporal)
+        import random
+        import urllib.request
+
+        rng, at = random.Random(3), datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+        sales = []
+        for i in range(n + approvals):
+            sale = make_sale(rng, "BR", f"R{i:05d}", at)
+            sale["lines"] = [
+                {"sku": "TEE-BLK-M", "qty": "4", "unit_price": "12.50", "tax_rate": "0.15"}
+            ]
+            sale["payments"] = [{"method": "card", "amount": "57.50", "reference": f"pi_BR_{i}"}]
+            body = json.dumps({"id": f"pi_BR_{i}", "amount": 5750, "currency": "usd"}).encode()
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{gw_port}/_sim/payment_intents",
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            urllib.request.urlopen(req, timeout=5).read()
+            sales.append(sale)
+        submitted = await submit_many(client, settings, sales, Mode.BATCHED, "bench")
+        await wait_until_settled(client, submitted, timedelta(minutes=5))
+
+        def ask(i: int, amount: str) -> dict[str, Any]:
+            return {
+                "refund_id": f"bench-{i}",
+                "store_id": "BR",
+                "txn_id": f"R{i:05d}",
+                "amount": amount,
+                "reason": "changed_mind",
+                "requested_by": "cashier",
+            }
+
+        start = time.perf_counter()
+        started = await asyncio.gather(
+            *(request_refund(client, settings, ask(i, "5.00")) for i in range(n))
+        )
+        results = await asyncio.gather(*(h.result() for _, h, _ in started))
+        auto_s = time.perf_counter() - start
+        assert all(r.status is RefundStatus.REFUNDED for r in results)
+
+        pending = await asyncio.gather(
+            *(request_refund(client, settings, ask(n + i, "40.00")) for i in range(approvals))
+        )
+        for _, h, _ in pending:
+            while (await h.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
+                await asyncio.sleep(0.05)
+        latencies = []
+        for _, h, _ in pending:
+            sent = datetime.now(UTC)
+            await h.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+            r = await h.result()
+            paid = next(e.at for e in r.audit if e.who == "gateway")
+            latencies.append((paid - sent).total_seconds() * 1000)
+        latencies.sort()
+        return {
+            "auto_refunds": n,
+            "auto_refunds_per_s": n / auto_s,
+            "approval_to_gateway_ms_median": statistics.median(latencies),
+            "approval_to_gateway_ms_p95": latencies[max(0, int(len(latencies) * 0.95) - 1)],
+        }
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        odoo.close()
+        log.close()
+
+
 async def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {
         "sales": args.sales,
@@ -342,6 +461,18 @@ async def main(args: argparse.Namespace) -> None:
             wait_for_port(tport, temporal, "the Temporal dev server")
             address = f"127.0.0.1:{tport}"
             for name in args.only.split(","):
+                if name == "refunds":
+                    r = await run_refunds(address, workdir, args.refunds, args.approvals)
+                    results["refunds"] = r
+                    print(
+                        f"refunds  {r['auto_refunds']} auto-approved: "
+                        f"{r['auto_refunds_per_s']:.1f}/s; "
+                        f"approval Update -> gateway refund: median "
+                        f"{r['approval_to_gateway_ms_median']:.0f} ms, p95 "
+                        f"{r['approval_to_gateway_ms_p95']:.0f} ms",
+                        flush=True,
+                    )
+                    continue
                 if name == "rollout":
                     results["rollouts"] = []
                     for n in (int(x) for x in args.rollout_stores.split(",")):
@@ -407,7 +538,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sales", type=int, default=600)
     parser.add_argument("--stores", type=int, default=4)
-    parser.add_argument("--only", default="direct,per-sale,batched,rollout")
+    parser.add_argument("--only", default="direct,per-sale,batched,rollout,refunds")
+    parser.add_argument("--refunds", type=int, default=200, help="auto-approved refunds")
+    parser.add_argument("--approvals", type=int, default=40, help="refunds approved by Update")
     parser.add_argument("--rollout-stores", default="80,500,2000")
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()

@@ -306,3 +306,30 @@ async def test_invalid_request_and_unknown_sale(
         result = await handle.result()
     assert result.status is RefundStatus.REJECTED
     assert result.reasons[0].startswith("SaleNotPosted: sale POS:NOSTORE:T1 has no posted entry")
+
+
+async def test_web_ui_signal_approval_runs_the_same_checks(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        await posted_sale(client, settings, gateway, store_id)
+        _, handle, _ = await request_refund(client, settings, refund(store_id, amount="30.00"))
+        for _ in range(100):
+            if (await handle.query(Refund.show)).status is RefundStatus.AWAITING_APPROVAL:
+                break
+            await asyncio.sleep(0.1)
+        # What the Web UI's "Send a signal" does: the requester's own approval is refused...
+        await handle.signal("approve_from_ui", Approval(by="cashier-ann", role="finance"))
+        await asyncio.sleep(0.5)
+        still = await handle.query(Refund.show)
+        # ...a second person's is taken.
+        await handle.signal("approve_from_ui", Approval(by="lee", role="finance", comment="ok"))
+        result = await handle.result()
+    assert still.status is RefundStatus.AWAITING_APPROVAL
+    assert any("decision refused: four eyes" in e.what for e in still.audit)
+    assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
