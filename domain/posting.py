@@ -9,17 +9,16 @@ items in Odoo by `name ilike 'POS:S001:TX-42'` whichever mode posted it.
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.money import ZERO
 from domain.sale import PaymentMethod, Sale
+from domain.validation import load_settings_file
 
 
 class PostingProfile(BaseModel):
@@ -67,20 +66,10 @@ def load_profile(path: str | Path | None) -> PostingProfile:
     """The default profile, or one read from a TOML or JSON file (unknown keys are errors)."""
     if path is None:
         return PostingProfile()
-    p = Path(path)
     try:
-        text = p.read_text()
-        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
-        return PostingProfile.model_validate(data)
-    except OSError as e:
-        raise ProfileError(f"posting profile {p}: cannot read: {e.strerror}") from e
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise ProfileError(f"posting profile {p}: malformed: {e}") from e
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise ProfileError(f"posting profile {p}: {problems}") from e
+        return load_settings_file(PostingProfile, path, "posting profile")
+    except ValueError as e:
+        raise ProfileError(str(e)) from e
 
 
 class JournalLine(BaseModel):

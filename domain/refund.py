@@ -25,7 +25,7 @@ from pydantic import (
 
 from domain.money import ZERO, cents, has_cent_precision
 from domain.sale import Identifier, PaymentMethod, Sale, sale_key
-from domain.validation import FieldError, InvalidInput, field_errors
+from domain.validation import FieldError, InvalidInput, field_errors, load_settings_file
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
@@ -284,21 +284,6 @@ def check_decision(policy: RefundPolicy, request: RefundRequest, decision: Decis
 
 def load_policy(path: str | None) -> RefundPolicy:
     """The default refund policy, or one read from a TOML or JSON file (unknown keys refused)."""
-    if path is None:
-        return RefundPolicy()
-    import json
-    import tomllib
-    from pathlib import Path
-
-    p = Path(path)
-    try:
-        text = p.read_text()
-        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
-        return RefundPolicy.model_validate(data)
-    except OSError as e:
-        raise ValueError(f"refund policy {p}: cannot read: {e.strerror}") from e
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"refund policy {p}: malformed: {e}") from e
-    except ValidationError as e:
-        problems = "; ".join(str(err) for err in field_errors(e, "policy"))
-        raise ValueError(f"refund policy {p}: {problems}") from e
+    return (
+        RefundPolicy() if path is None else load_settings_file(RefundPolicy, path, "refund policy")
+    )

@@ -3,9 +3,14 @@ rollouts, refunds): pydantic's errors turned into `FieldError`s a person can act
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class FieldError(BaseModel):
@@ -57,3 +62,20 @@ def field_errors(exc: ValidationError, root: str) -> list[FieldError]:
         FieldError(field=field_path(e["loc"], root), message=_message(e, root))
         for e in exc.errors()
     ]
+
+
+def load_settings_file(model: type[M], path: str | Path, what: str) -> M:
+    """A configuration model from a TOML or JSON file; every problem is a ValueError that says
+    which file and which key (unknown keys are refused)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+        data = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+        return model.model_validate(data)
+    except OSError as e:
+        raise ValueError(f"{what} {p}: cannot read: {e.strerror}") from e
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{what} {p}: malformed: {e}") from e
+    except ValidationError as e:
+        problems = "; ".join(str(err) for err in field_errors(e, what))
+        raise ValueError(f"{what} {p}: {problems}") from e

@@ -26,8 +26,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFai
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.posting import load_profile
 from domain.pricing import RolloutRejected, StoreTarget, parse_duration, read_changes
-from domain.refund import RefundRejected
+from domain.refund import RefundRejected, load_policy
 from domain.validation import field_errors
 from workers.client import connect
 from workers.refunds import request_refund
@@ -319,6 +320,7 @@ async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> in
                 ]
             except ValueError as e:
                 raise CliError("--line takes SKU:QTY, e.g. --line MUG-WHITE:1") from e
+    _check_config_files(settings)
     client = await _client(settings)
     try:
         request, handle, duplicate = await request_refund(client, settings, raw)
@@ -385,9 +387,19 @@ async def cmd_refund_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _check_config_files(settings: Settings) -> None:
+    """A bad posting profile or refund policy is a one-line error at start, not a traceback."""
+    try:
+        load_profile(settings.posting_profile)
+        load_policy(settings.refund_policy)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+
+
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.worker import run_worker
 
+    _check_config_files(settings)
     await run_worker(settings)
     return 0
 

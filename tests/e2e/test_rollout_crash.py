@@ -19,6 +19,7 @@ from temporalio.client import Client
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from tests.conftest import SECRET, applied_twice, rollout_settings
+from tests.workflows.helpers import eventually
 from workers.rollouts import start_rollout
 from workers.settings import Settings
 from workflows.price_rollout import PriceRollout, RolloutStatus, StoreOutcome
@@ -69,11 +70,11 @@ async def test_killed_worker_mid_rollout_completes_without_double_apply(
                 "requested_by": "merch-lea",
             },
         )
-        for _ in range(300):
-            progress = await handle.query(PriceRollout.progress)
-            if progress.counts.get("confirmed", 0) >= 20:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: handle.query(PriceRollout.progress),
+            lambda p: p.counts.get("confirmed", 0) >= 20,
+            timeout=30,
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
         # (No query now: the dead worker cannot answer one; the fleet itself says where it is.)

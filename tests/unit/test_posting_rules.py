@@ -185,7 +185,10 @@ def test_profile_from_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('journal_code = "X"\nbogus = 1\n', "bogus: Extra inputs are not permitted"),
+        (
+            'journal_code = "X"\nbogus = 1\n',
+            "bogus: is not a field of the posting profile contract",
+        ),
         ("journal_code = ", "malformed"),
         ('[tender_accounts]\ncrypto = "1"\n', "tender_accounts.crypto"),
     ],

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import odoorpc
 
 from simulators.sales import make_sale
 
+T = TypeVar("T")
 DAY = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
@@ -46,3 +49,17 @@ def pickings_for(odoo: odoorpc.ODOO, origin_prefix: str) -> list[dict[str, Any]]
         {"fields": ["state", "name", "origin"]},
     )
     return rows
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], timeout: float = 10.0
+) -> T:
+    """Poll `probe` until `ok` holds on its value; fail the test if it never does."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if ok(value):
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still not there after {timeout} s: {value!r}")
+        await asyncio.sleep(0.1)

@@ -20,6 +20,7 @@ from activities.pos_signing import sign
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from tests.conftest import SECRET, applied_twice, rollout_settings, running_worker, settings_for
+from tests.workflows.helpers import eventually
 from workers.rollouts import start_rollout
 from workflows.price_rollout import (
     CancelRequest,
@@ -217,11 +218,11 @@ async def test_cancel_mid_rollout_compensates(
                 ],
             ),
         )
-        for _ in range(200):
-            progress = await handle.query(PriceRollout.progress)
-            if progress.counts.get("confirmed", 0) >= 3:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: handle.query(PriceRollout.progress),
+            lambda p: p.counts.get("confirmed", 0) >= 3,
+            timeout=20,
+        )
         await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="wrong file"))
         report = await handle.result()
     assert report.status is RolloutStatus.COMPENSATED

@@ -17,10 +17,11 @@ from temporalio.service import RPCError
 from simulators.gateway import Gateway
 from simulators.odoo import Faults, OdooEmulator
 from tests.conftest import running_worker, settings_for
+from tests.workflows.helpers import eventually
 from workers.refunds import request_refund
 from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
-from workflows.refund import Approval, Refund, RefundStatus
+from workflows.refund import Approval, Refund, RefundResult, RefundStatus
 
 # 2 x 10.00 + 1 x 30.00 at 15% = 57.50: 20.00 cash + 37.50 card
 SALE_LINES = [
@@ -72,6 +73,10 @@ def refund(store: str, **kw: Any) -> dict[str, Any]:
     }
     raw.update(kw)
     return raw
+
+
+def awaiting_approval(r: RefundResult) -> bool:
+    return r.status is RefundStatus.AWAITING_APPROVAL
 
 
 def refund_moves(odoo: odoorpc.ODOO, refund_id: str) -> list[dict[str, Any]]:
@@ -139,10 +144,7 @@ async def test_large_refund_approved_by_a_second_person_with_restock(
         pi = await posted_sale(client, settings, gateway, store_id)
         raw = refund(store_id, lines=[{"sku": "TEE-BLK-M", "qty": "1"}], restock=True)
         request, handle, _ = await request_refund(client, settings, raw)
-        for _ in range(100):
-            if (await handle.query(Refund.show)).status is RefundStatus.AWAITING_APPROVAL:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
         with pytest.raises(WorkflowUpdateFailedError) as self_approval:
             await handle.execute_update(
                 Refund.approve, Approval(by="cashier-ann", role="store_manager")
@@ -238,11 +240,10 @@ async def test_paid_then_odoo_failing_is_posted_eventually_with_one_gateway_refu
             request, handle, _ = await request_refund(
                 client, settings, refund(store_id, amount="12.00")
             )
-            for _ in range(100):
-                shown = await handle.query(Refund.show)
-                if shown.status is RefundStatus.PAID_POSTING_PENDING:
-                    break
-                await asyncio.sleep(0.1)
+            shown = await eventually(
+                lambda: handle.query(Refund.show),
+                lambda r: r.status is RefundStatus.PAID_POSTING_PENDING,
+            )
             await asyncio.sleep(3)  # several failed posting attempts
             # A decision on a request that is no longer open is refused by the validator.
             with pytest.raises(WorkflowUpdateFailedError) as late:
@@ -319,10 +320,7 @@ async def test_web_ui_signal_approval_runs_the_same_checks(
     async with running_worker(client, settings):
         await posted_sale(client, settings, gateway, store_id)
         _, handle, _ = await request_refund(client, settings, refund(store_id, amount="30.00"))
-        for _ in range(100):
-            if (await handle.query(Refund.show)).status is RefundStatus.AWAITING_APPROVAL:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
         # What the Web UI's "Send a signal" does: the requester's own approval is refused...
         await handle.signal("approve_from_ui", Approval(by="cashier-ann", role="finance"))
         await asyncio.sleep(0.5)
