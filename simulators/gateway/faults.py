@@ -21,11 +21,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("transport", "http_500", "lost_response")
+from simulators.serving import FAULT_KINDS, FaultSettings
+
+__all__ = ["FAULT_KINDS", "GatewayFaults"]
 
 
 @dataclass
-class GatewayFaults:
+class GatewayFaults(FaultSettings):
     latency_ms: float = 0.0
     error_rate: float = 0.0
     kinds: tuple[str, ...] = FAULT_KINDS
@@ -43,17 +45,9 @@ class GatewayFaults:
             self.methods = tuple(m.upper() for m in self.methods)
         if self.paths is not None:
             self.paths = tuple(p.rstrip("/") for p in self.paths)
-        unknown = [k for k in self.kinds if k not in FAULT_KINDS]
-        if unknown:
-            raise ValueError(f"unknown fault kinds {unknown}; expected some of {FAULT_KINDS}")
-        if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError("error_rate must be within [0, 1]")
-        if self.latency_ms < 0:
-            raise ValueError("latency_ms must be >= 0")
+        self._check_and_seed()
         if self.max_faults is not None and self.max_faults < 0:
             raise ValueError("max_faults must be >= 0")
-        self._rng = random.Random(self.seed)
-        self._lock = threading.Lock()
 
     def applies(self, method: str, path: str) -> bool:
         if self.methods is not None and method.upper() not in self.methods:
@@ -88,10 +82,7 @@ class GatewayFaults:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GatewayFaults:
         allowed = {"latency_ms", "error_rate", "kinds", "methods", "paths", "seed", "max_faults"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(f"unknown fault settings {sorted(unknown)}")
-        values = dict(data)
+        values = cls._known_settings(data, allowed)
         for key in ("kinds", "methods", "paths"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])

@@ -6,15 +6,21 @@ import random
 import threading
 from typing import Any
 
+from simulators.serving import BackgroundServer
+
 from .faults import GatewayFaults
 from .ledger import Ledger
 from .server import GatewayHTTPServer, Stats
 
 
-class Gateway:
+class Gateway(BackgroundServer):
     """A Stripe-compatible payment gateway subset backed by SQLite, serving in a background
-    thread. ``db_path`` None keeps the data in memory; ``seed`` makes ids and decline draws
-    reproducible."""
+    thread (``start`` returns the base URL: the SDK's API base). ``db_path`` None keeps the
+    data in memory; ``seed`` makes ids and decline draws reproducible."""
+
+    server_class = GatewayHTTPServer
+    thread_name = "gateway"
+    not_started = "the gateway"
 
     def __init__(
         self,
@@ -30,61 +36,15 @@ class Gateway:
         self._declined: set[str] = set()
         self._decline_rate = 0.0
         self._decline_rng = random.Random(seed)
-        self._server: GatewayHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- serving ----------------------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the gateway is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the gateway is not started")
-        return f"http://{self._server.server_address[0]}:{self.port}"
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a background thread; returns the base URL (the SDK's API base)."""
-        if self._server is not None:
-            return self.url
-        self._server = GatewayHTTPServer((host, port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"gateway-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.url
-
     def serve_forever(self, host: str = "127.0.0.1", port: int = 8090) -> None:
         """Serve in the calling thread (the CLI)."""
-        self._server = GatewayHTTPServer((host, port), self)
-        try:
-            self._server.serve_forever(poll_interval=0.2)
-        finally:
-            self._server.server_close()
-            self._server = None
+        super().serve_forever(host, port)
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+    def _close(self) -> None:
         self.ledger.close()
-
-    def __enter__(self) -> Gateway:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- data -------------------------------------------------------------------------------
 

@@ -12,13 +12,13 @@ import binascii
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from simulators.serving import Dropped, RoutedRequestHandler, SimulatorHTTPServer
 
 from .errors import StripeError
 from .faults import FAULT_KINDS, GatewayFaults
@@ -82,18 +82,12 @@ class Stats:
             }
 
 
-class _Dropped(Exception):
-    """Raised to abandon a request without answering it."""
-
-
-class GatewayRequestHandler(BaseHTTPRequestHandler):
+class GatewayRequestHandler(RoutedRequestHandler):
     server: GatewayHTTPServer
     protocol_version = "HTTP/1.0"
     server_version = "nginx"
     sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
+    logger = logger
 
     @property
     def gateway(self) -> Gateway:
@@ -101,36 +95,8 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload, indent=2).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _drop(self) -> None:
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        raise _Dropped
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
+    def _encode(self, payload: Any) -> bytes:
+        return json.dumps(payload, indent=2).encode()
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
@@ -139,12 +105,12 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path.rstrip("/") or "/"
         try:
-            body = self._body()
+            body = self._read_body()
             if path.startswith("/_sim/"):
                 self._admin(method, path, body)
             else:
                 self._api(method, path, split.query, body)
-        except _Dropped:
+        except Dropped:
             pass
 
     # -- Stripe API -------------------------------------------------------------------------
@@ -182,7 +148,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
                 reply = self._route(method, path, params, key)
         except StripeError as exc:
             stats.error(exc.code or exc.type)
-            self._send(exc.status, exc.body(), headers)
+            self._send(exc.status, exc.body(), headers=headers)
             return
         if reply.replayed:
             stats.add("idempotent_replays")
@@ -197,7 +163,7 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
         if fault == "lost_response":
             # Committed and stored: only the answer is lost.
             self._drop()
-        self._send(reply.status, reply.body, headers)
+        self._send(reply.status, reply.body, headers=headers)
 
     def _authenticate(self) -> None:
         auth = self.headers.get("Authorization") or ""
@@ -307,13 +273,9 @@ class GatewayRequestHandler(BaseHTTPRequestHandler):
             self._send(400, {"error": f"{type(exc).__name__}: {exc}"})
 
 
-class GatewayHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+class GatewayHTTPServer(SimulatorHTTPServer):
+    logger = logger
 
     def __init__(self, address: tuple[str, int], gateway: Gateway) -> None:
         self.gateway = gateway
         super().__init__(address, GatewayRequestHandler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("request from %s failed", client_address, exc_info=True)

@@ -17,11 +17,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_KINDS = ("transport", "http_500", "lost_response")
+from simulators.serving import FAULT_KINDS, FaultSettings
+
+__all__ = ["FAULT_KINDS", "Faults"]
 
 
 @dataclass
-class Faults:
+class Faults(FaultSettings):
     """What to inject; ``fault_mix`` weighs the kinds (equal weights when omitted)."""
 
     latency_ms: float = 0.0
@@ -39,15 +41,7 @@ class Faults:
             self.kinds = tuple(k for k, w in self.fault_mix.items() if w > 0)
         if self.methods is not None:
             self.methods = tuple(self.methods)
-        unknown = [k for k in self.kinds if k not in FAULT_KINDS]
-        if unknown:
-            raise ValueError(f"unknown fault kinds {unknown}; expected some of {FAULT_KINDS}")
-        if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError("error_rate must be within [0, 1]")
-        if self.latency_ms < 0:
-            raise ValueError("latency_ms must be >= 0")
-        self._rng = random.Random(self.seed)
-        self._lock = threading.Lock()
+        self._check_and_seed()
 
     def draw(self, method: str, target: str | None = None) -> str | None:
         """The fault to inject on an object call, or None.
@@ -77,10 +71,7 @@ class Faults:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Faults:
         allowed = {"latency_ms", "error_rate", "kinds", "fault_mix", "methods", "seed"}
-        unknown = set(data) - allowed
-        if unknown:
-            raise ValueError(f"unknown fault settings {sorted(unknown)}")
-        values = dict(data)
+        values = cls._known_settings(data, allowed)
         if values.get("kinds") is not None:
             values["kinds"] = tuple(values["kinds"])
         else:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import socket
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
+
+from simulators.serving import Dropped, SimulatorHTTPServer, SimulatorRequestHandler
 
 from .exceptions import AccessDenied, serialize_exception
 from .faults import Faults
@@ -91,46 +91,20 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
-class _Dropped(Exception):
-    """Raised to abandon a request without answering it."""
-
-
-class OdooRequestHandler(BaseHTTPRequestHandler):
+class OdooRequestHandler(SimulatorRequestHandler):
     server: EmulatorHTTPServer
     protocol_version = "HTTP/1.0"
     server_version = "Werkzeug/3.0.1"
     sys_version = "Python/3.11"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
+    logger = logger
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        return json.loads(body or b"{}")
+        return json.loads(self._read_body() or b"{}")
 
-    def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
-        body = (
-            payload
-            if isinstance(payload, bytes)
-            else json.dumps(payload, default=json_default).encode()
-        )
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _drop(self) -> None:
-        """Close the connection without any response."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        raise _Dropped
+    def _encode(self, payload: Any) -> bytes:
+        return json.dumps(payload, default=json_default).encode()
 
     def _http_500(self) -> None:
         body = (
@@ -149,7 +123,7 @@ class OdooRequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         try:
             self._post()
-        except _Dropped:
+        except Dropped:
             pass
         except ValueError as exc:  # not JSON
             self._send(400, {"error": f"invalid JSON-RPC request: {exc}"})
@@ -266,15 +240,9 @@ class OdooRequestHandler(BaseHTTPRequestHandler):
         self._send(200, response)
 
 
-class EmulatorHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Many short connections from urllib; a larger backlog avoids refused connects in bursts.
-    request_queue_size = 128
+class EmulatorHTTPServer(SimulatorHTTPServer):
+    logger = logger
 
     def __init__(self, address: tuple[str, int], emulator: OdooEmulator) -> None:
         self.emulator = emulator
         super().__init__(address, OdooRequestHandler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (timeout, reset) is routine here; keep stderr for real output.
-        logger.debug("request from %s failed", client_address, exc_info=True)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import signal
 import sys
-from types import FrameType
+
+from simulators.serving import add_server_arguments, prepare, serve
 
 from .platform import PosPlatform
 
@@ -17,11 +16,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m simulators.pos", description="POS platform simulator: a fleet of stores"
     )
     parser.add_argument("--stores", type=int, default=80, help="fleet size (S001..)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8070)
-    parser.add_argument(
-        "--db", default=None, help="SQLite file (kept between runs); memory if omitted"
-    )
+    add_server_arguments(parser, port=8070)
     parser.add_argument(
         "--secret",
         default=os.environ.get("POS_SECRET", "s3cret"),
@@ -39,11 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    if args.db:
-        os.makedirs(os.path.dirname(os.path.abspath(args.db)), exist_ok=True)
+    prepare(args)
     platform = PosPlatform(
         stores=args.stores,
         db_path=args.db,
@@ -53,25 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.apply_delay_ms is not None:
         platform.set_fleet(apply_delay_ms=args.apply_delay_ms)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    logging.getLogger("simulators.pos").info(
+    return serve(
+        platform,
+        args.host,
+        args.port,
+        "simulators.pos",
         "POS platform %s: %d stores on http://%s:%s",
         args.platform_id,
         len(platform.store_ids()),
         args.host,
         args.port,
     )
-    try:
-        platform.serve_forever(args.host, args.port)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        platform.stop()
-    return 0
 
 
 if __name__ == "__main__":

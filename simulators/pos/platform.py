@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from simulators.sales import CATALOGUE
+from simulators.serving import BackgroundServer
 
 from .commands import PriceCommand, parse_price_command
 from .confirmations import Confirmation, ConfirmationSender
@@ -157,7 +158,7 @@ class Store:
         }
 
 
-class PosPlatform:
+class PosPlatform(BackgroundServer):
     """A retailer's POS platform: ``stores`` stores behind one HTTP API.
 
     ``db_path`` None keeps everything in memory; an existing file keeps its fleet, prices and
@@ -165,6 +166,10 @@ class PosPlatform:
     reproducible: the draw depends on the seed, the store and the command id only, not on
     the order commands arrive in.
     """
+
+    server_class = PosHTTPServer
+    thread_name = "pos-platform"
+    not_started = "the POS platform"
 
     def __init__(
         self,
@@ -199,70 +204,23 @@ class PosPlatform:
         self._resend: list[Confirmation] = []
         self._fleet_size = stores
         self._load(stores)
-        self._server: PosHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._running = False
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the POS platform is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the POS platform is not started")
-        return f"http://{self._server.server_address[0]!s}:{self.port}"
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a background thread; returns the base URL."""
-        if self._server is not None:
-            return self.url
-        self._server = PosHTTPServer((host, port), self)
-        self._start_background()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"pos-platform-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self.url
-
     def serve_forever(self, host: str = "127.0.0.1", port: int = 8070) -> None:
         """Serve in the calling thread (the CLI); ``stop()`` afterwards."""
-        self._server = PosHTTPServer((host, port), self)
-        self._start_background()
-        try:
-            self._server.serve_forever(poll_interval=0.2)
-        finally:
-            self._server.server_close()
-            self._server = None
+        super().serve_forever(host, port)
 
-    def stop(self) -> None:
-        """Stop serving, applying and confirming, and close the database."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+    def _close(self) -> None:
+        """Stop applying and confirming, and close the database."""
         self._scheduler.stop()
         self._sender.stop()
         self._running = False
         self.database.close()
 
-    def __enter__(self) -> PosPlatform:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _start_background(self) -> None:
+    def _on_serve(self) -> None:
+        """Start applying and confirming (once), resending what was left unconfirmed."""
         if self._running:
             return
         self._running = True

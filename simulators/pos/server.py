@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
 from .errors import InvalidField, StoreOffline, UnknownCommand, UnknownStore
 
@@ -35,7 +36,7 @@ class _BadBody(Exception):
     """The request body is not JSON."""
 
 
-class PosRequestHandler(BaseHTTPRequestHandler):
+class PosRequestHandler(RoutedRequestHandler):
     server: PosHTTPServer
     protocol_version = "HTTP/1.1"
     server_version = "POSPlatform/1.0"
@@ -43,9 +44,7 @@ class PosRequestHandler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes: without this, Nagle and delayed ACKs add
     # ~40 ms to every answer on a kept-alive connection.
     disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
+    logger = logger
 
     @property
     def platform(self) -> PosPlatform:
@@ -54,23 +53,14 @@ class PosRequestHandler(BaseHTTPRequestHandler):
     # -- plumbing ---------------------------------------------------------------------------
 
     def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if self._content_length() > MAX_BODY:
             self.close_connection = True
             raise InvalidField(None, "the body is too large")
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body()
         try:
             return json.loads(raw) if raw else None
         except ValueError as exc:
             raise _BadBody(str(exc)) from None
-
-    def _send(self, status: int, payload: Any) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _handle(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -88,15 +78,6 @@ class PosRequestHandler(BaseHTTPRequestHandler):
             logger.exception("%s %s", method, self.path)
             status, payload = 500, {"error": f"internal error: {exc}"}
         self._send(status, payload)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
 
     # -- routes -----------------------------------------------------------------------------
 
@@ -146,10 +127,10 @@ def _knob_changes(body: Any) -> dict[str, Any]:
     return body
 
 
-class PosHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class PosHTTPServer(SimulatorHTTPServer):
     # Bursts of 100-200 concurrent senders; a larger backlog avoids refused connects.
     request_queue_size = 1024
+    quiet_errors = False
 
     def __init__(self, address: tuple[str, int], platform: PosPlatform) -> None:
         self.platform = platform
