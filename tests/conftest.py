@@ -4,6 +4,9 @@ Odoo emulator per session; a fresh task queue and worker per test."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -34,6 +37,7 @@ from workers.worker import build_worker
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
+RETAILFLOW = BIN / "retailflow"
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -89,6 +93,22 @@ def settings_for(emu: OdooEmulator, temporal_address: str, **overrides: object) 
     }
     values.update(overrides)
     return Settings.model_validate(values)
+
+
+def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """`retailflow worker` as a real process (one a test can kill), configured like `settings`."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal.address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_ODOO_URL": settings.odoo_url,
+        "RETAILFLOW_ODOO_TIMEOUT_S": str(settings.odoo_timeout_s),
+        "RETAILFLOW_BATCH_SIZE": str(settings.batch_size),
+        "RETAILFLOW_POS_URL": settings.pos_url,
+        "RETAILFLOW_POS_SECRETS": json.dumps(settings.pos_secrets),
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen([str(RETAILFLOW), "worker"], env=env, stdout=out, stderr=out)
 
 
 @asynccontextmanager

@@ -84,38 +84,37 @@ async def run_demo(args: argparse.Namespace) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     log = (ROOT / "processes.log").open("ab")
     try:
-        print("starting Temporal dev server, Odoo 17 emulator and a worker (logs in .demo/)")
-        temporal = subprocess.Popen(
-            dev_server_command(args.temporal_port, args.ui_port, ROOT / "temporal.sqlite"),
-            stdout=log,
-            stderr=log,
-        )
-        procs.append(temporal)
-        odoo_proc = subprocess.Popen(
-            [
+        print("starting Temporal, the Odoo 17 emulator, the POS and gateway simulators, a worker")
+        print("and the ingress (logs in .demo/processes.log)")
+
+        def spawn(cmd: list[str], port: int, what: str) -> None:
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=log))
+            wait_for_port(port, procs[-1], what)
+
+        def simulator(name: str, port: int, *extra: str) -> list[str]:
+            return [
                 sys.executable,
                 "-m",
-                "simulators.odoo",
+                f"simulators.{name}",
                 "--port",
-                str(args.odoo_port),
+                str(port),
                 "--db",
-                str(ROOT / "odoo.sqlite"),
-            ],
-            stdout=log,
-            stderr=log,
+                str(ROOT / f"{name}.sqlite"),
+                *extra,
+            ]
+
+        spawn(
+            dev_server_command(args.temporal_port, args.ui_port, ROOT / "temporal.sqlite"),
+            args.temporal_port,
+            "the Temporal dev server",
         )
-        procs.append(odoo_proc)
-        pos_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulators.pos",
+        spawn(simulator("odoo", args.odoo_port), args.odoo_port, "the Odoo emulator")
+        spawn(
+            simulator(
+                "pos",
+                args.pos_port,
                 "--stores",
                 str(len(STORES)),
-                "--port",
-                str(args.pos_port),
-                "--db",
-                str(ROOT / "pos.sqlite"),
                 "--secret",
                 POS_SECRET,
                 "--platform-id",
@@ -124,31 +123,15 @@ async def run_demo(args: argparse.Namespace) -> int:
                 "200",
                 "--log-level",
                 "WARNING",
-            ],
-            stdout=log,
-            stderr=log,
+            ),
+            args.pos_port,
+            "the POS platform simulator",
         )
-        procs.append(pos_proc)
-        gw_proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "simulators.gateway",
-                "--port",
-                str(args.gateway_port),
-                "--db",
-                str(ROOT / "gateway.sqlite"),
-                "--log-level",
-                "WARNING",
-            ],
-            stdout=log,
-            stderr=log,
+        spawn(
+            simulator("gateway", args.gateway_port, "--log-level", "WARNING"),
+            args.gateway_port,
+            "the payment gateway simulator",
         )
-        procs.append(gw_proc)
-        wait_for_port(args.gateway_port, gw_proc, "the payment gateway simulator")
-        wait_for_port(args.temporal_port, temporal, "the Temporal dev server")
-        wait_for_port(args.odoo_port, odoo_proc, "the Odoo emulator")
-        wait_for_port(args.pos_port, pos_proc, "the POS platform simulator")
 
         odoo = odoorpc.ODOO("127.0.0.1", port=args.odoo_port)
         odoo.login("retail", "admin", "admin")
@@ -168,14 +151,19 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         client = await connect(settings.temporal)
         await ensure_search_attributes(client)
-        env = {**os.environ, "TEMPORAL_ADDRESS": address, "RETAILFLOW_ODOO_URL": settings.odoo_url}
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "retailflow"), "worker"],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        procs.append(worker)
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": address,
+            "RETAILFLOW_ODOO_URL": settings.odoo_url,
+            "RETAILFLOW_POS_URL": settings.pos_url,
+            "RETAILFLOW_POS_SECRETS": json.dumps({"pos-main": POS_SECRET}),
+            "RETAILFLOW_GATEWAY_API_BASE": settings.gateway_api_base or "",
+            "RETAILFLOW_INGRESS_PORT": str(args.ingress_port),
+        }
+        retailflow = str(Path(sys.executable).parent / "retailflow")
+        procs.append(subprocess.Popen([retailflow, "worker"], env=env, stdout=log, stderr=log))
+        procs.append(subprocess.Popen([retailflow, "ingress"], env=env, stdout=log, stderr=log))
+        wait_for_port(args.ingress_port, procs[-1], "the ingress")
 
         stream, facts = day_of_sales(
             date.today(),

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.pricing import PriceChange, Rollout, RolloutRejected, parse_rollout
     from workflows.policies import ODOO_WRITE, POS_READ
-    from workflows.search_attributes import RETAIL_STATUS, STORE_ID
+    from workflows.search_attributes import RETAIL_STATUS, STORE_ID, status_details
 
 
 def rollout_workflow_id(rollout_id: str) -> str:
@@ -499,11 +499,15 @@ class PriceRollout:
 
     def _update_details(self) -> None:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self._counts.items()) if n)
-        lines = [f"**{self._report.status.value}**: {counts or 'no stores yet'}"]
-        if self._report.compensation:
-            lines.append(f"compensation: {self._report.compensation.why}")
-        lines += [f"- {r}" for r in self._report.reasons]
-        workflow.set_current_details("\n\n".join(lines))
+        comp = self._report.compensation
+        workflow.set_current_details(
+            status_details(
+                self._report.status.value,
+                counts or "no stores yet",
+                [f"compensation: {comp.why}"] if comp else [],
+                self._report.reasons,
+            )
+        )
 
     def _finish(self, status: RolloutStatus) -> RolloutReport:
         self._report.stores = dict(sorted(self._report.stores.items()))

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.sale import PaymentMethod
     from workflows.policies import GATEWAY, ODOO_WRITE
-    from workflows.search_attributes import RETAIL_STATUS, STORE_ID
+    from workflows.search_attributes import STORE_ID, show_status
 
 
 def refund_workflow_id(refund_id: str) -> str:
@@ -330,12 +330,10 @@ class Refund:
 
     def _set_status(self, status: RefundStatus, detail: str = "") -> None:
         self._r.status = status
-        workflow.upsert_search_attributes([RETAIL_STATUS.value_set(status.value)])
-        lines = [f"**{status.value}**" + (f": {detail}" if detail else "")]
+        facts = []
         if self._r.amount is not None:
-            lines.append(f"amount {self._r.amount}, requested by {self._r.requested_by}")
-        lines += [f"- {reason}" for reason in self._r.reasons]
-        workflow.set_current_details("\n\n".join(lines))
+            facts.append(f"amount {self._r.amount}, requested by {self._r.requested_by}")
+        show_status(status.value, detail, facts, self._r.reasons)
 
     def _reject(self, reasons: list[str]) -> RefundResult:
         self._r.reasons = reasons

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         unidentified_key,
     )
     from workflows.policies import ODOO_WRITE
-    from workflows.search_attributes import BUSINESS_DAY, RETAIL_STATUS, STORE_ID
+    from workflows.search_attributes import BUSINESS_DAY, STORE_ID, show_status
 
 T = TypeVar("T")
 
@@ -179,13 +179,8 @@ class SalePosting:
 
     def _set_status(self, status: SaleStatus) -> None:
         self._result.status = status
-        workflow.upsert_search_attributes([RETAIL_STATUS.value_set(status.value)])
-        details = f"**{status.value}**"
-        if self._result.move_name:
-            details += f" as `{self._result.move_name}`"
-        if self._result.reasons:
-            details += "\n\n" + "\n".join(f"- {r}" for r in self._result.reasons)
-        workflow.set_current_details(details)
+        move = self._result.move_name
+        show_status(status.value, f"`{move}`" if move else "", reasons=self._result.reasons)
 
     def _finish(self, status: SaleStatus) -> SalePostingResult:
         self._set_status(status)

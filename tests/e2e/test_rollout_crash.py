@@ -4,11 +4,7 @@ store applies a command twice."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,27 +14,12 @@ from temporalio.client import Client
 
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
-from tests.conftest import SECRET, applied_twice, rollout_settings
+from tests.conftest import applied_twice, rollout_settings, worker_process
 from tests.workflows.helpers import eventually
 from workers.rollouts import start_rollout
-from workers.settings import Settings
 from workflows.price_rollout import PriceRollout, RolloutStatus, StoreOutcome
 
 pytestmark = pytest.mark.e2e
-RETAILFLOW = Path(sys.executable).parent / "retailflow"
-
-
-def start_worker(settings: Settings, temporal_address: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": temporal_address,
-        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
-        "RETAILFLOW_ODOO_URL": settings.odoo_url,
-        "RETAILFLOW_POS_URL": settings.pos_url,
-        "RETAILFLOW_POS_SECRETS": json.dumps({"pos-main": SECRET}),
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen([str(RETAILFLOW), "worker"], env=env, stdout=out, stderr=out)
 
 
 async def test_killed_worker_mid_rollout_completes_without_double_apply(
@@ -53,7 +34,7 @@ async def test_killed_worker_mid_rollout_completes_without_double_apply(
     settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
     settings = settings.model_copy(update={"rollout_concurrency": 10})
     log = tmp_path / "worker.log"
-    first = start_worker(settings, temporal_address, log)
+    first = worker_process(settings, log)
     try:
         _, handle = await start_rollout(
             client,
@@ -82,7 +63,7 @@ async def test_killed_worker_mid_rollout_completes_without_double_apply(
             1 for s in pos.store_ids() for c in pos.commands(s) if c["status"] == "applied"
         )
         assert 20 <= applied < 80, "the kill must land mid-rollout"
-        second = start_worker(settings, temporal_address, log)
+        second = worker_process(settings, log)
         try:
             report = await asyncio.wait_for(handle.result(), timeout=180)
         finally:

@@ -4,10 +4,7 @@ lost, nothing is posted twice."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,14 +16,13 @@ from activities.odoo_client import OdooClient
 from domain.posting import PostingProfile
 from simulators.odoo import Faults, OdooEmulator
 from simulators.sales import day_of_sales, seed_catalogue
-from tests.conftest import odoo_rpc, settings_for
+from tests.conftest import odoo_rpc, settings_for, worker_process
+from tests.workflows.helpers import eventually
 from workers.audit import read_books
-from workers.settings import Settings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workflows.sale_posting import SaleStatus
 
 pytestmark = pytest.mark.e2e
-RETAILFLOW = Path(sys.executable).parent / "retailflow"
 
 
 @pytest.fixture
@@ -37,19 +33,6 @@ def slow_odoo() -> Iterator[OdooEmulator]:
     emu.faults = Faults(latency_ms=15)  # slow enough that the kill lands mid-run
     yield emu
     emu.stop()
-
-
-def start_worker(settings: Settings, temporal_address: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": temporal_address,
-        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
-        "RETAILFLOW_ODOO_URL": settings.odoo_url,
-        "RETAILFLOW_ODOO_TIMEOUT_S": "10",
-        "RETAILFLOW_BATCH_SIZE": "10",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen([str(RETAILFLOW), "worker"], env=env, stdout=out, stderr=out)
 
 
 async def test_killed_worker_loses_nothing_and_duplicates_nothing(
@@ -67,23 +50,22 @@ async def test_killed_worker_loses_nothing_and_duplicates_nothing(
     batched = [s for s in stream if s["store_id"] == "K2"]
     log = tmp_path / "worker.log"
     odoo = OdooClient(settings.odoo())
-    first = start_worker(settings, temporal_address, log)
+    first = worker_process(settings, log)
     try:
         submitted = await submit_many(client, settings, per_sale, Mode.PER_SALE, "crash-test")
         submitted += await submit_many(client, settings, batched, Mode.BATCHED, "crash-test")
-        for _ in range(600):
-            posted = read_books(odoo, PostingProfile()).posted_per_key
-            if sum(1 for k in posted if k.split(":")[1] in ("K1", "K2")) >= 30:
-                break
-            await asyncio.sleep(0.1)
+
+        async def posted_here() -> int:
+            books = await asyncio.to_thread(read_books, odoo, PostingProfile())
+            return sum(1 for k in books.posted_per_key if k.split(":")[1] in ("K1", "K2"))
+
+        await eventually(posted_here, lambda n: n >= 30, timeout=60)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        done_at_kill = sum(
-            1 for k in read_books(odoo, PostingProfile()).posted_per_key if k[4:6] in ("K1", "K2")
-        )
+        done_at_kill = await posted_here()
         assert 30 <= done_at_kill < len(facts["valid"]), "the kill must land mid-run"
 
-        second = start_worker(settings, temporal_address, log)
+        second = worker_process(settings, log)
         try:
             settled = await wait_until_settled(client, submitted, timedelta(seconds=240))
         finally:

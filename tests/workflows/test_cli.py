@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -16,11 +15,9 @@ from temporalio.client import Client
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
-from tests.conftest import rollout_settings, running_worker, settings_for
+from tests.conftest import RETAILFLOW, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import sales_for
 from tests.workflows.test_refund import posted_sale, refund_settings
-
-RETAILFLOW = Path(sys.executable).parent / "retailflow"
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
