@@ -29,7 +29,8 @@ def decode_form(text: str) -> dict[str, Any]:
                 if not isinstance(child, dict):
                     raise ValueError(f"parameter {key!r} mixes a value and a hash")
                 node = child
-    return _lists(root)
+    decoded: dict[str, Any] = _lists(root)
+    return decoded
 
 
 def _lists(node: Any) -> Any:
