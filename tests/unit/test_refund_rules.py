@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from domain.posting import PostingProfile, refund_entry_for
 from domain.refund import (
     Decision,
     DecisionRefused,
@@ -22,6 +26,7 @@ from domain.refund import (
     parse_refund,
     refundable_amount,
     refundable_tenders,
+    value_of_amount,
 )
 from domain.sale import PaymentMethod, Sale, parse_sale
 
@@ -173,3 +178,23 @@ def test_four_eyes_and_roles() -> None:
         check_decision(policy, r, Decision(approve=True, by="lee", role="cashier"))
     # Declining your own request is allowed; approving it is not.
     check_decision(policy, r, Decision(approve=False, by="mia", role="finance"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(cents_=st.integers(min_value=1, max_value=5750))
+def test_refund_entries_balance_and_carry_both_keys(cents_: int) -> None:
+    amount = Decimal(cents_) / 100
+    value = value_of_amount(sale(), amount)
+    tenders = allocate(amount, sale(), [])
+    entry = refund_entry_for(
+        "REFUND:RF1",
+        "POS:S001:T1",
+        date(2026, 11, 27),
+        value.net,
+        value.tax_by_rate,
+        [(t.method, t.amount) for t in tenders],
+        PostingProfile(),
+    )
+    assert value.net + sum(value.tax_by_rate.values(), Decimal(0)) == amount
+    assert entry.total_debit == entry.total_credit == amount
+    assert all(ln.name.startswith("REFUND:RF1 POS:S001:T1 ") for ln in entry.lines)
