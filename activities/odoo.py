@@ -186,7 +186,6 @@ class Reservation(BaseModel):
     move_id: int
     value: RefundValue
     tenders: list[Tender]
-    posted: bool = False
 
 
 class ReleaseRefundInput(BaseModel):
@@ -554,7 +553,6 @@ class OdooActivities:
                 tax_by_rate={Decimal(k): Decimal(v) for k, v in record["tax_by_rate"].items()},
             ),
             tenders=[Tender.model_validate(t) for t in record["tenders"]],
-            posted=move["state"] == "posted",
         )
 
     # -- posting ------------------------------------------------------------------------------

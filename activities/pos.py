@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -46,6 +47,14 @@ class PriceCommandStatus(BaseModel):
     reason: str | None = None
     applied_at: datetime | None = None
 
+    @classmethod
+    def from_platform(cls, body: dict[str, Any]) -> PriceCommandStatus:
+        return cls(
+            state=CommandState(body["status"]),
+            reason=body.get("reason"),
+            applied_at=body.get("applied_at"),
+        )
+
 
 class PosActivities:
     def __init__(self, pos: PosClient) -> None:
@@ -78,11 +87,7 @@ class PosActivities:
             input.effective_at,
             input.callback_url,
         )
-        return PriceCommandStatus(
-            state=CommandState(body["status"]),
-            reason=body.get("reason"),
-            applied_at=body.get("applied_at"),
-        )
+        return PriceCommandStatus.from_platform(body)
 
     @activity.defn
     async def price_command_status(self, input: PriceCommandRef) -> PriceCommandStatus:
@@ -92,8 +97,4 @@ class PosActivities:
             if e.type == "PosNotFound":
                 return PriceCommandStatus(state=CommandState.UNKNOWN)
             raise
-        return PriceCommandStatus(
-            state=CommandState(body["status"]),
-            reason=body.get("reason"),
-            applied_at=body.get("applied_at"),
-        )
+        return PriceCommandStatus.from_platform(body)

@@ -50,7 +50,12 @@ from workflows.price_rollout import (
     rollout_workflow_id,
 )
 from workflows.refund import Approval, Refund, refund_workflow_id
-from workflows.sale_posting import EXCEPTION_STATES, OpsDecision, SalePosting
+from workflows.sale_posting import (
+    EXCEPTION_STATES,
+    OpsDecision,
+    SalePosting,
+    posting_workflow_id,
+)
 
 
 class CliError(Exception):
@@ -120,7 +125,9 @@ async def cmd_sale_status(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_sale_decide(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    handle = client.get_workflow_handle_for(SalePosting.run, f"sale-{args.store}-{args.txn}")
+    handle = client.get_workflow_handle_for(
+        SalePosting.run, posting_workflow_id(args.store, args.txn)
+    )
     decision = OpsDecision(by=args.by, comment=args.comment)
     try:
         state = await handle.query(SalePosting.status)

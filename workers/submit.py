@@ -8,7 +8,6 @@ own SalePosting workflow, which keeps it, rejected, with its reasons: nothing is
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable
 from datetime import timedelta
 from enum import StrEnum
@@ -20,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.sale import Sale, SaleRejected, decode_sale_json, parse_sale
+from domain.sale import Sale, SaleRejected, decode_sale_json, parse_sale, sale_key
 from domain.validation import FieldError
 from workers.settings import Settings
 from workflows.sale_posting import (
@@ -29,6 +28,7 @@ from workflows.sale_posting import (
     SalePostingInput,
     SalePostingResult,
     SaleStatus,
+    posting_workflow_id,
     sale_workflow_id,
 )
 from workflows.search_attributes import RETAIL_STATUS, STORE_ID
@@ -148,7 +148,7 @@ FINAL = {SaleStatus.POSTED, *EXCEPTION_STATES}
 
 async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePostingResult | None:
     """Where a sale stands: its SalePosting workflow, or else the ledgers of its store."""
-    handle = client.get_workflow_handle_for(SalePosting.run, f"sale-{store_id}-{txn_id}")
+    handle = client.get_workflow_handle_for(SalePosting.run, posting_workflow_id(store_id, txn_id))
     try:
         return await handle.query(SalePosting.status)
     except RPCError as e:
@@ -159,9 +159,9 @@ async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePosting
         ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
         state = (await ledger.query(StoreLedger.sale_statuses, [txn_id]))[txn_id]
         if state == "posted":
-            return SalePostingResult(key=f"POS:{store_id}:{txn_id}", status=SaleStatus.POSTED)
+            return SalePostingResult(key=sale_key(store_id, txn_id), status=SaleStatus.POSTED)
         if state == "pending":
-            return SalePostingResult(key=f"POS:{store_id}:{txn_id}", status=SaleStatus.POSTING)
+            return SalePostingResult(key=sale_key(store_id, txn_id), status=SaleStatus.POSTING)
     return None
 
 
@@ -205,10 +205,10 @@ async def wait_until_settled(
         handle = client.get_workflow_handle_for(StoreLedger.run, ledger_id)
         states = await handle.query(StoreLedger.sale_statuses, sorted(txns))
         for txn, state in states.items():
-            wf_id = f"sale-{store}-{txn}"
+            wf_id = posting_workflow_id(store, txn)
             if state == "posted":
                 settled[wf_id] = SalePostingResult(
-                    key=f"POS:{store}:{txn}", status=SaleStatus.POSTED
+                    key=sale_key(store, txn), status=SaleStatus.POSTED
                 )
                 txns.discard(txn)
             elif state == "exception":
@@ -231,7 +231,3 @@ async def wait_until_settled(
                 f"{len(remaining)} sales still open after {timeout}: {', '.join(remaining[:10])}"
             )
         await asyncio.sleep(poll)
-
-
-def to_json(model: BaseModel) -> str:
-    return json.dumps(model.model_dump(mode="json"))

@@ -372,20 +372,8 @@ class PriceRollout:
                 if stopping():
                     return
                 self._set_state(store, StoreOutcome.COMMANDED)
-                handle = await workflow.start_child_workflow(
-                    StorePriceCommand.run,
-                    StoreCommandInput(
-                        rollout_id=rollout.rollout_id,
-                        store_id=store,
-                        command_id=command_id(rollout.rollout_id, store),
-                        changes=rollout.changes,
-                        effective_at=rollout.effective_at,
-                        deadline=deadline,
-                        callback_url=input.callback_url,
-                        poll_every=input.poll_every,
-                    ),
-                    id=command_id(rollout.rollout_id, store),
-                    static_summary=f"{len(rollout.changes)} prices to {store}",
+                handle = await self._command_store(
+                    input, rollout, store, rollout.changes, rollout.effective_at, deadline
                 )
                 handles[store] = handle
                 result = await handle
@@ -435,21 +423,10 @@ class PriceRollout:
 
         async def revert(store: str) -> None:
             async with gate:
-                result = await workflow.execute_child_workflow(
-                    StorePriceCommand.run,
-                    StoreCommandInput(
-                        rollout_id=rollout.rollout_id,
-                        store_id=store,
-                        command_id=command_id(rollout.rollout_id, store, revert=True),
-                        changes=old,
-                        effective_at=workflow.now(),
-                        deadline=deadline,
-                        callback_url=input.callback_url,
-                        poll_every=input.poll_every,
-                    ),
-                    id=command_id(rollout.rollout_id, store, revert=True),
-                    static_summary=f"restore {len(old)} prices in {store}",
+                handle = await self._command_store(
+                    input, rollout, store, old, workflow.now(), deadline, revert=True
                 )
+                result = await handle
                 if result.outcome is StoreOutcome.CONFIRMED:
                     comp.stores_reverted.append(store)
                 elif self._report.stores[store].accepted or result.accepted:
@@ -464,6 +441,38 @@ class PriceRollout:
             **ODOO_WRITE,
         )
         comp.odoo_items_removed = list(self._report.odoo_items)
+
+    async def _command_store(
+        self,
+        input: PriceRolloutInput,
+        rollout: Rollout,
+        store: str,
+        changes: list[PriceChange],
+        effective_at: datetime,
+        deadline: datetime,
+        revert: bool = False,
+    ) -> workflow.ChildWorkflowHandle[Any, StoreCommandResult]:
+        """Start the child that commands one store (the change, or its revert)."""
+        cid = command_id(rollout.rollout_id, store, revert=revert)
+        return await workflow.start_child_workflow(
+            StorePriceCommand.run,
+            StoreCommandInput(
+                rollout_id=rollout.rollout_id,
+                store_id=store,
+                command_id=cid,
+                changes=changes,
+                effective_at=effective_at,
+                deadline=deadline,
+                callback_url=input.callback_url,
+                poll_every=input.poll_every,
+            ),
+            id=cid,
+            static_summary=(
+                f"restore {len(changes)} prices in {store}"
+                if revert
+                else f"{len(changes)} prices to {store}"
+            ),
+        )
 
     @workflow.signal
     def cancel(self, request: CancelRequest) -> None:

@@ -49,11 +49,16 @@ class SaleStatus(StrEnum):
 EXCEPTION_STATES = (SaleStatus.REJECTED, SaleStatus.NEEDS_ATTENTION, SaleStatus.FAILED)
 
 
+def posting_workflow_id(store_id: str, txn_id: str) -> str:
+    return f"sale-{store_id}-{txn_id}"
+
+
 def sale_workflow_id(raw: dict[str, Any] | str) -> str:
+    """The workflow id of a sale as received, even an invalid one (it is kept, rejected)."""
     identity = raw_sale_identity(raw)
     if identity is None:
         return f"sale-unidentified-{unidentified_key(raw)}"
-    return f"sale-{identity[0]}-{identity[1]}"
+    return posting_workflow_id(*identity)
 
 
 class SalePostingInput(BaseModel):
