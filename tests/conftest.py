@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.gateway_client import GatewayClient
-from activities.odoo_client import OdooClient
+from activities.odoo.client import OdooClient
 from activities.pos_client import PosClient
 from domain.posting import PostingProfile
 from simulators.gateway import Gateway

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from activities.odoo_client import OdooClient
+from activities.odoo.client import OdooClient
 from domain.money import ZERO
 from domain.posting import PostingProfile
 

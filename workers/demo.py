@@ -26,7 +26,7 @@ from typing import Any
 import odoorpc
 from temporalio.client import Client
 
-from activities.odoo_client import OdooClient
+from activities.odoo.client import OdooClient
 from domain.posting import PostingProfile
 from simulators.sales import day_of_sales, seed_catalogue
 from workers.audit import OdooBooks, StoreBooks, read_books

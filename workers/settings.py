@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from activities.gateway_client import GatewaySettings
-from activities.odoo_client import OdooSettings
+from activities.odoo.client import OdooSettings
 from activities.pos_client import PosSettings
 
 

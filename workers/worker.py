@@ -11,8 +11,8 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.gateway_client import GatewayClient
-from activities.odoo import OdooActivities
-from activities.odoo_client import OdooClient
+from activities.odoo import odoo_activities
+from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
 from activities.pos import PosActivities
 from activities.pos_client import PosClient
@@ -40,7 +40,6 @@ def build_worker(
     gateway: GatewayClient | None = None,
     task_queue: str | None = None,
 ) -> Worker:
-    odoo_activities = OdooActivities(odoo, profile)
     pos_activities = PosActivities(pos)
     payments = PaymentActivities(gateway or GatewayClient(settings.gateway()))
     return Worker(
@@ -48,16 +47,7 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
         activities=[
-            odoo_activities.post_sale,
-            odoo_activities.post_sales_batch,
-            odoo_activities.decrement_stock,
-            odoo_activities.prepare_price_rollout,
-            odoo_activities.write_pricelist_items,
-            odoo_activities.remove_pricelist_items,
-            odoo_activities.load_sale_for_refund,
-            odoo_activities.reserve_refund,
-            odoo_activities.release_refund,
-            odoo_activities.post_refund,
+            *odoo_activities(odoo, profile),
             payments.payment_status,
             payments.refund_payment,
             pos_activities.list_stores,

@@ -16,18 +16,25 @@ _ODOO_RETRY = RetryPolicy(
     maximum_attempts=0,
 )
 
-# One entry: a handful of RPCs.
+# Odoo activities heartbeat before every RPC, and each RPC gives up after 30 s
+# (activities/odoo/client.py): a worker that died mid-attempt is noticed after this long, and an
+# attempt that outlived its timeout stops at its next RPC instead of running beside its retry.
+ODOO_HEARTBEAT = timedelta(seconds=45)
+
+# One entry or picking: a handful of RPCs, each up to 30 s when Odoo is struggling.
 ODOO_WRITE: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(seconds=20),
+    "start_to_close_timeout": timedelta(minutes=5),
+    "heartbeat_timeout": ODOO_HEARTBEAT,
     "retry_policy": _ODOO_RETRY,
 }
 
 
 def odoo_batch_write(batch_size: int) -> dict[str, Any]:
-    """A micro-batch: Odoo 17 books ~50 entries/s in bulk (facts §h), so allow 10 s plus
-    0.2 s a sale; a tight timeout lets a crashed worker's batch be retried sooner."""
+    """A micro-batch: a real Odoo 17 books 17-50 entries/s in bulk on a small machine, so
+    allow a minute plus half a second a sale; the heartbeat catches a dead worker sooner."""
     return {
-        "start_to_close_timeout": timedelta(seconds=10 + 0.2 * batch_size),
+        "start_to_close_timeout": timedelta(seconds=60 + 0.5 * batch_size),
+        "heartbeat_timeout": ODOO_HEARTBEAT,
         "retry_policy": _ODOO_RETRY,
     }
 

@@ -28,8 +28,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.odoo import (
-        OdooActivities,
+    from activities.odoo.pricing import (
+        OdooPricingActivities,
         PreparePriceRolloutInput,
         PricelistItem,
         RemovePricelistItemsInput,
@@ -288,7 +288,7 @@ class PriceRollout:
         # Everything that can refuse the rollout runs before the first write.
         try:
             prepared = await workflow.execute_activity_method(
-                OdooActivities.prepare_price_rollout,
+                OdooPricingActivities.prepare_price_rollout,
                 PreparePriceRolloutInput(
                     changes=rollout.changes, at=rollout.effective_at, pricelist=input.pricelist
                 ),
@@ -313,7 +313,7 @@ class PriceRollout:
 
         # Odoo, the system of record, first.
         written = await workflow.execute_activity_method(
-            OdooActivities.write_pricelist_items,
+            OdooPricingActivities.write_pricelist_items,
             WritePricelistItemsInput(
                 pricelist_id=prepared.pricelist_id,
                 items=[
@@ -436,7 +436,7 @@ class PriceRollout:
         await asyncio.gather(*(revert(s) for s in touched))
         comp.stores_reverted.sort()
         await workflow.execute_activity_method(
-            OdooActivities.remove_pricelist_items,
+            OdooPricingActivities.remove_pricelist_items,
             RemovePricelistItemsInput(item_ids=self._report.odoo_items),
             **ODOO_WRITE,
         )

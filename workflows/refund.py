@@ -2,7 +2,7 @@
 
 Workflow id `refund-{refund_id}`: a second request for the same refund is absorbed. The refund
 never exceeds what the sale paid (its draft entry in Odoo reserves its share, see
-`OdooActivities.reserve_refund`), is never paid twice (idempotency key `refund-{id}-{n}` per
+`OdooRefundActivities.reserve_refund`), is never paid twice (idempotency key `refund-{id}-{n}` per
 card tender), is never lost once the gateway has paid it (the Odoo posting then retries until
 it succeeds, shown as `PaidPostingPending`), and always says who approved it.
 
@@ -23,15 +23,15 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.odoo import (
-        DecrementStockInput,
+    from activities.odoo.refunds import (
         LoadSaleInput,
-        OdooActivities,
+        OdooRefundActivities,
         PostRefundInput,
         ReleaseRefundInput,
         Reservation,
         ReserveRefundInput,
     )
+    from activities.odoo.stock import DecrementStockInput, OdooStockActivities
     from activities.payments import PaymentActivities, PaymentStatusInput, RefundPaymentInput
     from domain.posting import StockLine
     from domain.refund import (
@@ -119,12 +119,12 @@ class Refund:
 
         try:
             loaded = await workflow.execute_activity_method(
-                OdooActivities.load_sale_for_refund,
+                OdooRefundActivities.load_sale_for_refund,
                 LoadSaleInput(store_id=request.store_id, txn_id=request.txn_id),
                 **ODOO_WRITE,
             )
             reservation = await workflow.execute_activity_method(
-                OdooActivities.reserve_refund,
+                OdooRefundActivities.reserve_refund,
                 ReserveRefundInput(request=request, sale=loaded.sale, on=workflow.now().date()),
                 **ODOO_WRITE,
             )
@@ -194,7 +194,7 @@ class Refund:
         r.move_name = posted
         if request.restock and request.lines:
             stock = await workflow.execute_activity_method(
-                OdooActivities.decrement_stock,
+                OdooStockActivities.decrement_stock,
                 DecrementStockInput(
                     origin=request.key,
                     lines=[StockLine(sku=ln.sku, qty=ln.qty) for ln in request.lines],
@@ -295,7 +295,7 @@ class Refund:
 
     async def _release(self, reservation: Reservation) -> None:
         await workflow.execute_activity_method(
-            OdooActivities.release_refund,
+            OdooRefundActivities.release_refund,
             ReleaseRefundInput(move_id=reservation.move_id),
             **ODOO_WRITE,
         )
@@ -312,7 +312,7 @@ class Refund:
         while True:
             try:
                 posted = await workflow.execute_activity_method(
-                    OdooActivities.post_refund,
+                    OdooRefundActivities.post_refund,
                     PostRefundInput(
                         move_id=reservation.move_id, refund_key=request.key, audit=audit
                     ),

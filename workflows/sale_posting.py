@@ -18,12 +18,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.odoo import (
-        DecrementStockInput,
-        OdooActivities,
-        PostSaleInput,
-        PostSaleResult,
-    )
+    from activities.odoo.sales import OdooSalesActivities, PostSaleInput, PostSaleResult
+    from activities.odoo.stock import DecrementStockInput, OdooStockActivities
     from domain.posting import stock_lines_for
     from domain.sale import (
         SaleRejected,
@@ -110,7 +106,7 @@ class SalePosting:
             "post the journal entry",
             input.attention_timeout,
             lambda: workflow.execute_activity_method(
-                OdooActivities.post_sale, PostSaleInput(sale=sale), **ODOO_WRITE
+                OdooSalesActivities.post_sale, PostSaleInput(sale=sale), **ODOO_WRITE
             ),
         )
         if posted is None:
@@ -121,7 +117,7 @@ class SalePosting:
             "move the stock",
             input.attention_timeout,
             lambda: workflow.execute_activity_method(
-                OdooActivities.decrement_stock,
+                OdooStockActivities.decrement_stock,
                 DecrementStockInput(origin=sale.key, lines=stock_lines_for([sale])),
                 **ODOO_WRITE,
             ),

@@ -20,12 +20,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.odoo import (
-        DecrementStockInput,
-        OdooActivities,
-        PostSalesBatchInput,
-        SaleOutcome,
-    )
+    from activities.odoo.sales import OdooSalesActivities, PostSalesBatchInput, SaleOutcome
+    from activities.odoo.stock import DecrementStockInput, OdooStockActivities
     from domain.posting import stock_lines_for
     from domain.sale import Sale, SaleRejected, parse_sale, raw_sale_identity
     from workflows.policies import odoo_batch_write
@@ -223,7 +219,7 @@ class StoreLedger:
     async def _post(self, batch: list[Sale]) -> list[SaleOutcome]:
         try:
             result = await workflow.execute_activity_method(
-                OdooActivities.post_sales_batch,
+                OdooSalesActivities.post_sales_batch,
                 PostSalesBatchInput(sales=batch),
                 summary=f"{len(batch)} sales",
                 **odoo_batch_write(len(batch)),
@@ -250,7 +246,7 @@ class StoreLedger:
         digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
         origin = f"POS:{input.store_id}:{input.business_day.isoformat()}:batch-{digest}"
         await workflow.execute_activity_method(
-            OdooActivities.decrement_stock,
+            OdooStockActivities.decrement_stock,
             DecrementStockInput(origin=origin, lines=stock_lines_for(sales)),
             summary=f"stock for {len(sales)} sales",
             **odoo_batch_write(len(sales)),

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from temporalio.client import Client
 
-from activities.odoo_client import OdooClient
+from activities.odoo.client import OdooClient
 from domain.posting import PostingProfile
 from domain.sale import parse_sale
 from simulators.odoo import Faults, OdooEmulator

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from activities.odoo_client import OdooClient
+from activities.odoo.client import OdooClient
 from domain.posting import PostingProfile
 from simulators.odoo import Faults, OdooEmulator
 from simulators.sales import day_of_sales, seed_catalogue

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import odoorpc
 from odoorpc.error import RPCError
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,21 @@ class OdooSettings:
     db: str = "retail"
     login: str = "admin"
     password: str = "admin"
-    timeout_s: float = 60.0
+    # Each RPC's own limit; it must stay under the activities' heartbeat timeout
+    # (workflows/policies.py), so a hung call fails before Temporal retries beside it. Odoo may
+    # take ~18 s to give up on a serialization failure; a large batch create takes seconds.
+    timeout_s: float = 30.0
+
+
+def heartbeat(what: str) -> None:
+    """Before each RPC of an activity: tell Temporal the attempt is alive (a dead worker's attempt
+    is then retried after the heartbeat timeout), and stop an attempt Temporal has already given
+    up on instead of racing its retry."""
+    if not activity.in_activity():
+        return
+    activity.heartbeat(what)
+    if activity.is_cancelled():
+        raise OdooUnavailable(f"attempt abandoned by Temporal before {what}")
 
 
 def error_name(exc: RPCError) -> str | None:
@@ -133,6 +148,7 @@ class OdooClient:
         """
         tries = READ_RETRIES if method in READ_METHODS else 1
         for attempt in range(tries):
+            heartbeat(f"{model}.{method}")
             try:
                 return self._connection().execute_kw(model, method, list(args), kwargs)
             except Exception as e:
@@ -148,6 +164,7 @@ class OdooClient:
 
     def call_raw(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """execute_kw letting RPCError through, for callers that handle Odoo's answer."""
+        heartbeat(f"{model}.{method}")
         try:
             return self._connection().execute_kw(model, method, list(args), kwargs)
         except RPCError:

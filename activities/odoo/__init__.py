@@ -1,0 +1,40 @@
+"""The Odoo adapter, one activity class per business area over one shared client.
+
+- `client`: odoorpc behind a thread-safe client that classifies failures and caches lookups;
+- `claim`: the claim-by-draft protocol that makes every write exactly once;
+- `sales`, `stock`, `pricing`, `refunds`: the activities workflows call.
+
+Every activity is a plain `def`: odoorpc blocks, so the worker runs them on a thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from activities.odoo.client import OdooClient
+from activities.odoo.pricing import OdooPricingActivities
+from activities.odoo.refunds import OdooRefundActivities
+from activities.odoo.sales import OdooSalesActivities
+from activities.odoo.stock import OdooStockActivities
+from domain.posting import PostingProfile
+
+
+def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[..., Any]]:
+    """Every Odoo activity, bound to one client: what a worker registers."""
+    sales = OdooSalesActivities(odoo, profile)
+    stock = OdooStockActivities(odoo, profile)
+    pricing = OdooPricingActivities(odoo, profile)
+    refunds = OdooRefundActivities(odoo, profile)
+    return [
+        sales.post_sale,
+        sales.post_sales_batch,
+        stock.decrement_stock,
+        pricing.prepare_price_rollout,
+        pricing.write_pricelist_items,
+        pricing.remove_pricelist_items,
+        refunds.load_sale_for_refund,
+        refunds.reserve_refund,
+        refunds.release_refund,
+        refunds.post_refund,
+    ]
