@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.sale import Sale, SaleRejected, decode_sale_json, parse_sale, sale_key
+from domain.sale import Sale, SaleRejected, parse_sale, read_raw_sale, sale_key
 from domain.validation import FieldError
 from workers.settings import Settings
 from workflows.sale_posting import (
@@ -55,12 +55,10 @@ class Submitted(BaseModel):
     errors: list[FieldError] = []
 
 
-def raw_from_text(text: str) -> dict[str, Any] | str:
-    """A JSON line as a sale object, or the text itself when it is not one (kept, rejected)."""
-    try:
-        return decode_sale_json(text)
-    except SaleRejected:
-        return text
+def raw_from_text(text: str | bytes) -> dict[str, Any] | str:
+    """A JSON line as a sale object (numbers exact), or the text itself when it is not one
+    (kept, rejected). Raises SaleRefused for input beyond the edge's limits: start nothing."""
+    return read_raw_sale(text)
 
 
 async def submit_sale(
