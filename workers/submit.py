@@ -45,6 +45,7 @@ class Submission(StrEnum):
     QUEUED = "queued"  # handed to the store's ledger
     DUPLICATE = "duplicate"  # this sale already has a workflow: absorbed
     REJECTED = "rejected"  # invalid: kept, rejected, in its own workflow
+    FAILED = "failed"  # not submitted (Temporal refused or unreachable): send it again
 
 
 class Submitted(BaseModel):
@@ -131,12 +132,25 @@ async def submit_many(
     source: str,
     concurrency: int = 32,
 ) -> list[Submitted]:
-    """Submit in order of arrival (a ledger sees a store's sales in file order)."""
+    """Submit in order of arrival (a ledger sees a store's sales in file order). One result per
+    input, in order: a sale that could not be submitted is `failed` with the error, and the
+    others still go (nothing is silently skipped)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(raw: dict[str, Any] | str) -> Submitted:
         async with gate:
-            return await submit_sale(client, settings, raw, mode, source)
+            try:
+                return await submit_sale(client, settings, raw, mode, source)
+            except Exception as e:
+                store = raw.get("store_id") if isinstance(raw, dict) else None
+                txn = raw.get("txn_id") if isinstance(raw, dict) else None
+                return Submitted(
+                    workflow_id="",
+                    submission=Submission.FAILED,
+                    store_id=store if isinstance(store, str) else None,
+                    txn_id=txn if isinstance(txn, str) else None,
+                    errors=[FieldError(field="submission", message=f"{type(e).__name__}: {e}")],
+                )
 
     return list(await asyncio.gather(*(one(r) for r in raws)))
 

@@ -12,7 +12,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.pos_signing import sign
-
 from simulators.odoo import OdooEmulator
 from tests.conftest import SECRET, running_worker, settings_for
 from tests.workflows.helpers import sales_for
