@@ -139,6 +139,21 @@ async def test_price_rollout_start_status_cancel(
             ["price-rollout", "start", str(good), "--stores", " , ", "--effective-at", "now"],
             env,
         )
+        unknown_sku = tmp_path / "unknown.csv"
+        unknown_sku.write_text("sku,price\nNO-SUCH-SKU,1.00\n")
+        unknown = await asyncio.to_thread(
+            run_cli,
+            [
+                "price-rollout",
+                "start",
+                str(unknown_sku),
+                "--stores",
+                "all",
+                "--effective-at",
+                "now",
+            ],
+            env,
+        )
 
     assert started.returncode == 0, started.stderr
     assert f"rollout {rid} started" in started.stdout
@@ -151,6 +166,9 @@ async def test_price_rollout_start_status_cancel(
     assert "changes[0].price: input should be greater than 0" in refused.stderr
     assert no_offset.returncode == 2 and "needs an offset" in no_offset.stderr
     assert empty.returncode == 2 and "the store list is empty" in empty.stderr
+    # Rejected by its own checks (an SKU Odoo does not know): said at once, exit code 1.
+    assert unknown.returncode == 1, (unknown.stdout, unknown.stderr)
+    assert "rejected, nothing was changed" in unknown.stderr and "NO-SUCH-SKU" in unknown.stderr
     assert pos.prices("S001")["EGGS-12"] == Decimal("3.89")
 
 
@@ -192,9 +210,16 @@ async def test_refund_request_list_approve_show(
         bad = await asyncio.to_thread(
             run_cli, ["refund", "request", "--store", store_id, "--txn", "T1"], env
         )
+        too_much = await asyncio.to_thread(
+            run_cli, [*ask, "--amount", "5000.00", "--id", f"{rid}-big"], env
+        )
 
     assert requested.returncode == 0, requested.stderr
     assert f"refund {rid} requested" in requested.stdout
+    assert "checked: AwaitingApproval" in requested.stdout
+    # More than was paid: rejected by its checks, said at once, exit code 1.
+    assert too_much.returncode == 1, (too_much.stdout, too_much.stderr)
+    assert f"refund {rid}-big rejected" in too_much.stderr
     assert rid in pending.stdout and "AwaitingApproval" in pending.stdout
     assert own.returncode == 2 and "four eyes: ann requested" in own.stderr
     assert approved.returncode == 0 and f"refund {rid} approved by lee" in approved.stdout
