@@ -278,6 +278,10 @@ async def test_a_file_with_a_line_beyond_the_limits_is_refused_whole(
     )
     err = one_line_error(result)
     assert "1 lines refused, nothing submitted: line 2: sale: nested more than 16" in err
+    status = await asyncio.to_thread(
+        run_cli, ["sale", "status", store_id, "T" * 2000], {"TEMPORAL_ADDRESS": temporal_address}
+    )
+    assert f"no sale {store_id}/TTT" in one_line_error(status)
     try:
         await client.get_workflow_handle(posting_workflow_id(store_id, good["txn_id"])).describe()
         raise AssertionError("line 1 was submitted")
