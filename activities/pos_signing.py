@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
+import re
 import time
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}(\.[0-9]{1,9})?")
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -27,10 +31,12 @@ def verify(
 ) -> bool:
     if not timestamp or not signature:
         return False
-    try:
-        age = (time.time() if now is None else now) - float(timestamp)
-    except ValueError:
+    # Unix seconds in plain digits: `nan`, `inf`, `1e999` or `-5` never pass the age check.
+    if not _UNIX_SECONDS.fullmatch(timestamp):
         return False
-    if abs(age) > max_age_s:
+    age = (time.time() if now is None else now) - float(timestamp)
+    if not math.isfinite(age) or abs(age) > max_age_s:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a header can carry them).
+    expected = sign(secret, timestamp, body).encode()
+    return hmac.compare_digest(expected, signature.encode(errors="replace"))

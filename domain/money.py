@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -50,4 +50,9 @@ def cents(amount: Decimal) -> Decimal:
 
 
 def has_cent_precision(amount: Decimal) -> bool:
-    return amount == amount.quantize(CENT)
+    """At most two decimal places; False (never an error) for a value too large to quantize
+    or not finite, which callers refuse anyway."""
+    try:
+        return amount.is_finite() and amount == amount.quantize(CENT)
+    except InvalidOperation:
+        return False

@@ -26,11 +26,25 @@ from pydantic import (
     model_validator,
 )
 
+from domain.limits import (
+    MAX_AMOUNT,
+    MAX_ID_LENGTH,
+    MAX_JSON_DEPTH,
+    MAX_QTY,
+    LimitExceeded,
+    MalformedJson,
+    load_json,
+    nesting_depth,
+    oversized_ids,
+)
 from domain.money import KNOWN_CURRENCIES, ZERO, cents, has_cent_precision
 from domain.validation import FieldError, InvalidInput, field_errors
 
 Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^:\s]+$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^:\s]+$"
+    ),
 ]
 
 
@@ -44,8 +58,8 @@ class SaleLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    qty: Decimal = Field(gt=0, decimal_places=3)
-    unit_price: Decimal = Field(ge=0, description="per unit, tax excluded")
+    qty: Decimal = Field(gt=0, lt=MAX_QTY, decimal_places=3)
+    unit_price: Decimal = Field(ge=0, lt=MAX_AMOUNT, description="per unit, tax excluded")
     discount_pct: Decimal = Field(default=Decimal("0"), ge=0, le=100)
     tax_rate: Decimal = Field(ge=0, lt=1, description='a fraction, e.g. "0.15" for 15%')
 
@@ -71,7 +85,7 @@ class Payment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     method: PaymentMethod
-    amount: Decimal = Field(gt=0)
+    amount: Decimal = Field(gt=0, lt=MAX_AMOUNT)
     reference: Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)] | None = (
         None
     )
@@ -146,16 +160,23 @@ class SaleRejected(InvalidInput):
     """A sale that cannot be accepted, with every reason found."""
 
 
+class SaleRefused(InvalidInput):
+    """Input beyond what the edge accepts at all (too large, too deep, an id too long to name
+    a workflow): refused where it arrives, nothing started, nothing kept."""
+
+
 def rejection_from(exc: ValidationError) -> SaleRejected:
     return SaleRejected(field_errors(exc, "sale"))
 
 
 def decode_sale_json(text: str | bytes) -> dict[str, Any]:
-    """JSON text to a raw sale object; a malformed document is a rejection, not a crash."""
+    """JSON text to a raw sale object, numbers exact (Decimal); a malformed, too large or too
+    deeply nested document is a rejection, not a crash."""
     try:
-        raw = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SaleRejected([FieldError(field="sale", message=f"malformed JSON: {e}")]) from e
+        raw = load_json(text)
+    except (MalformedJson, LimitExceeded) as e:
+        what = "malformed JSON" if isinstance(e, MalformedJson) else "refused"
+        raise SaleRejected([FieldError(field="sale", message=f"{what}: {e}")]) from e
     if not isinstance(raw, dict):
         raise SaleRejected(
             [FieldError(field="sale", message=f"must be a JSON object, got {type(raw).__name__}")]
@@ -164,13 +185,41 @@ def decode_sale_json(text: str | bytes) -> dict[str, Any]:
 
 
 def parse_sale(raw: dict[str, Any] | str | bytes) -> Sale:
-    """Validate a raw sale (a JSON object or its text). Raises SaleRejected naming each field."""
+    """Validate a raw sale (a JSON object or its text). Raises SaleRejected naming each field,
+    and nothing else whatever the input: a workflow that parses a sale never fails on data."""
     if isinstance(raw, str | bytes):
         raw = decode_sale_json(raw)
+    if nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise SaleRejected(
+            [FieldError(field="sale", message=f"nested more than {MAX_JSON_DEPTH} levels deep")]
+        )
     try:
         return Sale.model_validate(raw)
     except ValidationError as e:
         raise rejection_from(e) from e
+    except Exception as e:  # a bug must not wedge a workflow: the sale is kept, rejected
+        message = f"cannot be read ({type(e).__name__}: {e})"
+        raise SaleRejected([FieldError(field="sale", message=message)]) from e
+
+
+def read_raw_sale(text: str | bytes) -> dict[str, Any] | str:
+    """What the edge (ingress, CLI files) makes of one sale's text: the JSON object, numbers
+    exact, or the text itself when it is not one (it is kept, rejected, with its reasons).
+
+    Raises SaleRefused, naming the problem, for input no workflow should hold: larger than
+    1 MiB, nested more than 16 levels, or a store/txn id longer than 64 characters."""
+    try:
+        raw = load_json(text)
+    except LimitExceeded as e:
+        raise SaleRefused([FieldError(field="sale", message=str(e))]) from e
+    except MalformedJson:
+        return text if isinstance(text, str) else text.decode(errors="replace")
+    if not isinstance(raw, dict):
+        return text if isinstance(text, str) else text.decode(errors="replace")
+    problems = oversized_ids(raw)
+    if problems:
+        raise SaleRefused([FieldError(field=field, message=message) for field, message in problems])
+    return raw
 
 
 def raw_sale_identity(raw: dict[str, Any] | str) -> tuple[str, str] | None:

@@ -7,6 +7,12 @@ retailflow sale status STORE TXN
 retailflow sale retry|dismiss STORE TXN --by NAME [--comment TEXT]
 retailflow sale exceptions [--store S]     the exception inbox
 retailflow demo [--keep-running]           everything on the embedded default
+
+Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
+rejected or needing attention, a refund or rollout rejected by its checks); 2 refused before
+anything was done (bad usage, input, settings, or Temporal unreachable); 3 unexpected error (a
+bug: `--debug` shows the traceback); 4 still running when the wait ended (`--timeout`);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,23 +23,32 @@ import json
 import logging
 import os
 import sys
+import traceback
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.limits import MAX_AMOUNT, MAX_ID_LENGTH, LimitExceeded, MalformedJson, load_json
 from domain.posting import load_profile
 from domain.pricing import RolloutRejected, StoreTarget, parse_duration, read_changes
 from domain.refund import RefundRejected, load_policy
+from domain.sale import SaleRefused
 from domain.validation import field_errors
 from workers.client import connect
-from workers.refunds import request_refund
-from workers.rollouts import start_rollout
-from workers.settings import Settings
+from workers.refunds import first_verdict, request_refund
+from workers.rollouts import start_rollout, validation_verdict
+from workers.settings import Settings, load_settings
 from workers.submit import (
     Mode,
     Submission,
@@ -47,9 +62,10 @@ from workflows.price_rollout import (
     CancelRequest,
     PriceRollout,
     RolloutReport,
+    RolloutStatus,
     rollout_workflow_id,
 )
-from workflows.refund import Approval, Refund, refund_workflow_id
+from workflows.refund import Approval, Refund, RefundStatus, refund_workflow_id
 from workflows.sale_posting import (
     EXCEPTION_STATES,
     OpsDecision,
@@ -59,14 +75,79 @@ from workflows.sale_posting import (
 
 
 class CliError(Exception):
-    """An error to show the user as one clear line (exit code 2)."""
+    """An error to show the user as one clear line (exit code 2: nothing was done)."""
 
 
-def _read_jsonl(path: str) -> list[dict[str, Any] | str]:
+class Outcome(Exception):
+    """Done, but not all well: the message is printed and the CLI exits with `code`."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+EXIT_OK, EXIT_EXCEPTIONS, EXIT_REFUSED, EXIT_BUG, EXIT_STILL_RUNNING = 0, 1, 2, 3, 4
+
+
+def _read_text(path: str) -> str:
+    """A whole text file; every problem is a CliError naming the file."""
     p = Path(path)
     if not p.is_file():
         raise CliError(f"{path}: no such file")
-    return [raw_from_text(line) for line in p.read_text().splitlines() if line.strip()]
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise CliError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        return data.decode()
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise CliError(f"{path}: line {line} is not UTF-8 text (a binary file?)") from e
+
+
+def _read_jsonl(path: str) -> list[dict[str, Any] | str]:
+    """Every sale of a JSON Lines file, checked whole before anything is submitted: a line
+    beyond the edge's limits refuses the file (nothing submitted, each bad line named)."""
+    raws: list[dict[str, Any] | str] = []
+    problems: list[str] = []
+    for n, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raws.append(raw_from_text(line))
+        except SaleRefused as e:
+            problems.append(f"line {n}: {'; '.join(map(str, e.errors))}")
+    if problems:
+        shown = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+        raise CliError(f"{path}: {len(problems)} lines refused, nothing submitted: {shown}")
+    return raws
+
+
+def _name(text: str) -> str:
+    """A person's name for the history (`--by`, `--requested-by`)."""
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if len(name) > MAX_ID_LENGTH or any(not c.isprintable() for c in name):
+        raise argparse.ArgumentTypeError(f"at most {MAX_ID_LENGTH} printable characters")
+    return name
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 7 * 86400:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 604800 (7 days)")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (and exit code 2), like every other CLI error."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_REFUSED, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 async def _client(settings: Settings) -> Client:
@@ -100,14 +181,21 @@ async def cmd_sale_post(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"\n{len(submitted)} lines: " + ", ".join(f"{n} {k.value}" for k, n in counts.items() if n)
     )
+    failed = counts[Submission.FAILED]
+    if failed:
+        print(f"{failed} lines were not submitted (see 'failed' above): send them again")
     if not args.wait:
-        return 0
-    results = await wait_until_settled(client, submitted, timedelta(seconds=args.timeout))
+        return EXIT_EXCEPTIONS if failed or counts[Submission.REJECTED] else EXIT_OK
+    followed = [s for s in submitted if s.submission is not Submission.FAILED]
+    try:
+        results = await wait_until_settled(client, followed, timedelta(seconds=args.timeout))
+    except TimeoutError as e:
+        raise Outcome(f"still running: {e}", EXIT_STILL_RUNNING) from e
     exceptions = {w: r for w, r in results.items() if r.status in EXCEPTION_STATES}
     print(f"settled: {len(results) - len(exceptions)} posted, {len(exceptions)} in exception state")
     for wf_id, r in sorted(exceptions.items()):
         print(f"  {wf_id}: {r.status.value}: {'; '.join(r.reasons)}")
-    return 0
+    return EXIT_EXCEPTIONS if exceptions or failed else EXIT_OK
 
 
 def _split_sale(args: argparse.Namespace) -> tuple[str, str]:
@@ -116,7 +204,13 @@ def _split_sale(args: argparse.Namespace) -> tuple[str, str]:
 
 async def cmd_sale_status(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    result = await sale_result(client, *_split_sale(args))
+    try:
+        result = await sale_result(client, *_split_sale(args))
+    except (WorkflowQueryFailedError, RPCError) as e:
+        raise CliError(
+            f"sale {args.store}/{args.txn}: its workflow cannot answer now ({_first_line(e)}); "
+            "see it in the Web UI"
+        ) from e
     if result is None:
         raise CliError(f"no sale {args.store}/{args.txn} is known to Temporal")
     print(json.dumps(result.model_dump(mode="json"), indent=2))
@@ -128,7 +222,10 @@ async def cmd_sale_decide(args: argparse.Namespace, settings: Settings) -> int:
     handle = client.get_workflow_handle_for(
         SalePosting.run, posting_workflow_id(args.store, args.txn)
     )
-    decision = OpsDecision(by=args.by, comment=args.comment)
+    try:
+        decision = OpsDecision(by=args.by, comment=args.comment)
+    except ValidationError as e:
+        raise CliError(f"{field_errors(e, 'decision')[0]}") from e
     try:
         state = await handle.query(SalePosting.status)
         if state.status.value != "NeedsAttention":
@@ -163,37 +260,69 @@ async def cmd_sale_exceptions(args: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+MAX_CONFIRM_WITHIN = timedelta(days=7)
+MAX_AHEAD = timedelta(days=366)
+
+
+def _duration(text: str, flag: str, longest: timedelta) -> timedelta:
+    try:
+        d = parse_duration(text)
+    except (ValueError, OverflowError) as e:
+        raise CliError(f"{flag}: {text!r} is not a duration like 90s, 15m, 2h or 1d") from e
+    if d > longest:
+        raise CliError(f"{flag}: {text!r} is longer than {longest.days} days")
+    return d
+
+
 def _effective_at(text: str) -> datetime:
-    """ISO-8601 with an offset, `now`, or `+DURATION` from now (e.g. `+5m`)."""
+    """ISO-8601 with an offset, `now`, or `+DURATION` from now (e.g. `+5m`); within a year."""
+    now = datetime.now(UTC)
     if text == "now":
-        return datetime.now(UTC)
+        return now
     if text.startswith("+"):
-        return datetime.now(UTC) + parse_duration(text[1:])
+        return now + _duration(text[1:], "--effective-at", MAX_AHEAD)
     try:
         at = datetime.fromisoformat(text)
     except ValueError as e:
         raise CliError(f"--effective-at: {text!r} is not ISO-8601, 'now' or '+15m'") from e
     if at.tzinfo is None:
         raise CliError(f"--effective-at: {text!r} needs an offset, e.g. {text}+00:00")
+    if at - now > MAX_AHEAD:
+        raise CliError(f"--effective-at: {text!r} is more than {MAX_AHEAD.days} days ahead")
     return at
+
+
+def _over_limit(value: Any) -> bool:
+    """A money value at or beyond MAX_AMOUNT (not-a-number is left to the contract)."""
+    try:
+        return abs(Decimal(str(value).strip())) >= MAX_AMOUNT
+    except ArithmeticError:
+        return False
 
 
 async def cmd_rollout_start(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
-    if not path.is_file():
-        raise CliError(f"{args.file}: no such file")
+    text = _read_text(args.file)
     try:
         target = StoreTarget.parse(args.stores)
     except ValidationError as e:
         raise CliError(f"--stores {args.stores!r}: {field_errors(e, 'stores')[0].message}") from e
+    confirm_within = _duration(args.confirm_within, "--confirm-within", MAX_CONFIRM_WITHIN)
+    if not 0 <= args.max_failure_ratio <= 1:
+        raise CliError(f"--max-failure-ratio: {args.max_failure_ratio} is not between 0 and 1")
     try:
-        confirm_within = parse_duration(args.confirm_within)
-    except ValueError as e:
-        raise CliError(f"--confirm-within: {e}") from e
-    try:
-        changes = read_changes(path.read_text(), path.name)
+        changes = read_changes(text, path.name)
     except RolloutRejected as e:
         raise CliError(f"{args.file}: {e}") from e
+    except (RecursionError, ValueError) as e:
+        raise CliError(f"{args.file}: cannot be read: {_first_line(e)}") from e
+    too_large = [
+        f"changes[{i}].price: must be less than {MAX_AMOUNT}"
+        for i, c in enumerate(changes)
+        if isinstance(c, dict) and _over_limit(c.get("price"))
+    ]
+    if too_large:
+        raise CliError("rollout refused, nothing was changed: " + "; ".join(too_large[:5]))
     raw = {
         "rollout_id": args.id or f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{path.stem}",
         "changes": changes,
@@ -208,16 +337,27 @@ async def cmd_rollout_start(args: argparse.Namespace, settings: Settings) -> int
         rollout, handle = await start_rollout(client, settings, raw)
     except RolloutRejected as e:
         raise CliError(
-            "rollout refused, nothing was changed:\n  " + "\n  ".join(map(str, e.errors))
+            "rollout refused, nothing was changed: " + "; ".join(map(str, e.errors))
         ) from e
     except WorkflowAlreadyStartedError as e:
         raise CliError(f"rollout {raw['rollout_id']} already exists: pick another --id") from e
     print(
         f"rollout {rollout.rollout_id} started ({handle.id}): {len(rollout.changes)} prices to "
-        f"{rollout.target}, effective {rollout.effective_at.isoformat()}\n"
-        f"follow it: retailflow price-rollout status {rollout.rollout_id}"
+        f"{rollout.target}, effective {rollout.effective_at.isoformat()}"
     )
-    return 0
+    follow = f"follow it: retailflow price-rollout status {rollout.rollout_id}"
+    try:
+        report = await validation_verdict(handle, timedelta(seconds=args.check_timeout))
+    except TimeoutError as e:
+        raise Outcome(f"its checks have not finished yet; {follow}", EXIT_STILL_RUNNING) from e
+    if report is not None and report.status is RolloutStatus.REJECTED:
+        reasons = "; ".join(report.reasons)
+        raise Outcome(
+            f"rollout {rollout.rollout_id} rejected, nothing was changed: {reasons}",
+            EXIT_EXCEPTIONS,
+        )
+    print(f"checked: its SKUs are in Odoo and its stores on the POS platform\n{follow}")
+    return EXIT_OK
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -298,12 +438,9 @@ async def cmd_rollout_cancel(args: argparse.Namespace, settings: Settings) -> in
 
 async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> int:
     if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise CliError(f"{args.file}: no such file")
         try:
-            raw = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
+            raw = load_json(_read_text(args.file))
+        except (LimitExceeded, MalformedJson) as e:
             raise CliError(f"{args.file}: malformed JSON: {e}") from e
         if not isinstance(raw, dict):
             raise CliError(f"{args.file}: must hold one refund request (a JSON object)")
@@ -327,19 +464,31 @@ async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> in
                 ]
             except ValueError as e:
                 raise CliError("--line takes SKU:QTY, e.g. --line MUG-WHITE:1") from e
+    if _over_limit(raw.get("amount", 0)):
+        raise CliError(f"refund request refused: amount: must be less than {MAX_AMOUNT}")
     _check_config_files(settings)
     client = await _client(settings)
     try:
         request, handle, duplicate = await request_refund(client, settings, raw)
     except RefundRejected as e:
-        problems = "\n  ".join(map(str, e.errors))
-        raise CliError(f"refund request refused:\n  {problems}") from e
+        problems = "; ".join(map(str, e.errors))
+        raise CliError(f"refund request refused: {problems}") from e
     if duplicate:
         print(f"refund {request.refund_id} was already requested ({handle.id}): nothing new")
     else:
         print(f"refund {request.refund_id} requested ({handle.id})")
-    print(f"follow it: retailflow refund show {request.refund_id}")
-    return 0
+    follow = f"follow it: retailflow refund show {request.refund_id}"
+    try:
+        shown = await first_verdict(handle, timedelta(seconds=args.check_timeout))
+    except TimeoutError as e:
+        raise Outcome(f"it is still being checked; {follow}", EXIT_STILL_RUNNING) from e
+    if shown.status is RefundStatus.REJECTED:
+        raise Outcome(
+            f"refund {request.refund_id} rejected: {'; '.join(shown.reasons)}", EXIT_EXCEPTIONS
+        )
+    detail = f": {shown.reasons[-1]}" if shown.reasons else ""
+    print(f"checked: {shown.status.value}{detail}\n{follow}")
+    return EXIT_OK
 
 
 async def cmd_refund_decide(args: argparse.Namespace, settings: Settings) -> int:
@@ -427,10 +576,11 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="retailflow", description="Durable POS ⇄ Odoo integration on Temporal."
-    )
+    parser = _Parser(prog="retailflow", description="Durable POS ⇄ Odoo integration on Temporal.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("worker", help="run a worker")
@@ -448,7 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.PER_SALE.value)
     p.add_argument("--wait", action="store_true", help="return when every sale is settled")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (with --wait)")
+    p.add_argument(
+        "--timeout", type=_positive_seconds, default=600.0, help="seconds to wait (with --wait)"
+    )
     p.set_defaults(func=cmd_sale_post)
 
     p = sale.add_parser("status", help="where one sale stands")
@@ -460,13 +612,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = sale.add_parser(action, help=f"{action} a sale that needs attention")
         p.add_argument("store")
         p.add_argument("txn")
-        p.add_argument("--by", required=True, help="who decides (kept in the history)")
+        p.add_argument("--by", required=True, type=_name, help="who decides (kept in the history)")
         p.add_argument("--comment", default="")
         p.set_defaults(func=cmd_sale_decide, action=action)
 
     p = sale.add_parser("exceptions", help="list sales rejected or needing attention")
     p.add_argument("--store")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=_positive_int, default=100)
     p.set_defaults(func=cmd_sale_exceptions)
 
     rollout = sub.add_parser("price-rollout", help="roll prices out to stores").add_subparsers(
@@ -481,7 +633,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--confirm-within", default="15m")
     p.add_argument("--max-failure-ratio", type=float, default=0.1)
     p.add_argument("--id", help="rollout id (default: time and file name)")
-    p.add_argument("--requested-by", default=os.environ.get("USER", "cli"))
+    p.add_argument("--requested-by", type=_name, default=os.environ.get("USER", "cli"))
+    p.add_argument(
+        "--check-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        help="seconds to wait for the rollout's checks (SKUs, stores)",
+    )
     p.set_defaults(func=cmd_rollout_start)
     p = rollout.add_parser("status", help="progress of a rollout (live until it ends)")
     p.add_argument("id")
@@ -489,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rollout_status)
     p = rollout.add_parser("cancel", help="cancel a rollout: restores the old prices")
     p.add_argument("id")
-    p.add_argument("--by", required=True)
+    p.add_argument("--by", required=True, type=_name)
     p.add_argument("--reason", default="")
     p.set_defaults(func=cmd_rollout_cancel)
 
@@ -504,19 +662,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amount")
     p.add_argument("--line", action="append", help="SKU:QTY of an item returned (repeatable)")
     p.add_argument("--reason", default="changed_mind")
-    p.add_argument("--requested-by", default=os.environ.get("USER", "cli"))
+    p.add_argument("--requested-by", type=_name, default=os.environ.get("USER", "cli"))
     p.add_argument("--restock", action="store_true", help="returned items go back to stock")
+    p.add_argument(
+        "--check-timeout",
+        type=_positive_seconds,
+        default=60.0,
+        help="seconds to wait for the refund's checks (sale, amounts, gateway)",
+    )
     p.set_defaults(func=cmd_refund_request)
     for action in ("approve", "reject"):
         p = refund.add_parser(action, help=f"{action} a refund waiting for a decision")
         p.add_argument("id")
-        p.add_argument("--by", required=True)
-        p.add_argument("--role", required=True)
+        p.add_argument("--by", required=True, type=_name)
+        p.add_argument("--role", required=True, type=_name)
         p.add_argument("--comment", default="")
         p.set_defaults(func=cmd_refund_decide, action=action)
     p = refund.add_parser("list", help="refunds, from Temporal's visibility")
     p.add_argument("--pending", action="store_true", help="only those waiting for a decision")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=_positive_int, default=100)
     p.set_defaults(func=cmd_refund_list)
     p = refund.add_parser("show", help="one refund, with its audit trail")
     p.add_argument("id")
@@ -536,7 +700,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 100000")
+    return int(text)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The CLI without the process exit: every error is one line on stderr and an exit code
+    (see the module docstring); a traceback only with --debug."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO
@@ -545,13 +722,34 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = Settings()
-        code = asyncio.run(args.func(args, settings))
+        settings = load_settings()
+    except ValueError as e:
+        print(f"retailflow: {e}", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        code: int = asyncio.run(args.func(args, settings))
     except CliError as e:
         print(f"retailflow: {e}", file=sys.stderr)
-        code = 2
+        code = EXIT_REFUSED
+    except Outcome as e:
+        print(f"retailflow: {e}", file=sys.stderr)
+        code = e.code
     except KeyboardInterrupt:
         code = 130
+    except Exception as e:
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"retailflow: unexpected error: {type(e).__name__}: {_first_line(e)}"
+            + ("" if args.debug else " (run with --debug for details)"),
+            file=sys.stderr,
+        )
+        code = EXIT_BUG
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    code = run(argv)
     # Exit without interpreter finalization: temporalio's Rust threads can abort it
     # (sdk-python#300), turning a success into exit code 134.
     sys.stdout.flush()

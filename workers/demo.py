@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -31,7 +34,7 @@ from domain.posting import PostingProfile
 from simulators.sales import day_of_sales, seed_catalogue
 from workers.audit import OdooBooks, StoreBooks, read_books
 from workers.client import connect, ensure_search_attributes
-from workers.devserver import dev_server_command, port_in_use, stop, wait_for_port
+from workers.devserver import dev_server_command, port_in_use, wait_for_port
 from workers.refunds import request_refund
 from workers.rollouts import start_rollout
 from workers.settings import Settings, TemporalSettings
@@ -192,7 +195,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         )
         submitted = await submit_many(client, settings, per_sale, Mode.PER_SALE, "demo")
         submitted += await submit_many(client, settings, batched, Mode.BATCHED, "demo")
-        settled = await wait_until_settled(client, submitted, td(minutes=10))
+        followed = [s for s in submitted if s.submission is not Submission.FAILED]
+        settled = await wait_until_settled(client, followed, td(minutes=10))
         _set_faults(args.odoo_port, 0.0)
 
         books = read_books(OdooClient(settings.odoo()), PostingProfile())
@@ -215,16 +219,43 @@ async def run_demo(args: argparse.Namespace) -> int:
             '\n  rollouts touching a store: WorkflowType = "StorePriceCommand" AND StoreId = "S002"'
         )
         if args.keep_running:
-            print("\neverything stays up: Ctrl-C to stop.")
-            try:
-                await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                pass
+            print("\neverything stays up: Ctrl-C to stop.", flush=True)
+            await wait_for_ctrl_c()
         return 0
     finally:
-        for proc in reversed(procs):
-            stop(proc)
+        stop_all(procs)
         log.close()
+
+
+async def wait_for_ctrl_c() -> None:
+    """Until Ctrl-C (SIGINT: asyncio.run cancels the main task) or SIGTERM."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    try:
+        await stopping.wait()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 3.0) -> None:
+    """Stop every process the demo started, all at once: SIGTERM, then SIGKILL whatever is
+    still running after `grace` seconds (one stubborn process must not hold up the rest)."""
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+    for proc in procs:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
 
 
 async def _refunds(client: Client, settings: Settings, valid: dict[str, dict[str, Any]]) -> None:
@@ -342,24 +373,30 @@ def _print_summary(
     )
     dups.update(ledger_dups)
     exceptions = {w: r for w, r in settled.items() if r.status in EXCEPTION_STATES}
+    # Rejected: invalid input, kept with its reasons. Attention: valid sales Odoo refused
+    # (NeedsAttention, or Failed when nobody decided in time): ops work, not bad input.
     rejected: Counter[str] = Counter(
-        r.key.split(":")[1] if r.key else "?" for r in exceptions.values()
+        _store_of(r) for r in exceptions.values() if r.status is SaleStatus.REJECTED
+    )
+    attention: Counter[str] = Counter(
+        _store_of(r) for r in exceptions.values() if r.status is not SaleStatus.REJECTED
     )
     head = (
         f"{'store':<6} {'mode':<9} {'received':>8} {'posted':>7} {'dups':>5} {'rejected':>8} "
-        f"{'revenue':>10} {'tax':>8}  {'debit = credit'}"
+        f"{'attention':>9} {'revenue':>10} {'tax':>8}  {'debit = credit'}"
     )
     print("\n" + head + "\n" + "-" * (len(head) + 8))
     for store in STORES:
         b = books.stores.get(store) or StoreBooks(store_id=store)
         print(
             f"{store:<6} {MODES[store].value:<9} {received[store]:>8} {b.entries:>7} "
-            f"{dups[store]:>5} {rejected[store]:>8} {b.revenue:>10} {b.tax:>8}  "
-            f"{b.debit} = {b.credit}"
+            f"{dups[store]:>5} {rejected[store]:>8} {attention[store]:>9} {b.revenue:>10} "
+            f"{b.tax:>8}  {b.debit} = {b.credit}"
         )
     if received["?"]:
         print(
-            f"{'?':<6} {'':<9} {received['?']:>8} {'':>7} {'':>5} {rejected['?']:>8}  (unreadable)"
+            f"{'?':<6} {'':<9} {received['?']:>8} {'':>7} {'':>5} {rejected['?']:>8} "
+            f"{attention['?']:>9}  (unreadable)"
         )
     print(
         f"\nOdoo holds {sum(books.posted_per_key.values())} posted sale entries, "
@@ -373,3 +410,9 @@ def _print_summary(
             "  NeedsAttention: fix the cause in Odoo (e.g. create the product), then\n"
             "    retailflow sale retry STORE TXN --by YOUR_NAME   (or: sale dismiss ...)"
         )
+
+
+def _store_of(r: SalePostingResult) -> str:
+    """The store of a sale's result, from its key `POS:{store}:{txn}`."""
+    parts = (r.key or "").split(":")
+    return parts[1] if len(parts) == 3 else "?"

@@ -5,7 +5,12 @@ POST /v1/sales[?mode=per-sale|batched]   body: one sale (the JSON contract in th
   200 {"status": "duplicate", "workflow_id": ...}      the sale already has a workflow
   422 {"status": "rejected", "workflow_id": ..., "errors": [{"field", "message"}]}
       (the rejected sale is still kept, in its own workflow, with these reasons)
+  413/422 {"status": "refused", "errors": [...]}   beyond the edge's limits (domain/limits.py:
+      over 1 MiB, nested over 16 levels, an id over 64 characters): nothing started, not kept
+  503 {"status": "unavailable", ...}          Temporal could not take it: send it again
 GET /v1/sales/{store_id}/{txn_id}          where a sale stands
+POST /v1/pos/confirmations                 a store's signed confirmation of a price command
+  202 delivered; 401 bad signature; 422 malformed; 404 unknown command; 409 command closed
 GET /healthz
 """
 
@@ -26,15 +31,56 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.pos_signing import verify
-from domain.validation import field_errors
+from domain.limits import MAX_BODY_BYTES, MAX_ID_LENGTH
+from domain.sale import SaleRefused
+from domain.validation import FieldError, field_errors
 from workers.client import connect
 from workers.settings import Settings
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
-from workflows.price_rollout import StoreConfirmation, StorePriceCommand
+from workflows.price_rollout import StoreConfirmation, StorePriceCommand, rollout_workflow_id
 
 log = logging.getLogger("retailflow.ingress")
 
-MAX_BODY = 1 << 20
+# What a store may confirm: the command's final states (anything else would wedge the command).
+CONFIRMED_STATES = ("applied", "rejected")
+MAX_COMMAND_ID = 256
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, read no further than `limit` bytes (BodyTooLarge beyond)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refused(errors: list[FieldError], status_code: int = 422) -> JSONResponse:
+    return JSONResponse(
+        {"status": "refused", "errors": [e.model_dump() for e in errors]}, status_code=status_code
+    )
+
+
+def _too_large() -> JSONResponse:
+    message = f"body larger than {MAX_BODY_BYTES // (1 << 20)} MiB"
+    return _refused([FieldError(field="body", message=message)], status_code=413)
+
+
+def _unavailable(what: str, e: Exception) -> JSONResponse:
+    log.exception("%s failed", what)
+    return JSONResponse(
+        {"status": "unavailable", "error": f"{what}: {type(e).__name__}: try again"},
+        status_code=503,
+    )
 
 
 def build_app(settings: Settings, client: Client | None = None) -> Starlette:
@@ -65,22 +111,16 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                 },
                 status_code=400,
             )
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            return JSONResponse(
-                {
-                    "status": "error",
-                    "errors": [{"field": "sale", "message": "body larger than 1 MiB"}],
-                },
-                status_code=413,
-            )
         try:
-            text = body.decode()
-        except UnicodeDecodeError:
-            text = body.decode(errors="replace")
-        submitted = await submit_sale(
-            state["client"], settings, raw_from_text(text), mode, source="ingress"
-        )
+            raw = raw_from_text(await read_body(request))
+        except BodyTooLarge:
+            return _too_large()
+        except SaleRefused as e:
+            return _refused(e.errors)
+        try:
+            submitted = await submit_sale(state["client"], settings, raw, mode, source="ingress")
+        except Exception as e:  # Temporal unreachable or overloaded: nothing was accepted
+            return _unavailable("submitting the sale", e)
         payload: dict[str, Any] = {
             "status": submitted.submission.value,
             "workflow_id": submitted.workflow_id,
@@ -93,15 +133,22 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         return JSONResponse(payload, status_code=202)
 
     async def get_sale(request: Request) -> JSONResponse:
-        result = await sale_result(
-            state["client"], request.path_params["store_id"], request.path_params["txn_id"]
-        )
+        store, txn = request.path_params["store_id"], request.path_params["txn_id"]
+        if any(len(x) > MAX_ID_LENGTH or ":" in x for x in (store, txn)):
+            return JSONResponse({"status": "unknown"}, status_code=404)
+        try:
+            result = await sale_result(state["client"], store, txn)
+        except Exception as e:  # e.g. a workflow that cannot answer its query right now
+            return _unavailable("reading the sale", e)
         if result is None:
             return JSONResponse({"status": "unknown"}, status_code=404)
         return JSONResponse(result.model_dump(mode="json"))
 
     async def post_confirmation(request: Request) -> JSONResponse:
-        body = await request.body()
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
+            return _too_large()
         platform = request.headers.get("X-POS-Platform", "")
         secret = settings.pos_secrets.get(platform)
         peer = request.client.host if request.client else "?"
@@ -120,13 +167,10 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         try:
             confirmation = StoreConfirmation.model_validate_json(body)
         except ValidationError as e:
-            return JSONResponse(
-                {
-                    "status": "refused",
-                    "errors": [err.model_dump() for err in field_errors(e, "confirmation")],
-                },
-                status_code=422,
-            )
+            return _refused(field_errors(e, "confirmation"))
+        problems = _confirmation_problems(confirmation)
+        if problems:
+            return _refused(problems)
         if confirmation.platform_id != platform:
             log.warning(
                 "refused a confirmation from %s: signed by %r for %r",
@@ -135,21 +179,26 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                 confirmation.platform_id,
             )
             return JSONResponse({"status": "refused", "error": "platform"}, status_code=401)
-        if not confirmation.command_id.startswith("price-rollout-"):
+        if not confirmation.command_id.startswith(rollout_workflow_id("")):
             log.warning("refused a confirmation for unknown command %r", confirmation.command_id)
             return JSONResponse({"status": "unknown command"}, status_code=404)
         handle = state["client"].get_workflow_handle(confirmation.command_id)
         try:
             await handle.signal(StorePriceCommand.confirm, confirmation)
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                return _unavailable("delivering the confirmation", e)
+            # Not found: a command that never existed, or one that is closed (409, as promised).
+            try:
+                await handle.describe()
+            except RPCError as d:
+                if d.status != RPCStatusCode.NOT_FOUND:
+                    return _unavailable("delivering the confirmation", d)
                 log.warning(
                     "refused a confirmation for unknown command %r", confirmation.command_id
                 )
                 return JSONResponse({"status": "unknown command"}, status_code=404)
-            if "already completed" in str(e):
-                return JSONResponse({"status": "closed"}, status_code=409)
-            raise
+            return JSONResponse({"status": "closed"}, status_code=409)
         return JSONResponse({"status": "delivered"}, status_code=202)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -164,6 +213,23 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _confirmation_problems(c: StoreConfirmation) -> list[FieldError]:
+    problems = []
+    if c.status not in CONFIRMED_STATES:
+        message = f"must be {' or '.join(CONFIRMED_STATES)}, got {c.status[:40]!r}"
+        problems.append(FieldError(field="status", message=message))
+    for field, value, limit in (
+        ("command_id", c.command_id, MAX_COMMAND_ID),
+        ("store_id", c.store_id, MAX_ID_LENGTH),
+        ("platform_id", c.platform_id, MAX_ID_LENGTH),
+        ("reason", c.reason or "", 2000),
+    ):
+        if len(value) > limit:
+            message = f"at most {limit} characters, got {len(value)}"
+            problems.append(FieldError(field=field, message=message))
+    return problems
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -10,7 +12,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.refund import RefundRequest, load_policy, parse_refund
 from workers.settings import Settings
-from workflows.refund import Refund, RefundInput, RefundResult, refund_workflow_id
+from workflows.refund import Refund, RefundInput, RefundResult, RefundStatus, refund_workflow_id
 from workflows.search_attributes import STORE_ID
 
 
@@ -40,3 +42,22 @@ async def request_refund(
     except WorkflowAlreadyStartedError:
         return request, handle, True
     return request, handle, False
+
+
+async def first_verdict(
+    handle: WorkflowHandle[Refund, RefundResult],
+    timeout: timedelta = timedelta(seconds=60),
+    poll: float = 0.25,
+) -> RefundResult:
+    """Wait until the refund has been checked against its sale, what was paid and the gateway:
+    its state then (Rejected with its reasons, AwaitingApproval, Refunding, ...). Raises
+    TimeoutError while it is still being checked after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout.total_seconds()
+    while True:
+        shown = await handle.query(Refund.show)
+        if shown.status is not RefundStatus.CHECKING:
+            return shown
+        if loop.time() > deadline:
+            raise TimeoutError(f"refund {handle.id} still being checked after {timeout}")
+        await asyncio.sleep(poll)

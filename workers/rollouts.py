@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
 from domain.pricing import Rollout, parse_rollout
@@ -46,3 +47,24 @@ async def start_rollout(
         ),
     )
     return rollout, handle
+
+
+async def validation_verdict(
+    handle: WorkflowHandle[PriceRollout, RolloutReport],
+    timeout: timedelta = timedelta(seconds=60),
+    poll: float = 0.25,
+) -> RolloutReport | None:
+    """Wait for the rollout's own checks (its SKUs in Odoo, its stores on the POS platform):
+    None once they passed (its stores are known), the report when it ended before that (e.g.
+    Rejected). Raises TimeoutError while it is still checking after `timeout`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout.total_seconds()
+    while True:
+        desc = await handle.describe()
+        if desc.status != WorkflowExecutionStatus.RUNNING:
+            return await handle.query(PriceRollout.report)
+        if (await handle.query(PriceRollout.progress)).total > 0:
+            return None
+        if loop.time() > deadline:
+            raise TimeoutError(f"rollout {handle.id} still being checked after {timeout}")
+        await asyncio.sleep(poll)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from activities.gateway_client import GatewaySettings
 from activities.odoo.client import OdooSettings
 from activities.pos_client import PosSettings
+from domain.validation import field_errors
 
 
 class TemporalSettings(BaseSettings):
@@ -77,3 +81,25 @@ class Settings(BaseSettings):
             password=self.odoo_password,
             timeout_s=self.odoo_timeout_s,
         )
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value is one ValueError naming its variable."""
+    try:
+        return Settings()
+    except SettingsError as e:
+        m = re.search(r'field "(\w+)"', str(e))
+        var = f"RETAILFLOW_{m.group(1).upper()}" if m else "a RETAILFLOW_ variable"
+        raise ValueError(f'settings: {var}: not valid JSON (e.g. {{"pos-main": "secret"}})') from e
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{_env_name(err.field)}: {err.message}" for err in field_errors(e, "settings")
+        )
+        raise ValueError(f"settings: {problems}") from e
+
+
+def _env_name(field: str) -> str:
+    head, _, rest = field.partition(".")
+    if head == "temporal" and rest:
+        return f"TEMPORAL_{rest.split('.')[0].upper()}"
+    return f"RETAILFLOW_{head.upper()}" + (f" ({rest})" if rest else "")

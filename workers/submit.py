@@ -19,7 +19,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.sale import Sale, SaleRejected, decode_sale_json, parse_sale, sale_key
+from domain.sale import Sale, SaleRejected, parse_sale, read_raw_sale, sale_key
 from domain.validation import FieldError
 from workers.settings import Settings
 from workflows.sale_posting import (
@@ -45,6 +45,7 @@ class Submission(StrEnum):
     QUEUED = "queued"  # handed to the store's ledger
     DUPLICATE = "duplicate"  # this sale already has a workflow: absorbed
     REJECTED = "rejected"  # invalid: kept, rejected, in its own workflow
+    FAILED = "failed"  # not submitted (Temporal refused or unreachable): send it again
 
 
 class Submitted(BaseModel):
@@ -55,12 +56,10 @@ class Submitted(BaseModel):
     errors: list[FieldError] = []
 
 
-def raw_from_text(text: str) -> dict[str, Any] | str:
-    """A JSON line as a sale object, or the text itself when it is not one (kept, rejected)."""
-    try:
-        return decode_sale_json(text)
-    except SaleRejected:
-        return text
+def raw_from_text(text: str | bytes) -> dict[str, Any] | str:
+    """A JSON line as a sale object (numbers exact), or the text itself when it is not one
+    (kept, rejected). Raises SaleRefused for input beyond the edge's limits: start nothing."""
+    return read_raw_sale(text)
 
 
 async def submit_sale(
@@ -133,12 +132,25 @@ async def submit_many(
     source: str,
     concurrency: int = 32,
 ) -> list[Submitted]:
-    """Submit in order of arrival (a ledger sees a store's sales in file order)."""
+    """Submit in order of arrival (a ledger sees a store's sales in file order). One result per
+    input, in order: a sale that could not be submitted is `failed` with the error, and the
+    others still go (nothing is silently skipped)."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(raw: dict[str, Any] | str) -> Submitted:
         async with gate:
-            return await submit_sale(client, settings, raw, mode, source)
+            try:
+                return await submit_sale(client, settings, raw, mode, source)
+            except Exception as e:
+                store = raw.get("store_id") if isinstance(raw, dict) else None
+                txn = raw.get("txn_id") if isinstance(raw, dict) else None
+                return Submitted(
+                    workflow_id="",
+                    submission=Submission.FAILED,
+                    store_id=store if isinstance(store, str) else None,
+                    txn_id=txn if isinstance(txn, str) else None,
+                    errors=[FieldError(field="submission", message=f"{type(e).__name__}: {e}")],
+                )
 
     return list(await asyncio.gather(*(one(r) for r in raws)))
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from domain.sale import SaleRejected, parse_sale, raw_sale_identity
+from domain.sale import SaleRejected, decode_sale_json, parse_sale, raw_sale_identity
 
 VALID: dict[str, Any] = {
     "store_id": "S001",
@@ -150,3 +150,92 @@ def test_identifiers_cannot_break_the_sale_key(bad: str) -> None:
 def test_identity_of_an_invalid_sale_is_still_known() -> None:
     assert raw_sale_identity({**VALID, "lines": []}) == ("S001", "T00001")
     assert raw_sale_identity("not json") is None
+
+
+# -- limits: magnitudes, nesting, exact numbers (nothing but SaleRejected, whatever the input)
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("lines", 0, "unit_price"), 1e308, "input should be less than 1000000000"),
+        (("lines", 0, "unit_price"), "123456789012345678.91", "input should be less than"),
+        (("lines", 0, "qty"), 1e308, "input should be less than 1000000"),
+        (("payments", 0, "amount"), "1e308", "input should be less than 1000000000"),
+        (("lines", 0, "unit_price"), "1e-999999", "must have at most 2 decimal places"),
+    ],
+)
+def test_magnitudes_are_bounded(path: tuple[Any, ...], value: Any, message: str) -> None:
+    def mutate(raw: dict[str, Any]) -> None:
+        target: Any = raw
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+
+    errors = rejected(mutate)
+    field = f"{path[0]}[{path[1]}].{path[2]}"
+    assert (field, message) in [(f, m[: len(message)]) for f, m in errors]
+
+
+def test_amounts_are_exact_from_json_text() -> None:
+    # JSON numbers, not strings: read as Decimal, so not a cent is lost to a float.
+    text = (
+        '{"store_id": "S1", "txn_id": "T1", "occurred_at": "2026-11-26T10:15:00-05:00", '
+        '"currency": "USD", "payments": [{"method": "cash", "amount": 999999999.91}], '
+        '"lines": [{"sku": "GOLD", "qty": 1, "unit_price": 999999999.91, "tax_rate": 0}]}'
+    )
+    assert decode_sale_json(text)["lines"][0]["unit_price"] == Decimal("999999999.91")
+    assert isinstance(decode_sale_json('{"a": 1.5}')["a"], Decimal)
+    sale = parse_sale(text)
+    assert sale.lines[0].unit_price == Decimal("999999999.91")
+    assert sale.total == Decimal("999999999.91")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 10_000 + "]" * 10_000,
+        '{"store_id": "S1", "txn_id": "T1", "lines": ' + "[" * 500 + "]" * 500 + "}",
+        '{"store_id": "S1", "lines": [' + '{"a": ' * 200 + "1" + "}" * 200 + "]}",
+        '{"x": ' + "[" * 100_000,
+    ],
+)
+def test_deep_nesting_is_a_rejection_not_a_recursion_error(text: str) -> None:
+    with pytest.raises(SaleRejected) as e:
+        parse_sale(text)
+    assert e.value.errors[0].field == "sale"
+    assert "nested more than 16 levels deep" in e.value.errors[0].message
+
+
+def test_deep_nesting_in_an_object_is_a_rejection() -> None:
+    deep: Any = 1
+    for _ in range(5_000):
+        deep = [deep]
+    with pytest.raises(SaleRejected) as e:
+        parse_sale({**VALID, "lines": deep})
+    assert e.value.errors[0].message == "nested more than 16 levels deep"
+
+
+@pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', b"\xff\xfe{}", '{"a": -Infinity}'])
+def test_json_that_python_would_misread_is_malformed(text: str | bytes) -> None:
+    with pytest.raises(SaleRejected) as e:
+        parse_sale(text)
+    assert e.value.errors[0].field == "sale"
+
+
+def test_huge_integer_is_refused_by_magnitude() -> None:
+    text = json.dumps(VALID).replace('"qty": "2"', '"qty": 1' + "0" * 5000)
+    assert ("lines[0].qty", "input should be less than 1000000") in [
+        (f, m) for f, m in _errors_of(text)
+    ]
+
+
+def test_identifier_longer_than_64_is_rejected() -> None:
+    errors = rejected(lambda s: s.update(txn_id="T" * 2000))
+    assert errors[0][0] == "txn_id"
+
+
+def _errors_of(raw: Any) -> list[tuple[str, str]]:
+    with pytest.raises(SaleRejected) as e:
+        parse_sale(raw)
+    return [(err.field, err.message) for err in e.value.errors]
