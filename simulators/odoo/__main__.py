@@ -69,7 +69,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--conflict-delay-ms",
         type=float,
         default=10.0,
-        help="postgres mode: delay before a serialization failure is answered",
+        help="postgres mode: delay after a lost write conflict",
+    )
+    parser.add_argument(
+        "--conflict-retries",
+        type=int,
+        default=0,
+        help="postgres mode: run a call that lost a write conflict again this many times "
+        "before answering the serialization failure (Odoo: 5)",
     )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -91,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             mode=args.concurrency,
             commit_jitter_ms=args.commit_jitter_ms,
             conflict_delay_ms=args.conflict_delay_ms,
+            retries=args.conflict_retries,
             seed=args.seed,
         )
     except ValueError as exc:

@@ -67,14 +67,18 @@ class Concurrency:
     """How calls run: ``serial`` (one at a time, commits in call order) or ``postgres``.
 
     ``commit_jitter_ms``: each writing call commits after a uniform random delay in
-    [0, commit_jitter_ms]; ``conflict_delay_ms``: the delay before a serialization failure is
-    answered; ``delays_ms``: fixed commit delays used first, in the order calls finish their
-    work (then the random ones); ``seed``: makes the random delays reproducible.
+    [0, commit_jitter_ms]; ``conflict_delay_ms``: the delay after a lost write conflict;
+    ``retries``: how many times a call that lost a conflict is run again, with a fresh
+    snapshot, before its serialization failure is answered (Odoo tries 5 times; the default
+    0 answers the first one, which is what tests of the client's handling want);
+    ``delays_ms``: fixed commit delays used first, in the order calls finish their work (then
+    the random ones); ``seed``: makes the random delays reproducible.
     """
 
     mode: str = "serial"
     commit_jitter_ms: float = 20.0
     conflict_delay_ms: float = 10.0
+    retries: int = 0
     delays_ms: tuple[float, ...] = ()
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
@@ -87,6 +91,8 @@ class Concurrency:
             value = getattr(self, name)
             if not 0 <= value <= 60_000:
                 raise ValueError(f"{name}: expected 0..60000, got {value!r}")
+        if not 0 <= self.retries <= 10:
+            raise ValueError(f"retries: expected 0..10, got {self.retries!r}")
         self.delays_ms = tuple(float(d) for d in self.delays_ms)
         if any(not 0 <= d <= 60_000 for d in self.delays_ms):
             raise ValueError("delays_ms: each delay must be within 0..60000")
@@ -108,6 +114,7 @@ class Concurrency:
             "mode": self.mode,
             "commit_jitter_ms": self.commit_jitter_ms,
             "conflict_delay_ms": self.conflict_delay_ms,
+            "retries": self.retries,
             "seed": self.seed,
         }
 
@@ -217,6 +224,7 @@ class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.sequence = 0
+        self.conflicts_lost = 0
         self.failures = 0
         self._open: dict[int, Txn] = {}
         self._committed: list[tuple[int, set[tuple[str, int]]]] = []
@@ -252,8 +260,12 @@ class Ledger:
 
     def fail(self, txn: Txn) -> None:
         with self._lock:
-            self.failures += 1
+            self.conflicts_lost += 1
             self._end(txn)
+
+    def answered_failure(self) -> None:
+        with self._lock:
+            self.failures += 1
 
     def end(self, txn: Txn) -> None:
         with self._lock:

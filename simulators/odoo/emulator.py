@@ -56,7 +56,9 @@ class OdooEmulator(BackgroundServer):
     def stats(self) -> dict[str, Any]:
         return {
             **self.stats_counter.snapshot(),
+            # Answered to clients / lost by an attempt (some then retried).
             "serialization_failures": self.database.ledger.failures,
+            "write_conflicts": self.database.ledger.conflicts_lost,
         }
 
     def reset_stats(self) -> None:

@@ -35,17 +35,20 @@ class Pg:
         self.a = login(emu)
         self.b = login(emu)
 
-    def hold_next_commit(self) -> None:
+    def hold_next_commit(self, **settings: Any) -> None:
         """The next writing call commits after HOLD_MS; later ones at once."""
+        settings = {"commit_jitter_ms": 0, "conflict_delay_ms": 0, **settings}
         self.emu.database.concurrency = Concurrency(
-            mode="postgres", delays_ms=(HOLD_MS,), commit_jitter_ms=0, conflict_delay_ms=0
+            mode="postgres", delays_ms=(HOLD_MS,), **settings
         )
 
-    def overlap(self, slow: Callable[[], Any], fast: Callable[[], Any]) -> tuple[Any, Any, Any]:
-        """Run ``slow`` until its work is done but not committed, then ``fast``, then
-        ``during`` (``fast``'s outcome seen while ``slow`` is still pending); results or
-        the exceptions raised."""
-        self.hold_next_commit()
+    def overlap(
+        self, slow: Callable[[], Any], fast: Callable[[], Any], **settings: Any
+    ) -> tuple[Any, Any, int]:
+        """Run ``slow`` until its work is done but not committed, then ``fast``: their
+        results (or the exceptions raised) and how many commits were still pending when
+        ``fast`` returned."""
+        self.hold_next_commit(**settings)
         outcome: dict[str, Any] = {}
 
         def run_slow() -> None:
@@ -225,7 +228,25 @@ def test_no_serialization_failure_without_contention(pg: Pg) -> None:
     assert pg.a.env["stock.picking"].button_validate([third]) is True
     assert pg.b.env["stock.picking"].button_validate([fourth]) is True
     assert pg.emu.stats()["serialization_failures"] == 0
+    assert pg.emu.stats()["write_conflicts"] == 0
     assert stock(pg.a, one) == (-15.0, 0.0)
+
+
+def test_retries_absorb_a_conflict_as_odoo_does(pg: Pg) -> None:
+    pid = product(pg.a, "Retried")
+    first = pg.a.env["stock.picking"].create(s1p(pid, "POS:r1"))
+    second = pg.a.env["stock.picking"].create(s1p(pid, "POS:r2"))
+    # The conflict is run again after the first call has committed.
+    slow, fast, _pending = pg.overlap(
+        lambda: pg.a.env["stock.picking"].button_validate([first]),
+        lambda: pg.b.env["stock.picking"].button_validate([second]),
+        retries=1,
+        conflict_delay_ms=HOLD_MS * 2.5,
+    )
+    assert (slow, fast) == (True, True)
+    assert pg.emu.stats()["write_conflicts"] == 1
+    assert pg.emu.stats()["serialization_failures"] == 0
+    assert stock(pg.a, pid) == (-10.0, 0.0)
 
 
 # -- all or nothing ---------------------------------------------------------------------------
