@@ -331,3 +331,51 @@ def test_command_line_flag() -> None:
     assert (args.concurrency, args.commit_jitter_ms) == ("postgres", 5.0)
     with pytest.raises(SystemExit):
         parse_args(["--concurrency", "mysql"])
+
+
+def test_contended_s1p_with_client_retries_moves_each_sale_exactly_once() -> None:
+    """Four clients, three shared products, random commit order: a client that retries
+    on serialization failures ends with every transfer done once and stock exact."""
+    emu = OdooEmulator(
+        concurrency=Concurrency(mode="postgres", commit_jitter_ms=5, conflict_delay_ms=1, seed=11)
+    )
+    emu.start()
+    try:
+        setup = login(emu)
+        pids = [product(setup, f"Shared {n}") for n in range(3)]
+        errors: list[BaseException] = []
+
+        def retrying(call: Callable[[], Any]) -> Any:
+            while True:
+                try:
+                    return call()
+                except odoorpc.error.RPCError as exc:
+                    if exc.info["data"]["name"] != SERIALIZATION:
+                        raise
+
+        def worker(n: int) -> None:
+            client = login(emu)
+            Picking = client.env["stock.picking"]
+            try:
+                for i in range(6):
+                    vals = s1p(pids[(n + i) % 3], f"W{n}:{i}", qty=1)
+                    pick = retrying(lambda vals=vals: Picking.create(vals))
+                    assert retrying(lambda pick=pick: Picking.button_validate([pick])) is True
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        pickings = setup.env["stock.picking"].search_read([], ["origin", "state"])
+        assert sorted(p["origin"] for p in pickings) == sorted(
+            f"W{n}:{i}" for n in range(4) for i in range(6)
+        )
+        assert {p["state"] for p in pickings} == {"done"}
+        assert sum(stock(setup, pid)[0] for pid in pids) == -24.0
+        assert all(stock(setup, pid)[1] == 0.0 for pid in pids)
+    finally:
+        emu.stop()
