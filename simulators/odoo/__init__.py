@@ -19,6 +19,17 @@ Command line::
 
     python -m simulators.odoo --port 8069 --db var/odoo.sqlite \\
         --latency-ms 5 --error-rate 0.1 --faults transport,http_500,lost_response
+    python -m simulators.odoo --concurrency postgres --commit-jitter-ms 20 --seed 1
+
+Concurrency (``concurrency=`` of ``OdooEmulator``, ``--concurrency``): ``serial`` (default)
+runs one call at a time; ``postgres`` lets calls interleave as on PostgreSQL: ids are taken at
+insert but a call's inserted rows become visible only at its commit, a random short while
+after its work (``--commit-jitter-ms``, seeded by ``--seed``), so a search can see id 11
+before id 10; two calls writing the same row, or the quants of the same product, while both
+are open: the later one fails with ``psycopg2.errors.SerializationFailure`` ("could not
+serialize access due to concurrent update"), after ``--conflict-retries`` new attempts
+(Odoo makes 5; default 0); drafts created at once in a journal's new period share a name.
+``stats()`` counts ``serialization_failures`` (answered) and ``write_conflicts`` (lost).
 
 Run-time control over HTTP (JSON bodies):
 
@@ -41,7 +52,8 @@ odoorpc surfaces a dropped connection as ``http.client.RemoteDisconnected`` and 
 
 from __future__ import annotations
 
+from .concurrency import Concurrency
 from .emulator import OdooEmulator
 from .faults import FAULT_KINDS, Faults
 
-__all__ = ["FAULT_KINDS", "Faults", "OdooEmulator"]
+__all__ = ["FAULT_KINDS", "Concurrency", "Faults", "OdooEmulator"]

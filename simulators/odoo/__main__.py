@@ -7,6 +7,7 @@ import sys
 
 from simulators.serving import add_server_arguments, comma_list, prepare, serve
 
+from .concurrency import MODES, Concurrency
 from .emulator import OdooEmulator
 from .faults import FAULT_KINDS, Faults
 
@@ -51,6 +52,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only these methods, e.g. create,action_post",
     )
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--concurrency",
+        choices=MODES,
+        default="serial",
+        help="serial: one call at a time; postgres: calls interleave, commits land out of id "
+        "order and colliding writers fail with a serialization failure",
+    )
+    parser.add_argument(
+        "--commit-jitter-ms",
+        type=float,
+        default=20.0,
+        help="postgres mode: a commit becomes visible after up to this delay",
+    )
+    parser.add_argument(
+        "--conflict-delay-ms",
+        type=float,
+        default=10.0,
+        help="postgres mode: delay after a lost write conflict",
+    )
+    parser.add_argument(
+        "--conflict-retries",
+        type=int,
+        default=0,
+        help="postgres mode: run a call that lost a write conflict again this many times "
+        "before answering the serialization failure (Odoo: 5)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -66,19 +93,36 @@ def main(argv: list[str] | None = None) -> int:
         methods=args.fault_methods,
         seed=args.seed,
     )
+    try:
+        concurrency = Concurrency(
+            mode=args.concurrency,
+            commit_jitter_ms=args.commit_jitter_ms,
+            conflict_delay_ms=args.conflict_delay_ms,
+            retries=args.conflict_retries,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        print(f"python -m simulators.odoo: {exc}", file=sys.stderr)
+        return 2
     emulator = OdooEmulator(
-        db_path=args.db, dbname=args.dbname, users=args.users, dbs=args.list_dbs, faults=faults
+        db_path=args.db,
+        dbname=args.dbname,
+        users=args.users,
+        dbs=args.list_dbs,
+        faults=faults,
+        concurrency=concurrency,
     )
     return serve(
         emulator,
         args.host,
         args.port,
         "simulators.odoo",
-        "Odoo 17 emulator on http://%s:%s db=%s faults=%s",
+        "Odoo 17 emulator on http://%s:%s db=%s faults=%s concurrency=%s",
         args.host,
         args.port,
         args.dbname,
         faults.to_dict(),
+        concurrency.to_dict(),
     )
 
 

@@ -2,7 +2,9 @@
 
 SQLite has one writer at a time, so a single connection guarded by a lock serves every
 request thread; each RPC runs in one transaction that commits on success and rolls back on
-any exception, which is Odoo's all-or-nothing behaviour per call.
+any exception, which is Odoo's all-or-nothing behaviour per call. In the ``postgres``
+concurrency mode (see ``concurrency``) commits become visible after the call's work, out of
+id order, and colliding writers fail as on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,6 +18,16 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.pool import StaticPool
 
 from . import tables as T
+from .concurrency import (
+    Concurrency,
+    IdCounters,
+    Ledger,
+    SerializationFailure,
+    TrackedConnection,
+    pause,
+    restore_inserts,
+    stash_inserts,
+)
 from .models import MODEL_CLASSES
 from .orm import Env, Registry
 from .seed import seed
@@ -70,7 +82,10 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """One emulated Odoo database backed by SQLite (a file, or memory when ``path`` is None)."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, concurrency: Concurrency | None = None) -> None:
+        self.concurrency = concurrency or Concurrency()
+        self.ledger = Ledger()
+        self.ids = IdCounters()
         url = f"sqlite:///{path}" if path else "sqlite://"
         self.engine: Engine = create_engine(
             url, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -90,10 +105,18 @@ class Database:
                 seed(self.conn, self.registry)
             _install_planner_stats(self.conn)
             self.conn.commit()
+            self._load_ids()
+
+    def _load_ids(self) -> None:
+        self.ids.load(self.conn, list(T.EmulatorTable.metadata.sorted_tables))
 
     @contextmanager
     def transaction(self, uid: int, context: dict[str, Any] | None = None) -> Iterator[Env]:
-        """Serialised unit of work: commit if the block returns, roll back if it raises."""
+        """One call's unit of work: commit if the block returns, roll back if it raises."""
+        if self.concurrency.interleaved:
+            with self._interleaved(uid, context) as env:
+                yield env
+            return
         with self.lock:
             env = Env(self.registry, self.conn, uid, context, known=self.known)
             try:
@@ -105,6 +128,49 @@ class Database:
                 self.conn.commit()
                 env.committed()
 
+    @contextmanager
+    def _interleaved(self, uid: int, context: dict[str, Any] | None) -> Iterator[Env]:
+        """``postgres`` mode: work under the lock, commit later, fail on write conflicts."""
+        txn = self.ledger.begin()
+        conn = TrackedConnection(self.conn, txn, self.ids)
+        delay = 0.0
+        failed = False
+        with self.lock:
+            # A fresh existence cache: another call's view of what exists is not this one's.
+            env = Env(self.registry, conn, uid, context, known={})  # type: ignore[arg-type]
+            try:
+                yield env
+            except BaseException:
+                self.conn.rollback()
+                self.ledger.end(txn)
+                raise
+            if not txn.wrote:
+                self.conn.commit()
+                self.ledger.commit(txn)
+                return
+            if self.ledger.conflicts(txn):
+                self.conn.rollback()
+                self.ledger.fail(txn)
+                failed = True
+            else:
+                stash_inserts(self.conn, txn)
+                self.conn.commit()
+                self.ledger.hold(txn)
+                delay = self.concurrency.commit_delay()
+        if failed:
+            pause(self.concurrency.conflict_delay_ms / 1000)
+            raise SerializationFailure()
+        pause(delay)
+        with self.lock:
+            restore_inserts(self.conn, txn)
+            self.conn.commit()
+            self.ledger.commit(txn)
+
+    @property
+    def pending_commits(self) -> int:
+        """Calls (``postgres`` mode) whose work is done but whose commit is not visible yet."""
+        return self.ledger.pending
+
     def reset(self) -> None:
         """Wipe every table and seed the chart again."""
         with self.lock:
@@ -114,6 +180,7 @@ class Database:
             seed(self.conn, self.registry)
             _install_planner_stats(self.conn)
             self.conn.commit()
+            self._load_ids()
 
     def ensure_users(self, logins: list[str]) -> None:
         """Create the configured logins that the seed does not have (as internal users)."""

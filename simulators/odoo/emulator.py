@@ -6,6 +6,7 @@ from typing import Any
 
 from simulators.serving import BackgroundServer
 
+from .concurrency import Concurrency
 from .database import Database
 from .faults import Faults
 from .rpc import Services
@@ -17,6 +18,9 @@ class OdooEmulator(BackgroundServer):
 
     ``db_path`` None keeps the data in memory; an existing file keeps its data (it is seeded
     only when empty). ``users`` maps logins to passwords; ``admin`` is uid 2.
+    ``concurrency``: ``"serial"`` (default: one call at a time) or ``"postgres"`` (calls
+    interleave, commits land out of id order, colliding writers get PostgreSQL's
+    serialization failure), or a ``Concurrency`` with its delays and seed.
     """
 
     server_class = EmulatorHTTPServer
@@ -30,9 +34,12 @@ class OdooEmulator(BackgroundServer):
         users: dict[str, str] | None = None,
         dbs: list[str] | None = None,
         faults: Faults | None = None,
+        concurrency: str | Concurrency = "serial",
     ) -> None:
         self.dbname = dbname
-        self.database = Database(db_path)
+        if isinstance(concurrency, str):
+            concurrency = Concurrency(mode=concurrency)
+        self.database = Database(db_path, concurrency)
         users = dict(users if users is not None else {"admin": "admin"})
         self.database.ensure_users(sorted(users))
         self.services = Services(self.database, dbname, users, dbs if dbs is not None else [dbname])
@@ -47,7 +54,12 @@ class OdooEmulator(BackgroundServer):
         self.database.close()
 
     def stats(self) -> dict[str, Any]:
-        return self.stats_counter.snapshot()
+        return {
+            **self.stats_counter.snapshot(),
+            # Answered to clients / lost by an attempt (some then retried).
+            "serialization_failures": self.database.ledger.failures,
+            "write_conflicts": self.database.ledger.conflicts_lost,
+        }
 
     def reset_stats(self) -> None:
         self.stats_counter.clear()

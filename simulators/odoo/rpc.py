@@ -8,10 +8,12 @@ reaches the transport, which serialises it like Odoo.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from sqlalchemy import select
 
+from .concurrency import SerializationFailure
 from .database import Database
 from .exceptions import AccessDenied, AccessError, DatabaseNotFound, UserError
 
@@ -101,6 +103,30 @@ class Services:
         else:
             call_args, call_kwargs = list(args[5:]), {}
         context = call_kwargs.pop("context", None) or {}
+        retries = self.database.concurrency.retries
+        # A call run again gets its arguments as they came, whatever the first run did.
+        original = copy.deepcopy((call_args, call_kwargs)) if retries else ([], {})
+        for attempt in range(retries + 1):
+            args_, kwargs_ = (call_args, call_kwargs) if not attempt else copy.deepcopy(original)
+            try:
+                return self._call(uid, password, model, name, args_, kwargs_, context)
+            except SerializationFailure:
+                # Odoo runs the whole call again after a serialization failure.
+                if attempt == retries:
+                    self.database.ledger.answered_failure()
+                    raise
+        raise AssertionError("unreachable")
+
+    def _call(
+        self,
+        uid: Any,
+        password: Any,
+        model: str,
+        name: str,
+        call_args: list[Any],
+        call_kwargs: dict[str, Any],
+        context: dict[str, Any],
+    ) -> Any:
         with self.database.transaction(uid=int(uid), context=context) as env:
             self._check_credentials(uid, password, env)
             if name.startswith("_"):

@@ -186,7 +186,8 @@ def test_outgoing_picking_validates_in_one_call(
     pick = Picking.create(outgoing(pid, 3, origin))
     [draft] = Picking.read([pick], ["name", "state", "origin", "move_ids", "picking_type_id"])
     assert re.fullmatch(r"WH/OUT/\d{5}", draft["name"])
-    assert (draft["state"], draft["origin"]) == ("draft", origin)
+    # A preset quantity confirms and reserves at create.
+    assert (draft["state"], draft["origin"]) == ("assigned", origin)
     assert Picking.button_validate([pick]) is True
     [done] = Picking.read([pick], ["state", "date_done"])
     assert done["state"] == "done"

@@ -1,11 +1,24 @@
 """Inventory: locations, warehouse, operation types, quants, transfers and stock moves.
 
-Follows Odoo 17 as observed (facts §d): on-hand quantity lives in ``stock.quant`` rows of
-internal locations; an inventory count (``inventory_mode`` context) creates a done
-``is_inventory`` move against the inventory-adjustment location; a plain ``quantity`` create
-sets on-hand silently; ``button_validate`` on a draft transfer confirms it, reserves what is
-available, sets untouched quantities to the demand and validates (stock may go negative), or
-returns the backorder wizard action when a move is only partially reserved.
+Follows Odoo 17 as observed: on-hand quantity lives in ``stock.quant`` rows of internal
+locations; an inventory count (``inventory_mode`` context) creates a done ``is_inventory`` move
+against the inventory-adjustment location; a plain ``quantity`` create sets on-hand silently.
+
+Transfers (see docs/architecture.md for the sequences the project relies on):
+
+* a move created in a transfer with a ``quantity`` is confirmed at once; a storable one
+  reserves that quantity on its quant even beyond what is on hand (the transfer is
+  ``assigned``), a consumable one stays ``confirmed``;
+* ``button_validate`` confirms a draft transfer (reserving what is free) and fills untouched
+  quantities with the demand; refuses a transfer with nothing reserved ("no quantities are
+  reserved", also for done and cancelled ones); marks every move picked when none is; answers
+  the backorder wizard action when a move has less than its demand (unless ``skip_backorder``,
+  which moves only the quantities and splits the rest into a backorder, or cancels it for the
+  transfers in ``picking_ids_not_to_backorder``);
+* validating takes stock out even below zero, then frees the reservations of other *unpicked*
+  moves that the quant no longer covers (Odoo's ``_free_reservation``): a transfer whose moves
+  had only their preset quantity, not ``picked``, drops back to ``confirmed`` with nothing
+  reserved and its own validation is refused.
 """
 
 from __future__ import annotations
@@ -53,6 +66,13 @@ CANNOT_CANCEL_DONE = (
     "You cannot cancel a stock move that has been set to 'Done'. Create a return in order to "
     "reverse the moves which took place."
 )
+NO_QUANTITIES = (
+    "You cannot validate a transfer if no quantities are reserved. To force the transfer, "
+    "encode quantities."
+)
+NO_MOVES = "Please add some items to move."
+# The id of the ``stock.view_backorder_confirmation`` view; it differs between databases.
+BACKORDER_VIEW_ID = 1213
 
 
 class StockLocation(BaseModel):
@@ -374,16 +394,22 @@ class StockQuant(BaseModel):
                 .values(quantity=self._t.c.quantity + quantity)
             )
         else:
-            super(StockQuant, self.with_context(inventory_mode=False))._create(
-                [
-                    {
-                        "product_id": product_id,
-                        "location_id": location_id,
-                        "quantity": quantity,
-                        "in_date": self.env.now,
-                    }
-                ]
-            )
+            self._new_quant(product_id, location_id, quantity, 0.0)
+
+    def _new_quant(
+        self, product_id: int, location_id: int, quantity: float, reserved: float
+    ) -> int:
+        return super(StockQuant, self.with_context(inventory_mode=False))._create(
+            [
+                {
+                    "product_id": product_id,
+                    "location_id": location_id,
+                    "quantity": quantity,
+                    "reserved_quantity": reserved,
+                    "in_date": self.env.now,
+                }
+            ]
+        )[0]
 
     @api_records
     def action_apply_inventory(self, ids: Any) -> None:
@@ -479,7 +505,55 @@ class StockMove(BaseModel):
                     vals["product_uom"] = uom["uom_id"]
             vals.setdefault("reference", vals.get("name"))
             prepared.append(vals)
-        return super()._create(prepared)
+        ids = super()._create(prepared)
+        self._confirm_preset(ids)
+        return ids
+
+    def _confirm_preset(self, ids: list[int]) -> None:
+        """A transfer's move created with a ``quantity`` is confirmed at once, and a storable
+        one reserves that quantity on the quant whatever is on hand (so a quant can show more
+        reserved than it holds); a consumable one stays ``confirmed``."""
+        raw = self._read_raw(
+            ids,
+            ["picking_id", "state", "quantity", "product_uom_qty", "product_id", "location_id"],
+        )
+        preset = [
+            mid
+            for mid, v in raw.items()
+            if v["picking_id"] and v["state"] == "draft" and (v["quantity"] or 0.0) > 0
+        ]
+        if not preset:
+            return
+        t = self._t
+        self._conn.execute(t.update().where(t.c.id.in_(preset)).values(state="confirmed"))
+        reserving = self._reserving({mid: raw[mid] for mid in preset})
+        self._recompute_state(reserving)
+        self._sync_reserved(self._keys(reserving))
+
+    SPLIT_COPIED = (
+        "name",
+        "product_id",
+        "product_uom",
+        "location_id",
+        "location_dest_id",
+        "picking_id",
+        "picking_type_id",
+        "origin",
+        "partner_id",
+        "company_id",
+        "procure_method",
+        "sequence",
+        "price_unit",
+        "reference",
+        "date",
+    )
+
+    def _copy_split(self, move_id: int, quantity: float) -> int:
+        """``_split``: a new confirmed move for ``quantity`` of the demand, nothing reserved."""
+        row = self._get(move_id, *self.SPLIT_COPIED)
+        vals = {name: getattr(row, name) for name in self.SPLIT_COPIED}
+        vals.update(product_uom_qty=quantity, quantity=0.0, state="confirmed", picked=False)
+        return self._create([vals])[0]
 
     def _storable(self, product_ids: list[int]) -> set[int]:
         raw = self.env["product.product"]._read_raw(sorted(set(product_ids)), ["type"])
@@ -491,59 +565,60 @@ class StockMove(BaseModel):
         )
         return usage
 
-    def _action_confirm(self, ids: list[int]) -> None:
-        t = self._t
-        self._conn.execute(
-            t.update().where(t.c.id.in_(ids), t.c.state == "draft").values(state="confirmed")
-        )
-        self._action_assign(ids)
-
-    def _available(self, product_id: int, location_id: int, exclude: int) -> float:
-        """On hand under ``location_id`` minus what other moves already reserved there."""
-        locations = self.env["stock.location"]._hierarchy([location_id])
-        quant = self.env["stock.quant"]._t
-        t = self._t
-        on_hand = (
-            self._conn.execute(
-                select(func.sum(quant.c.quantity)).where(
-                    quant.c.product_id == product_id, quant.c.location_id.in_(locations)
-                )
-            ).scalar()
-            or 0.0
-        )
-        reserved = (
-            self._conn.execute(
-                select(func.sum(t.c.quantity)).where(
-                    t.c.product_id == product_id,
-                    t.c.location_id.in_(locations),
-                    t.c.state.in_(RESERVED_STATES),
-                    t.c.id != exclude,
-                )
-            ).scalar()
-            or 0.0
-        )
-        return float(on_hand) - float(reserved)
-
-    def _action_assign(self, ids: list[int]) -> None:
-        raw = self._read_raw(
-            ids, ["product_id", "location_id", "state", "product_uom_qty", "quantity"]
-        )
+    def _reserving(self, raw: dict[int, dict[str, Any]]) -> list[int]:
+        """The moves among ``raw`` that reserve on quants: storable, from a quant location."""
         storable = self._storable([v["product_id"] for v in raw.values()])
         usage = self._location_usage([v["location_id"] for v in raw.values()])
-        for mid in ids:
-            move = raw[mid]
-            if move["state"] not in ("confirmed", "partially_available"):
+        return [
+            mid
+            for mid, v in raw.items()
+            if v["product_id"] in storable and usage.get(v["location_id"]) in QUANT_LOCATIONS
+        ]
+
+    def _keys(self, ids: list[int]) -> set[tuple[int, int]]:
+        raw = self._read_raw(ids, ["product_id", "location_id"])
+        return {(v["product_id"], v["location_id"]) for v in raw.values()}
+
+    def _sync_reserved(self, keys: set[tuple[int, int]]) -> None:
+        """Quants' ``reserved_quantity``: what the live moves of each (product, location) hold."""
+        quants = self.env["stock.quant"]
+        q, t = quants._t, self._t
+        for product_id, location_id in sorted(keys):
+            reserved = float(
+                self._conn.execute(
+                    select(func.sum(t.c.quantity)).where(
+                        t.c.product_id == product_id,
+                        t.c.location_id == location_id,
+                        t.c.state.in_(RESERVED_STATES),
+                    )
+                ).scalar()
+                or 0.0
+            )
+            rows = list(
+                self._conn.execute(
+                    select(q.c.id, q.c.reserved_quantity)
+                    .where(q.c.product_id == product_id, q.c.location_id == location_id)
+                    .order_by(q.c.id)
+                )
+            )
+            if not rows:
+                if reserved:
+                    quants._new_quant(product_id, location_id, 0.0, reserved)
                 continue
-            demand, quantity = move["product_uom_qty"] or 0.0, move["quantity"] or 0.0
-            if quantity < demand:
-                if (
-                    move["product_id"] not in storable
-                    or usage[move["location_id"]] not in QUANT_LOCATIONS
-                ):
-                    quantity = demand
-                else:
-                    available = self._available(move["product_id"], move["location_id"], mid)
-                    quantity += max(0.0, min(available, demand - quantity))
+            wanted = {rows[0].id: reserved, **{r.id: 0.0 for r in rows[1:]}}
+            for row in rows:
+                if (row.reserved_quantity or 0.0) != wanted[row.id]:
+                    self._conn.execute(
+                        q.update().where(q.c.id == row.id).values(reserved_quantity=wanted[row.id])
+                    )
+
+    def _recompute_state(self, ids: list[int]) -> None:
+        """Odoo's ``_recompute_state``: a live move's state from its quantity."""
+        t = self._t
+        for mid, v in self._read_raw(ids, ["state", "quantity", "product_uom_qty"]).items():
+            if v["state"] in ("draft", "done", "cancel"):
+                continue
+            quantity, demand = v["quantity"] or 0.0, v["product_uom_qty"] or 0.0
             state = (
                 "assigned"
                 if quantity >= demand
@@ -551,39 +626,154 @@ class StockMove(BaseModel):
                 if quantity > 0
                 else "confirmed"
             )
-            self._conn.execute(
-                self._t.update().where(self._t.c.id == mid).values(quantity=quantity, state=state)
-            )
+            if state != v["state"]:
+                self._conn.execute(t.update().where(t.c.id == mid).values(state=state))
 
-    def _action_done(self, ids: list[int]) -> None:
+    def _write(self, ids: Any, vals: dict[str, Any]) -> None:
+        ids = list(dict.fromkeys(ids))
+        before = self._keys(ids) if "quantity" in vals or "location_id" in vals else set()
+        super()._write(ids, vals)
+        if before:
+            self._recompute_state(ids)
+            self._sync_reserved(before | self._keys(ids))
+            self.env["stock.picking"]._refresh_state(self._pickings(ids))
+
+    def _unlink(self, ids: Any) -> None:
+        keys = self._keys(list(ids))
+        super()._unlink(ids)
+        self._sync_reserved(keys)
+
+    def _pickings(self, ids: list[int]) -> list[int]:
+        return sorted({p for p in self._column_values(ids, "picking_id").values() if p})
+
+    def _action_confirm(self, ids: list[int]) -> None:
+        t = self._t
+        self._conn.execute(
+            t.update().where(t.c.id.in_(ids), t.c.state == "draft").values(state="confirmed")
+        )
+        self._action_assign(ids)
+
+    def _free_quantity(self, product_id: int, location_id: int) -> float:
+        """On hand under ``location_id`` minus what is reserved there (never below zero)."""
+        locations = self.env["stock.location"]._hierarchy([location_id])
+        quant = self.env["stock.quant"]._t
+        on_hand, reserved = self._conn.execute(
+            select(func.sum(quant.c.quantity), func.sum(quant.c.reserved_quantity)).where(
+                quant.c.product_id == product_id, quant.c.location_id.in_(locations)
+            )
+        ).one()
+        return max(0.0, float(on_hand or 0.0) - float(reserved or 0.0))
+
+    def _action_assign(self, ids: list[int]) -> None:
         raw = self._read_raw(
-            ids, ["product_id", "location_id", "location_dest_id", "quantity", "state"]
+            ids, ["product_id", "location_id", "state", "product_uom_qty", "quantity"]
         )
-        storable = self._storable([v["product_id"] for v in raw.values()])
-        usage = self._location_usage(
-            [v["location_id"] for v in raw.values()] + [v["location_dest_id"] for v in raw.values()]
-        )
-        quants = self.env["stock.quant"]
+        reserving = set(self._reserving(raw))
+        free: dict[tuple[int, int], float] = {}
+        t = self._t
         for mid in ids:
             move = raw[mid]
-            if move["state"] in ("done", "cancel"):
+            if move["state"] not in ("confirmed", "partially_available", "waiting"):
                 continue
+            demand, quantity = move["product_uom_qty"] or 0.0, move["quantity"] or 0.0
+            if quantity < demand:
+                if mid not in reserving:
+                    quantity = demand
+                else:
+                    key = (move["product_id"], move["location_id"])
+                    if key not in free:
+                        free[key] = self._free_quantity(*key)
+                    taken = max(0.0, min(free[key], demand - quantity))
+                    free[key] -= taken
+                    quantity += taken
+            self._conn.execute(t.update().where(t.c.id == mid).values(quantity=quantity))
+        self._recompute_state(ids)
+        self._sync_reserved(self._keys(sorted(reserving)))
+
+    def _action_done(self, ids: list[int]) -> None:
+        """Move each move's ``quantity`` (stock may go negative), then free the reservations
+        of other unpicked moves that the quants can no longer cover (``_free_reservation``)."""
+        raw = self._read_raw(
+            ids,
+            ["product_id", "location_id", "location_dest_id", "quantity", "state", "picking_id"],
+        )
+        todo = {mid: v for mid, v in raw.items() if v["state"] not in ("done", "cancel")}
+        storable = self._storable([v["product_id"] for v in todo.values()])
+        usage = self._location_usage(
+            [v["location_id"] for v in todo.values()]
+            + [v["location_dest_id"] for v in todo.values()]
+        )
+        quants = self.env["stock.quant"]
+        sources: dict[tuple[int, int], int | None] = {}
+        for move in todo.values():
             quantity = move["quantity"] or 0.0
-            if move["product_id"] in storable:
-                if usage[move["location_id"]] in QUANT_LOCATIONS:
-                    quants._update_available_quantity(
-                        move["product_id"], move["location_id"], -quantity
-                    )
-                if usage[move["location_dest_id"]] in QUANT_LOCATIONS:
-                    quants._update_available_quantity(
-                        move["product_id"], move["location_dest_id"], quantity
-                    )
+            if move["product_id"] not in storable:
+                continue
+            if usage[move["location_id"]] in QUANT_LOCATIONS:
+                quants._update_available_quantity(
+                    move["product_id"], move["location_id"], -quantity
+                )
+                sources.setdefault((move["product_id"], move["location_id"]), move["picking_id"])
+            if usage[move["location_dest_id"]] in QUANT_LOCATIONS:
+                quants._update_available_quantity(
+                    move["product_id"], move["location_dest_id"], quantity
+                )
         t = self._t
         self._conn.execute(
             t.update()
-            .where(t.c.id.in_(ids), t.c.state.not_in(["done", "cancel"]))
+            .where(t.c.id.in_(list(todo)))
             .values(state="done", picked=True, date=self.env.now, write_date=self.env.now)
         )
+        self._sync_reserved(set(sources))
+        for key, picking_id in sources.items():
+            self._free_reservation(key, picking_id)
+
+    def _free_reservation(self, key: tuple[int, int], picking_id: int | None) -> None:
+        product_id, location_id = key
+        quant, t = self.env["stock.quant"]._t, self._t
+        on_hand, reserved = self._conn.execute(
+            select(func.sum(quant.c.quantity), func.sum(quant.c.reserved_quantity)).where(
+                quant.c.product_id == product_id, quant.c.location_id == location_id
+            )
+        ).one()
+        missing = float(reserved or 0.0) - float(on_hand or 0.0)
+        if missing <= 0:
+            return
+        picking = self.env["stock.picking"]._t
+        candidates = list(
+            self._conn.execute(
+                select(t.c.id, t.c.quantity, t.c.picking_id, t.c.date, picking.c.scheduled_date)
+                .select_from(t.outerjoin(picking, picking.c.id == t.c.picking_id))
+                .where(
+                    t.c.product_id == product_id,
+                    t.c.location_id == location_id,
+                    t.c.state.in_(RESERVED_STATES),
+                    t.c.quantity > 0,
+                    t.c.picked.is_not(True),
+                )
+            )
+        )
+        # Odoo takes the current transfer first, then the latest scheduled ones.
+        candidates.sort(
+            key=lambda c: (
+                c.picking_id != picking_id,
+                -((c.scheduled_date or c.date).timestamp()),
+                -c.id,
+            )
+        )
+        touched = []
+        for candidate in candidates:
+            taken = min(candidate.quantity, missing)
+            self._conn.execute(
+                t.update().where(t.c.id == candidate.id).values(quantity=candidate.quantity - taken)
+            )
+            touched.append(candidate.id)
+            missing -= taken
+            if missing <= 0:
+                break
+        self._recompute_state(touched)
+        self._sync_reserved({key})
+        self.env["stock.picking"]._refresh_state(self._pickings(touched))
 
     def _action_cancel(self, ids: list[int]) -> None:
         states = self._column_values(ids, "state")
@@ -591,12 +781,14 @@ class StockMove(BaseModel):
             raise UserError(CANNOT_CANCEL_DONE)
         t = self._t
         self._conn.execute(t.update().where(t.c.id.in_(ids)).values(state="cancel", quantity=0.0))
+        self._sync_reserved(self._keys(ids))
 
     @api_records
     def action_confirm(self, ids: Any) -> list[int]:
         move_ids = normalize_ids(ids)
         self._ensure_exist(move_ids)
         self._action_confirm(move_ids)
+        self.env["stock.picking"]._refresh_state(self._pickings(move_ids))
         return move_ids
 
     @api_records
@@ -604,6 +796,7 @@ class StockMove(BaseModel):
         ids = normalize_ids(ids)
         self._ensure_exist(ids)
         self._action_assign(ids)
+        self.env["stock.picking"]._refresh_state(self._pickings(ids))
         return True
 
 
@@ -662,7 +855,9 @@ class StockPicking(BaseModel):
                 if vals.get("name", "/") in ("/", False, None) and ptype.sequence_id:
                     vals["name"] = sequences._next(ptype.sequence_id)
             prepared.append(vals)
-        return super()._create(prepared)
+        ids = super()._create(prepared)
+        self._refresh_state(ids)
+        return ids
 
     def _moves(self, ids: list[int]) -> list[int]:
         move = self.env["stock.move"]
@@ -676,6 +871,8 @@ class StockPicking(BaseModel):
 
     def _refresh_state(self, ids: list[int]) -> None:
         """Transfer state from its moves (Odoo's ``_compute_state`` for the 'direct' policy)."""
+        if not ids:
+            return
         move = self.env["stock.move"]._t
         states: dict[int, set[str]] = defaultdict(set)
         for pid, state in self._conn.execute(
@@ -724,51 +921,162 @@ class StockPicking(BaseModel):
         self._conn.execute(self._t.update().where(self._t.c.id.in_(ids)).values(state="cancel"))
         return True
 
+    def _live_moves(self, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """Each transfer's moves that are not done or cancelled, in order."""
+        raw = self.env["stock.move"]._read_raw(
+            self._moves(ids),
+            ["picking_id", "state", "product_uom_qty", "quantity", "picked", "is_inventory"],
+        )
+        out: dict[int, list[dict[str, Any]]] = {pid: [] for pid in ids}
+        for mid, v in raw.items():
+            if v["state"] not in ("done", "cancel"):
+                out[v["picking_id"]].append({"id": mid, **v})
+        return out
+
     @api_records
     def button_validate(self, ids: Any) -> bool | dict[str, Any]:
+        """Odoo 17's ``button_validate``: confirm drafts (filling untouched quantities with
+        the demand), the sanity check, the backorder question, then ``_action_done``."""
         ids = normalize_ids(ids)
         self._ensure_exist(ids)
+        move_model = self.env["stock.move"]
         states = self._column_values(ids, "state")
-        todo = [i for i in ids if states[i] not in ("done", "cancel")]
-        drafts = [i for i in todo if states[i] == "draft"]
+        drafts = [i for i in ids if states[i] == "draft"]
         if drafts:
             self.action_confirm(drafts)
-        move_model = self.env["stock.move"]
-        moves = move_model._read_raw(self._moves(todo), ["state", "product_uom_qty", "quantity"])
-        live = {mid: v for mid, v in moves.items() if v["state"] not in ("done", "cancel")}
-        partial = [
-            mid
-            for mid, v in live.items()
-            if 0 < (v["quantity"] or 0.0) < (v["product_uom_qty"] or 0.0)
-        ]
-        if partial:
-            return {
-                "name": "Create Backorder?",
-                "type": "ir.actions.act_window",
-                "view_mode": "form",
-                "res_model": "stock.backorder.confirmation",
-                "views": [[False, "form"]],
-                "view_id": False,
-                "target": "new",
-                "context": {
-                    "button_validate_picking_ids": todo,
-                    "default_pick_ids": [[4, pid] for pid in todo],
-                    "default_show_transfers": False,
-                },
-            }
-        t = move_model._t
-        for mid, values in live.items():
-            if not values["quantity"]:
-                self._conn.execute(
-                    t.update().where(t.c.id == mid).values(quantity=values["product_uom_qty"])
+            fill = [
+                m["id"]
+                for moves in self._live_moves(drafts).values()
+                for m in moves
+                if not m["quantity"] and m["product_uom_qty"]
+            ]
+            for mid in fill:
+                demand = move_model._column_values([mid], "product_uom_qty")[mid]
+                move_model._write([mid], {"quantity": demand})
+        # _sanity_check
+        if not self._moves(ids):
+            raise UserError(NO_MOVES)
+        live = self._live_moves(ids)
+        if any(all(not m["quantity"] for m in moves) for moves in live.values()):
+            raise UserError(NO_QUANTITIES)
+        # _pre_action_done_hook: nothing picked means everything is.
+        for moves in live.values():
+            if moves and not any(m["picked"] for m in moves):
+                move_model._write([m["id"] for m in moves], {"picked": True})
+                for m in moves:
+                    m["picked"] = True
+        context = self.env.context
+        if not context.get("skip_backorder"):
+            to_backorder = [
+                pid
+                for pid in ids
+                if any(
+                    (m["product_uom_qty"] and not m["picked"])
+                    or (m["quantity"] or 0.0) < (m["product_uom_qty"] or 0.0)
+                    for m in live[pid]
                 )
-        move_model._action_done(list(live))
+            ]
+            if to_backorder:
+                return self._backorder_wizard(ids, to_backorder)
+        not_to_backorder = set(normalize_ids(context.get("picking_ids_not_to_backorder")))
+        for pid in ids:
+            self._done(pid, live[pid], cancel_backorder=pid in not_to_backorder)
+        return True
+
+    def _backorder_wizard(self, ids: list[int], to_backorder: list[int]) -> dict[str, Any]:
+        """``_action_generate_backorder_wizard`` (``stock.view_backorder_confirmation``)."""
+        context = dict(self.env.context)
+        context.setdefault("button_validate_picking_ids", ids)
+        return {
+            "name": "Create Backorder?",
+            "type": "ir.actions.act_window",
+            "view_mode": "form",
+            "res_model": "stock.backorder.confirmation",
+            "views": [[BACKORDER_VIEW_ID, "form"]],
+            "view_id": BACKORDER_VIEW_ID,
+            "target": "new",
+            "context": {
+                **context,
+                "default_show_transfers": len(ids) > 1,
+                "default_pick_ids": [[4, pid] for pid in to_backorder],
+            },
+        }
+
+    def _done(self, pid: int, moves: list[dict[str, Any]], cancel_backorder: bool) -> None:
+        """``_action_done`` of one transfer: what is picked moves, the rest of each demand is
+        split off into a backorder (or cancelled with ``cancel_backorder``)."""
+        move_model = self.env["stock.move"]
+        t = move_model._t
+        to_cancel: list[int] = []
+        to_backorder: list[int] = []
+        todo: list[int] = []
+        for m in moves:
+            quantity, demand = m["quantity"] or 0.0, m["product_uom_qty"] or 0.0
+            if (quantity <= 0 or not m["picked"]) and not m["is_inventory"]:
+                if demand == 0 or cancel_backorder:
+                    to_cancel.append(m["id"])
+                else:
+                    to_backorder.append(m["id"])
+                continue
+            if quantity < demand:
+                split = move_model._copy_split(m["id"], demand - quantity)
+                self._conn.execute(
+                    t.update().where(t.c.id == m["id"]).values(product_uom_qty=quantity)
+                )
+                (to_cancel if cancel_backorder else to_backorder).append(split)
+            todo.append(m["id"])
+        if to_cancel:
+            move_model._action_cancel(to_cancel)
+        move_model._action_done(todo)
         self._conn.execute(
             self._t.update()
-            .where(self._t.c.id.in_(todo))
-            .values(state="done", date_done=self.env.now)
+            .where(self._t.c.id == pid)
+            .values(date_done=self.env.now, priority="0", write_date=self.env.now)
         )
-        return True
+        if to_backorder:
+            self._create_backorder(pid, to_backorder)
+        self._refresh_state([pid])
+
+    def _create_backorder(self, pid: int, move_ids: list[int]) -> int:
+        row = self._get(
+            pid,
+            "picking_type_id",
+            "location_id",
+            "location_dest_id",
+            "origin",
+            "partner_id",
+            "company_id",
+            "scheduled_date",
+            "move_type",
+            "user_id",
+        )
+        [backorder] = self._create(
+            [
+                {
+                    "picking_type_id": row.picking_type_id,
+                    "location_id": row.location_id,
+                    "location_dest_id": row.location_dest_id,
+                    "origin": row.origin,
+                    "partner_id": row.partner_id,
+                    "company_id": row.company_id,
+                    "scheduled_date": row.scheduled_date,
+                    "move_type": row.move_type,
+                    "user_id": row.user_id,
+                    "backorder_id": pid,
+                }
+            ]
+        )
+        name = self._get(backorder, "name").name
+        move_model = self.env["stock.move"]
+        t = move_model._t
+        self._conn.execute(
+            t.update()
+            .where(t.c.id.in_(move_ids))
+            .values(picking_id=backorder, reference=name, picked=False)
+        )
+        move_model._action_assign(move_ids)
+        self._refresh_state([backorder])
+        return backorder
 
 
 class StockChangeProductQty(BaseModel):
