@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import odoorpc
 import pytest
@@ -108,7 +108,7 @@ def test_a_retry_that_finds_its_own_draft_checks_it_again(
 class _Hiding(OdooRefundActivities):
     """Reads as a PostgreSQL transaction would before another one's commit becomes visible."""
 
-    hidden: set[str] = set()
+    hidden: ClassVar[set[str]] = set()
 
     def _refund_moves(self, key_of_sale: str) -> list[dict[str, Any]]:
         return [m for m in super()._refund_moves(key_of_sale) if m["ref"] not in self.hidden]
@@ -124,10 +124,10 @@ def test_a_reservation_counts_other_refunds_whatever_their_ids(
     # which inserts, sees nothing else and is accepted with the higher id.
     draft_of_a_dead_attempt(acts, early, sale)
     hiding = _Hiding(acts.odoo, acts.profile)
-    hiding.hidden = {early.key}
+    _Hiding.hidden = {early.key}
     hiding.reserve_refund(ReserveRefundInput(request=late, sale=sale, on=ON))
     # `early` now checks its draft: counting only lower ids it would keep it (80 > 57.50).
-    with pytest.raises(ApplicationError, match="can still refund: 17.50"):
+    with pytest.raises(ApplicationError, match=r"can still refund: 17\.50"):
         acts.reserve_refund(ReserveRefundInput(request=early, sale=sale, on=ON))
     assert live_refund_refs(odoo, sale) == [late.key]
 
