@@ -440,8 +440,9 @@ class Ledger:
         data: dict[str, Any] = {"object": obj}
         if previous is not None:
             data["previous_attributes"] = previous
-        event = {
-            "id": self.new_id("evt_"),
+        event_id = self.new_id("evt_")
+        event: dict[str, Any] = {
+            "id": event_id,
             "object": "event",
             "api_version": API_VERSION,
             "created": created,
@@ -451,7 +452,7 @@ class Ledger:
             "request": {"id": None, "idempotency_key": None},
             "type": kind,
         }
-        s.add(EventRow(id=event["id"], type=kind, created=created, body=json.dumps(event)))
+        s.add(EventRow(id=event_id, type=kind, created=created, body=json.dumps(event)))
         s.flush()
         return event
 
