@@ -206,9 +206,7 @@ def test_refund_entries_balance_and_carry_both_keys(cents_: int) -> None:
     assert all(ln.name.startswith("REFUND:RF1 POS:S001:T1 ") for ln in entry.lines)
 
 
-@pytest.mark.parametrize(
-    "spelling", ["Mia", " mia ", "MIA", "ｍｉａ", "mi\u200ba", "mia\t"]
-)
+@pytest.mark.parametrize("spelling", ["Mia", " mia ", "MIA", "ｍｉａ", "mi\u200ba", "mia\t"])
 def test_four_eyes_see_one_person_in_any_spelling(spelling: str) -> None:
     r = parse_refund(request(requested_by="mia"))
     with pytest.raises(DecisionRefused, match="four eyes"):
