@@ -86,6 +86,41 @@ class GatewayClient:
             raise_classified(e, f"payment {payment_intent}")
         return {"amount": pi.amount, "amount_refunded": refunded, "currency": pi.currency}
 
+    def find_refund(self, payment_intent: str, metadata: dict[str, str]) -> dict[str, Any] | None:
+        """A refund of this payment made earlier with this metadata that is not failed or
+        canceled, if any. Stripe keeps idempotency keys 24 hours only (and the keys changed
+        form once): a retry after that must find what it already did before doing it again.
+        Stripe cannot filter refunds by metadata: list the payment's refunds and compare."""
+        try:
+            page = self._stripe.v1.refunds.list(
+                params={"payment_intent": payment_intent, "limit": 100}
+            )
+            for r in page.auto_paging_iter():
+                meta = r.metadata.to_dict() if r.metadata else {}
+                if r.status not in ("failed", "canceled") and all(
+                    meta.get(k) == v for k, v in metadata.items()
+                ):
+                    return {"id": r.id, "status": r.status, "amount": r.amount}
+        except stripe.StripeError as e:
+            raise_classified(e, f"refunds of {payment_intent}")
+        return None
+
+    def refund_state(self, refund_id: str) -> dict[str, Any]:
+        """status (pending, succeeded, failed, canceled...), failure_reason and amount."""
+        try:
+            r = self._stripe.v1.refunds.retrieve(refund_id)
+        except stripe.StripeError as e:
+            raise_classified(e, f"refund {refund_id}")
+        return {
+            "id": r.id,
+            "status": r.status,
+            "failure_reason": getattr(r, "failure_reason", None),
+            "amount": r.amount,
+            "payment_intent": r.payment_intent
+            if isinstance(r.payment_intent, str)
+            else getattr(r.payment_intent, "id", None),
+        }
+
     def refund(
         self, payment_intent: str, amount: Decimal, idempotency_key: str, metadata: dict[str, str]
     ) -> dict[str, Any]:

@@ -8,12 +8,14 @@ requester (four eyes).
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +30,24 @@ from domain.sale import Identifier, PaymentMethod, Sale, sale_key
 from domain.validation import FieldError, InvalidInput, field_errors, load_settings_file
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+def identity(name: str) -> str:
+    """The form in which two names of people are compared: `Ann`, ` ann ` and `ＡＮＮ` are one
+    person (NFKC, case folded, invisible format characters and surrounding space removed).
+    Until identities are authenticated, this is what keeps four eyes from being two."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFKC", visible).strip()
+
+
+def _person(v: str) -> str:
+    if not identity(v):
+        raise ValueError("must name a person (it is empty once spaces and invisible marks go)")
+    return v
+
+
+PersonName = Annotated[Name, AfterValidator(_person)]
 
 
 class RefundRejected(InvalidInput):
@@ -50,7 +70,7 @@ class RefundRequest(BaseModel):
     lines: list[RefundLine] | None = None
     amount: Decimal | None = Field(default=None, gt=0)
     reason: Name
-    requested_by: Name
+    requested_by: PersonName
     restock: bool = False
 
     @field_validator("amount")
@@ -262,7 +282,7 @@ class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     approve: bool
-    by: Name
+    by: PersonName
     role: Name
     comment: str = ""
 
@@ -276,10 +296,44 @@ def check_decision(policy: RefundPolicy, request: RefundRequest, decision: Decis
     if decision.role not in policy.approver_roles:
         allowed = ", ".join(sorted(policy.approver_roles))
         raise DecisionRefused(f"role {decision.role!r} may not decide refunds (allowed: {allowed})")
-    if decision.approve and decision.by == request.requested_by:
+    if decision.approve and identity(decision.by) == identity(request.requested_by):
         raise DecisionRefused(
             f"four eyes: {decision.by} requested refund {request.refund_id} and cannot approve it"
         )
+
+
+def refund_business_day(now: datetime, sale: Sale) -> date:
+    """The store's business day of a refund made `now`: the calendar day at the store, in the
+    UTC offset its POS reported for the sale (as the sale itself is dated), not the UTC day."""
+    return now.astimezone(sale.occurred_at.tzinfo).date()
+
+
+def excess(sale: Sale, refunds: list[PriorRefund]) -> list[str]:
+    """What these refunds of a sale, together, give back beyond what it paid (per tender) or
+    take back beyond what it sold (per SKU): empty when they all fit."""
+    paid = {t.slot: t.amount for t in paid_tenders(sale)}
+    given: dict[tuple[PaymentMethod, str | None], Decimal] = {}
+    returned: dict[str, Decimal] = {}
+    for r in refunds:
+        for t in r.tenders:
+            given[t.slot] = given.get(t.slot, ZERO) + t.amount
+        for ln in r.lines:
+            returned[ln.sku] = returned.get(ln.sku, Decimal(0)) + ln.qty
+    sold: dict[str, Decimal] = {}
+    for line in sale.lines:
+        sold[line.sku] = sold.get(line.sku, Decimal(0)) + line.qty
+    problems = [
+        f"{method.value}{f' {ref}' if ref else ''}: {amount} refunded, "
+        f"{paid.get((method, ref), ZERO)} paid"
+        for (method, ref), amount in given.items()
+        if amount > paid.get((method, ref), ZERO)
+    ]
+    problems += [
+        f"{sku}: {qty} returned, {sold.get(sku, Decimal(0))} sold"
+        for sku, qty in returned.items()
+        if qty > sold.get(sku, Decimal(0))
+    ]
+    return problems
 
 
 def load_policy(path: str | None) -> RefundPolicy:

@@ -16,6 +16,7 @@ from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
 from activities.pos import PosActivities
 from activities.pos_client import PosClient
+from activities.sale_refunds import SaleRefundsActivities
 from domain.posting import PostingProfile, load_profile
 from workers.client import connect, ensure_search_attributes
 from workers.settings import Settings
@@ -23,11 +24,12 @@ from workers.telemetry import setup_tracing
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.refund import Refund
 from workflows.sale_posting import SalePosting
+from workflows.sale_refunds import SaleRefunds
 from workflows.store_ledger import StoreLedger
 
 log = logging.getLogger("retailflow.worker")
 
-WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand, Refund]
+WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand, Refund, SaleRefunds]
 
 
 def build_worker(
@@ -50,6 +52,8 @@ def build_worker(
             *odoo_activities(odoo, profile),
             payments.payment_status,
             payments.refund_payment,
+            payments.refund_state,
+            SaleRefundsActivities().reserve_in_sale_lock,
             pos_activities.list_stores,
             pos_activities.send_price_command,
             pos_activities.price_command_status,

@@ -50,3 +50,11 @@ GATEWAY: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": _ODOO_RETRY,
 }
+
+# Waiting for a sale's refund lock (workflows/sale_refunds.py): the decision itself is an Odoo
+# write, retried there; the waiting activity heartbeats, and a retry joins the same decision.
+SALE_REFUNDS_LOCK: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(hours=1),
+    "heartbeat_timeout": ODOO_HEARTBEAT,
+    "retry_policy": _ODOO_RETRY,
+}

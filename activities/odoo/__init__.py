@@ -37,4 +37,5 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
         refunds.reserve_refund,
         refunds.release_refund,
         refunds.post_refund,
+        refunds.redraft_refund,
     ]

@@ -28,6 +28,8 @@ from domain.refund import (
     RefundValue,
     Tender,
     allocate,
+    excess,
+    refundable_amount,
     value_of,
 )
 from domain.sale import Sale, sale_key
@@ -57,6 +59,12 @@ class Reservation(BaseModel):
     move_id: int
     value: RefundValue
     tenders: list[Tender]
+
+
+class RedraftRefundInput(BaseModel):
+    request: RefundRequest
+    reservation: Reservation
+    on: date
 
 
 class ReleaseRefundInput(BaseModel):
@@ -110,21 +118,71 @@ class OdooRefundActivities(OdooActivityBase):
     def reserve_refund(self, input: ReserveRefundInput) -> Reservation:
         """Claim the refund's share of the sale with a draft entry, exactly once.
 
-        Every refund of a sale, pending (draft) or done (posted), counts against what the sale
-        paid. Concurrent requests are ordered by their draft's id: a draft only counts the
-        refunds with lower ids, which were created before it and are therefore visible to it,
-        so two requests can never both take the same money. The loser's draft is removed.
+        Every other refund of the sale, pending (draft) or done (posted), counts against what
+        the sale paid, whatever its id: PostgreSQL makes commits visible out of id order, so an
+        order by id decides nothing. The workflow calls this inside the sale's refund lock
+        (workflows/sale_refunds.py), so no other reservation of the sale runs meanwhile; the
+        draft is still checked again after it is written, and a draft left by an earlier
+        attempt (a lost response, a crash) is checked like a new one, so a reservation that
+        does not fit is removed and refused, never kept.
         """
         request, sale = input.request, input.sale
-        mine = [m for m in self._refund_moves(request.sale_key) if m["ref"] == request.key]
-        if mine:
-            return self._reservation(mine[0], [m["id"] for m in mine[1:]])
-        prior = [self._prior(m) for m in self._refund_moves(request.sale_key)]
-        value, tenders = self._value_and_tenders(request, sale, prior)
+        own, others = self._own_and_others(request)
+        if not own:
+            value, tenders = self._value_and_tenders(request, sale, others)  # refuse early
+            self._create_draft(request, value, tenders, input.on)
+            own, others = self._own_and_others(request)
+            if not own:
+                raise OdooUnavailable(f"draft {request.key} vanished while being claimed")
+        posted = [m for m in own if m["state"] == "posted"]
+        survivor = posted[0] if posted else own[0]
+        losers = [m["id"] for m in own if m["id"] != survivor["id"] and m["state"] == "draft"]
+        if not posted:
+            problems = excess(sale, [*others, self._prior(survivor)])
+            if problems:
+                remove(self.odoo, "account.move", [m["id"] for m in own if m["state"] == "draft"])
+                left = refundable_amount(sale, others)
+                raise ApplicationError(
+                    f"refund {request.refund_id} does not fit what {request.sale_key} can still "
+                    f"refund: {left} ({'; '.join(problems)})",
+                    type="RefundExceedsSale",
+                    non_retryable=True,
+                )
+        return self._reservation(survivor, losers)
+
+    @activity.defn
+    def redraft_refund(self, input: RedraftRefundInput) -> Reservation:
+        """Write a paid refund's entry again after its draft was deleted in Odoo (by a person):
+        the customer has the money, so the books must show it. Its values are the ones that
+        were reserved; a live entry of the refund, if one is there again, is used instead."""
+        request = input.request
+        own, _ = self._own_and_others(request)
+        if not own:
+            r = input.reservation
+            self._create_draft(request, r.value, r.tenders, input.on)
+            own, _ = self._own_and_others(request)
+            if not own:
+                raise OdooUnavailable(f"draft {request.key} vanished while being written")
+        posted = [m for m in own if m["state"] == "posted"]
+        survivor = posted[0] if posted else own[0]
+        losers = [m["id"] for m in own if m["id"] != survivor["id"] and m["state"] == "draft"]
+        return self._reservation(survivor, losers)
+
+    def _own_and_others(
+        self, request: RefundRequest
+    ) -> tuple[list[dict[str, Any]], list[PriorRefund]]:
+        """This refund's live entries (lowest id first), and every other refund of its sale."""
+        moves = self._refund_moves(request.sale_key)
+        own = [m for m in moves if m["ref"] == request.key]
+        return own, [self._prior(m) for m in moves if m["ref"] != request.key]
+
+    def _create_draft(
+        self, request: RefundRequest, value: RefundValue, tenders: list[Tender], on: date
+    ) -> None:
         entry = refund_entry_for(
             request.key,
             request.sale_key,
-            input.on,
+            on,
             value.net,
             value.tax_by_rate,
             [(t.method, t.amount) for t in tenders],
@@ -144,21 +202,6 @@ class OdooRefundActivities(OdooActivityBase):
         }
         vals["narration"] = narration("refund", record)
         self.odoo.call("account.move", "create", vals)
-        moves = self._refund_moves(request.sale_key)
-        own = [m for m in moves if m["ref"] == request.key]
-        if not own:
-            raise OdooUnavailable(f"draft {request.key} vanished while being claimed")
-        survivor = own[0]
-        before = [
-            self._prior(m) for m in moves if m["id"] < survivor["id"] and m["ref"] != request.key
-        ]
-        try:
-            self._value_and_tenders(request, sale, before)
-        except ApplicationError:
-            # A concurrent refund got there first: ours does not fit any more.
-            remove(self.odoo, "account.move", [m["id"] for m in own if m["state"] == "draft"])
-            raise
-        return self._reservation(survivor, [m["id"] for m in own[1:]])
 
     @activity.defn
     def release_refund(self, input: ReleaseRefundInput) -> None:

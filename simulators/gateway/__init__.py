@@ -43,7 +43,16 @@ work in one transaction (including a declined or too-large refund; not a request
 validation or names an unknown object), the same key and parameters replay it with
 ``Idempotent-Replayed: true``, other parameters are a 400 ``idempotency_error``, a request
 while another with the key is in progress is a 409 ``idempotency_key_in_use``; keys are
-kept 24 hours.
+kept 24 hours (``idempotency_ttl_s``), after which the same key makes a new refund, as at
+Stripe: find an earlier refund by its metadata (``GET /v1/refunds?payment_intent=``) first.
+
+A succeeded refund can fail later, as Stripe reports days after the fact
+(``gw.fail_refund(re_id, "lost_or_stolen_card")``, or ``POST /_sim/refunds/{id}/fail``): it
+turns ``failed`` with its ``failure_reason`` and ``failure_balance_transaction`` (type
+``refund_failure``), the charge can be refunded again, and the events
+``charge.refund.updated`` and ``refund.failed`` are listed by ``GET /v1/events[/{id}]``
+(``type``, ``created``, paging) and POSTed to ``webhook_url`` with a ``Stripe-Signature``
+header that ``stripe.Webhook.construct_event`` verifies with ``webhook_secret``.
 
 Differs from Stripe on purpose: a declined refund is answered synchronously as HTTP 402
 ``card_error``, code ``refund_declined`` (the failed refund object is in the error's
@@ -57,6 +66,8 @@ Admin (JSON, no auth): ``POST /_sim/payment_intents`` ``{"id", "amount", "curren
 "error_rate", "kinds": [transport|http_500|lost_response], "methods": ["POST"], "paths":
 ["/v1/refunds"], "seed", "max_faults"}`` (keys left out keep their value);
 ``GET``/``PUT /_sim/declines`` ``{"payment_intents": [...], "rate": 0.0}``;
+``GET``/``PUT /_sim/idempotency`` ``{"ttl_s", "expire_now"}``; ``GET``/``PUT /_sim/webhook``
+``{"url", "secret"}``; ``POST /_sim/refunds/{id}/fail`` ``{"failure_reason"}``;
 ``GET``/``DELETE /_sim/stats`` (``requests``,
 ``refunds_created``, ``idempotent_replays``, ``declines``, ``faults`` by kind, ``errors`` by
 code); ``POST /_sim/reset``. Faults (see ``faults.py``) never touch ``/_sim`` routes.

@@ -24,6 +24,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--fault-methods", type=comma_list, default=None, help="e.g. POST")
     parser.add_argument("--fault-paths", type=comma_list, default=None, help="e.g. /v1/refunds")
+    parser.add_argument(
+        "--idempotency-ttl-s",
+        type=float,
+        default=24 * 3600,
+        help="how long idempotency keys are kept (Stripe: 24 h)",
+    )
+    parser.add_argument("--webhook-url", default=None, help="where to POST events")
+    parser.add_argument("--webhook-secret", default="whsec_retailflow")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -39,7 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         paths=args.fault_paths,
         seed=args.seed,
     )
-    gateway = Gateway(db_path=args.db, seed=args.seed, faults=faults)
+    gateway = Gateway(
+        db_path=args.db,
+        seed=args.seed,
+        faults=faults,
+        idempotency_ttl_s=args.idempotency_ttl_s,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+    )
     return serve(
         gateway,
         args.host,

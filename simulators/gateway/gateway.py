@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
 import random
 import threading
+import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 from simulators.serving import BackgroundServer
 
 from .faults import GatewayFaults
-from .ledger import Ledger
+from .ledger import IDEMPOTENCY_TTL_S, Ledger
 from .server import GatewayHTTPServer, Stats
 
 
 class Gateway(BackgroundServer):
     """A Stripe-compatible payment gateway subset backed by SQLite, serving in a background
     thread (``start`` returns the base URL: the SDK's API base). ``db_path`` None keeps the
-    data in memory; ``seed`` makes ids and decline draws reproducible."""
+    data in memory; ``seed`` makes ids and decline draws reproducible; ``idempotency_ttl_s``
+    is how long idempotency keys are kept (Stripe: 24 h). ``webhook_url`` receives events
+    (a refund failing later) signed as Stripe signs them, with ``webhook_secret``."""
 
     server_class = GatewayHTTPServer
     thread_name = "gateway"
+    logger = logging.getLogger(__name__)
     not_started = "the gateway"
 
     def __init__(
@@ -27,8 +37,13 @@ class Gateway(BackgroundServer):
         db_path: str | None = None,
         seed: int | None = None,
         faults: GatewayFaults | None = None,
+        idempotency_ttl_s: float = IDEMPOTENCY_TTL_S,
+        webhook_url: str | None = None,
+        webhook_secret: str = "whsec_retailflow",
     ) -> None:
-        self.ledger = Ledger(db_path, seed=seed)
+        self.ledger = Ledger(db_path, seed=seed, idempotency_ttl_s=idempotency_ttl_s)
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self.faults = faults or GatewayFaults()
         self.stats_counter = Stats()
         self._seed = seed
@@ -71,7 +86,68 @@ class Gateway(BackgroundServer):
         """Refund objects (newest first), failed (declined) ones included."""
         return self.ledger.refunds(payment_intent, charge)
 
+    def fail_refund(
+        self, refund_id: str, failure_reason: str = "lost_or_stolen_card"
+    ) -> list[dict[str, Any]]:
+        """Make a succeeded refund fail now, as Stripe does days after the fact (the card was
+        closed): the money is back on the account, the charge can be refunded again, and the
+        events ``charge.refund.updated`` and ``refund.failed`` are listed by ``GET /v1/events``
+        and sent to the webhook when one is set. Returns the events."""
+        events = self.ledger.fail_refund(refund_id, failure_reason)
+        for event in events:
+            self.deliver(event)
+        return events
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        return self.ledger.events(kind)
+
+    def deliver(self, event: dict[str, Any]) -> int | None:
+        """POST one event to the webhook, signed like Stripe (``Stripe-Signature: t=..,v1=..``,
+        an HMAC-SHA256 of ``{t}.{payload}`` with the endpoint secret). Returns the HTTP status,
+        or None when there is no webhook or it could not be reached (the event stays listed)."""
+        if not self.webhook_url:
+            return None
+        payload = json.dumps(event).encode()
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=payload,
+            method="POST",
+            headers={
+                "Content-Type": "application/json; charset=utf-8",
+                "Stripe-Signature": self.signature(payload),
+                "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return int(exc.code)
+        except (urllib.error.URLError, OSError) as exc:
+            self.logger.warning(
+                "webhook %s unreachable for %s: %s", self.webhook_url, event["id"], exc
+            )
+            return None
+
+    def signature(self, payload: bytes, timestamp: int | None = None) -> str:
+        t = int(time.time()) if timestamp is None else timestamp
+        mac = hmac.new(
+            self.webhook_secret.encode(), f"{t}.".encode() + payload, hashlib.sha256
+        ).hexdigest()
+        return f"t={t},v1={mac}"
+
     # -- knobs ------------------------------------------------------------------------------
+
+    @property
+    def idempotency_ttl_s(self) -> float:
+        return self.ledger.idempotency_ttl_s
+
+    @idempotency_ttl_s.setter
+    def idempotency_ttl_s(self, value: float) -> None:
+        if float(value) < 0:
+            raise ValueError("idempotency_ttl_s must be >= 0")
+        self.ledger.idempotency_ttl_s = float(value)
 
     def decline(self, *payment_intents: str) -> None:
         """Refunds of these payment intents are declined (HTTP 402 ``refund_declined``)."""
@@ -106,6 +182,7 @@ class Gateway(BackgroundServer):
     def reset(self) -> None:
         """Empty the account, and clear faults, declines and stats."""
         self.ledger.reset()
+        self.ledger.idempotency_ttl_s = IDEMPOTENCY_TTL_S
         self.faults = GatewayFaults()
         self.set_declines()
         self.stats_counter.clear()

@@ -26,14 +26,17 @@ from .errors import StripeError, invalid, missing
 from .tables import (
     BalanceTransactionRow,
     ChargeRow,
+    EventRow,
     GatewayTable,
     IdempotencyRow,
     PaymentIntentRow,
     RefundRow,
 )
-from .wire import canonical, money
+from .wire import API_VERSION, canonical, money
 
 IDEMPOTENCY_TTL_S = 24 * 3600
+# Why Stripe says a refund failed after it had succeeded.
+REFUND_FAILURE_REASONS = ("lost_or_stolen_card", "expired_or_canceled_card", "unknown")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 REFUND_PARAMS = frozenset(
     {"payment_intent", "charge", "amount", "reason", "metadata", "expand", "currency"}
@@ -137,9 +140,19 @@ def _day_start(timestamp: int) -> int:
 
 class Ledger:
     """The simulated Stripe account (test mode): one SQLite database, memory when ``path`` is
-    None. ``seed`` makes generated ids and decline draws reproducible."""
+    None. ``seed`` makes generated ids and decline draws reproducible. ``idempotency_ttl_s``:
+    how long an idempotency key is kept (Stripe: 24 hours); a request with an older key runs
+    again as a new request."""
 
-    def __init__(self, path: str | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | None = None,
+        seed: int | None = None,
+        idempotency_ttl_s: float = IDEMPOTENCY_TTL_S,
+    ) -> None:
+        if idempotency_ttl_s < 0:
+            raise ValueError("idempotency_ttl_s must be >= 0")
+        self.idempotency_ttl_s = float(idempotency_ttl_s)
         url = f"sqlite:///{path}" if path else "sqlite://"
         self.engine = create_engine(
             url, poolclass=StaticPool, connect_args={"check_same_thread": False}
@@ -376,6 +389,99 @@ class Ledger:
         s.flush()
         return self._refund(row)
 
+    def fail_refund(self, refund_id: str, failure_reason: str = "unknown") -> list[dict[str, Any]]:
+        """A succeeded refund fails afterwards, as Stripe reports days later when the card is
+        closed: the money comes back to the account (a ``refund_failure`` balance transaction),
+        the charge counts it as refundable again, and the events ``charge.refund.updated`` and
+        ``refund.failed`` are recorded. Returns those events (for the webhook)."""
+        if failure_reason not in REFUND_FAILURE_REASONS:
+            raise ValueError(f"failure_reason must be one of {', '.join(REFUND_FAILURE_REASONS)}")
+        with self.session() as s:
+            row = s.exec(select(RefundRow).where(RefundRow.id == refund_id)).first()
+            if row is None:
+                raise ValueError(f"no refund {refund_id!r}")
+            if row.status != "succeeded":
+                raise ValueError(f"refund {refund_id} is {row.status}: only a succeeded one fails")
+            charge = s.get(ChargeRow, row.charge)
+            assert charge is not None
+            previous = {"status": row.status, "failure_reason": None}
+            now = int(time.time())
+            row.status, row.failure_reason = "failed", failure_reason
+            row.failure_balance_transaction = self.new_id("txn_")
+            charge.amount_refunded -= row.amount
+            s.add(row)
+            s.add(charge)
+            s.add(
+                BalanceTransactionRow(
+                    id=row.failure_balance_transaction,
+                    type="refund_failure",
+                    amount=row.amount,
+                    fee=0,
+                    net=row.amount,
+                    currency=row.currency,
+                    created=now,
+                    source=row.id,
+                )
+            )
+            refund = self._refund(row)
+            return [
+                self._event(s, kind, refund, previous, now)
+                for kind in ("charge.refund.updated", "refund.failed")
+            ]
+
+    def _event(
+        self,
+        s: Session,
+        kind: str,
+        obj: dict[str, Any],
+        previous: dict[str, Any] | None,
+        created: int,
+    ) -> dict[str, Any]:
+        data: dict[str, Any] = {"object": obj}
+        if previous is not None:
+            data["previous_attributes"] = previous
+        event_id = self.new_id("evt_")
+        event: dict[str, Any] = {
+            "id": event_id,
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": created,
+            "data": data,
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": None, "idempotency_key": None},
+            "type": kind,
+        }
+        s.add(EventRow(id=event_id, type=kind, created=created, body=json.dumps(event)))
+        s.flush()
+        return event
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Events, newest first, optionally of one type."""
+        with self.session() as s:
+            query = select(EventRow).order_by(col(EventRow.seq).desc())
+            if kind:
+                query = query.where(EventRow.type == kind)
+            return [json.loads(r.body) for r in s.exec(query)]
+
+    def list_events(self, params: dict[str, Any]) -> dict[str, Any]:
+        accept = _created_filter(params.get("created"))
+        types = params.get("types")
+        items = [
+            e
+            for e in self.events(params.get("type"))
+            if accept(e["created"]) and (not types or e["type"] in types)
+        ]
+        return _page(items, "/v1/events", params)
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.exec(select(EventRow).where(EventRow.id == event_id)).first()
+            if row is None:
+                raise missing("event", event_id, "id")
+            body: dict[str, Any] = json.loads(row.body)
+            return body
+
     # -- settlement -------------------------------------------------------------------------
 
     def _transactions(self) -> list[dict[str, Any]]:
@@ -491,7 +597,7 @@ class Ledger:
         text = canonical(params)
         with self.session() as s:
             row = s.get(IdempotencyRow, key) if key else None
-            if row is not None and row.created < time.time() - IDEMPOTENCY_TTL_S:
+            if row is not None and row.created <= time.time() - self.idempotency_ttl_s:
                 s.delete(row)
                 s.flush()
                 row = None
@@ -526,10 +632,12 @@ class Ledger:
                 )
             return reply
 
-    def expire_idempotency_keys(self, older_than_s: float = IDEMPOTENCY_TTL_S) -> int:
+    def expire_idempotency_keys(self, older_than_s: float | None = None) -> int:
+        """Forget the keys older than this (default: the ledger's TTL), as time passing would."""
         with self.session() as s:
-            cutoff = time.time() - older_than_s
-            result = s.exec(delete(IdempotencyRow).where(col(IdempotencyRow.created) < cutoff))
+            ttl = self.idempotency_ttl_s if older_than_s is None else older_than_s
+            cutoff = time.time() - ttl
+            result = s.exec(delete(IdempotencyRow).where(col(IdempotencyRow.created) <= cutoff))
             return int(result.rowcount or 0)
 
     # -- shapes -----------------------------------------------------------------------------
@@ -593,6 +701,7 @@ class Ledger:
             "metadata": json.loads(row.metadata_json),
             "payment_intent": row.payment_intent,
             "reason": row.reason,
+            "failure_balance_transaction": row.failure_balance_transaction,
             "receipt_number": None,
             "source_transfer_reversal": None,
             "status": row.status,
@@ -611,7 +720,11 @@ class Ledger:
             "available_on": row.created + PAYOUT_DELAY_DAYS * DAY_S,
             "created": row.created,
             "currency": row.currency,
-            "description": "Payment" if row.type == "charge" else "REFUND FOR CHARGE",
+            "description": {
+                "charge": "Payment",
+                "refund": "REFUND FOR CHARGE",
+                "refund_failure": "REFUND FAILURE",
+            }[row.type],
             "fee": row.fee,
             "fee_details": (
                 [{"amount": row.fee, "currency": row.currency, "type": "stripe_fee"}]

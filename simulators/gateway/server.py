@@ -23,14 +23,13 @@ from simulators.serving import Dropped, RoutedRequestHandler, SimulatorHTTPServe
 from .errors import StripeError
 from .faults import FAULT_KINDS, GatewayFaults
 from .ledger import Reply
-from .wire import decode_form
+from .wire import API_VERSION, decode_form
 
 if TYPE_CHECKING:
     from .gateway import Gateway
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = "2026-10-28.endive"
 _ID = r"([^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(rf"^/v1/payment_intents/{_ID}$"), "get_payment_intent"),
@@ -40,6 +39,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(rf"^/v1/refunds/{_ID}$"), "get_refund"),
     ("GET", re.compile(r"^/v1/balance_transactions$"), "list_balance_transactions"),
     ("GET", re.compile(r"^/v1/payouts$"), "list_payouts"),
+    ("GET", re.compile(r"^/v1/events$"), "list_events"),
+    ("GET", re.compile(rf"^/v1/events/{_ID}$"), "get_event"),
     ("GET", re.compile(rf"^/v1/payouts/{_ID}$"), "get_payout"),
 ]
 
@@ -80,6 +81,9 @@ class Stats:
                 "faults_total": sum(self.faults.values()),
                 "errors": dict(self.errors),
             }
+
+
+_FAIL_REFUND = re.compile(rf"^/_sim/refunds/{_ID}/fail$")
 
 
 class GatewayRequestHandler(RoutedRequestHandler):
@@ -228,6 +232,10 @@ class GatewayRequestHandler(RoutedRequestHandler):
             result = ledger.list_balance_transactions(params)
         elif name == "list_payouts":
             result = ledger.list_payouts(params)
+        elif name == "list_events":
+            result = ledger.list_events(params)
+        elif name == "get_event":
+            result = ledger.event(arg)
         else:
             result = ledger.payout(arg)
         return Reply(200, result, "")
@@ -259,6 +267,26 @@ class GatewayRequestHandler(RoutedRequestHandler):
                     payment_intents=data.get("payment_intents", []), rate=data.get("rate", 0.0)
                 )
                 self._send(200, gateway.declines())
+            elif method == "POST" and (m := _FAIL_REFUND.match(path)):
+                events = gateway.fail_refund(
+                    m.group(1), str(data.get("failure_reason", "lost_or_stolen_card"))
+                )
+                self._send(200, {"events": events})
+            elif path == "/_sim/idempotency" and method == "GET":
+                self._send(200, {"ttl_s": gateway.idempotency_ttl_s})
+            elif path == "/_sim/idempotency" and method == "PUT":
+                if "ttl_s" in data:
+                    gateway.idempotency_ttl_s = float(data["ttl_s"])
+                if data.get("expire_now"):
+                    gateway.ledger.expire_idempotency_keys(0)
+                self._send(200, {"ttl_s": gateway.idempotency_ttl_s})
+            elif path == "/_sim/webhook" and method == "GET":
+                self._send(200, {"url": gateway.webhook_url})
+            elif path == "/_sim/webhook" and method == "PUT":
+                gateway.webhook_url = data.get("url") or None
+                if data.get("secret"):
+                    gateway.webhook_secret = str(data["secret"])
+                self._send(200, {"url": gateway.webhook_url})
             elif path == "/_sim/stats" and method == "GET":
                 self._send(200, gateway.stats())
             elif path == "/_sim/stats" and method == "DELETE":

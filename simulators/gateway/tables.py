@@ -52,6 +52,8 @@ class RefundRow(GatewayTable, table=True):
     metadata_json: str = "{}"
     created: int
     balance_transaction: str | None = None
+    # A refund that failed after it succeeded: the transaction that gave the money back.
+    failure_balance_transaction: str | None = None
 
 
 class BalanceTransactionRow(GatewayTable, table=True):
@@ -59,7 +61,7 @@ class BalanceTransactionRow(GatewayTable, table=True):
 
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(unique=True)
-    type: str  # charge | refund
+    type: str  # charge | refund | refund_failure
     amount: int
     fee: int
     net: int
@@ -79,3 +81,15 @@ class IdempotencyRow(GatewayTable, table=True):
     body: str
     request_id: str
     created: float
+
+
+class EventRow(GatewayTable, table=True):
+    """An event as Stripe keeps it for ``GET /v1/events`` and sends it to the webhook."""
+
+    __tablename__ = "gw_event"
+
+    seq: int | None = Field(default=None, primary_key=True)  # list order
+    id: str = Field(unique=True)
+    type: str = Field(index=True)
+    created: int
+    body: str  # the event object, JSON

@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+API_VERSION = "2026-10-28.endive"
 _PART = re.compile(r"\[([^\]]*)\]")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,10 @@ from domain.refund import (
     amount_for_lines,
     approval_needed,
     check_decision,
+    excess,
+    identity,
     parse_refund,
+    refund_business_day,
     refundable_amount,
     refundable_tenders,
     value_of_amount,
@@ -142,6 +145,9 @@ def test_lines_are_valued_pro_rata_with_tax() -> None:
         ),
         ({"restock": True}, "refund", "restock needs lines"),
         ({"requested_by": ""}, "requested_by", "string should have at least 1 character"),
+        ({"requested_by": "\u200b"}, "requested_by", "must name a person"),
+        ({"refund_id": "RF:1"}, "refund_id", "string should match pattern"),
+        ({"refund_id": "RF 1"}, "refund_id", "string should match pattern"),
     ],
 )
 def test_request_validation(overrides: dict[str, Any], field: str, message: str) -> None:
@@ -198,3 +204,58 @@ def test_refund_entries_balance_and_carry_both_keys(cents_: int) -> None:
     assert value.net + sum(value.tax_by_rate.values(), Decimal(0)) == amount
     assert entry.total_debit == entry.total_credit == amount
     assert all(ln.name.startswith("REFUND:RF1 POS:S001:T1 ") for ln in entry.lines)
+
+
+@pytest.mark.parametrize("spelling", ["Mia", " mia ", "MIA", "ｍｉａ", "mi\u200ba", "mia\t"])
+def test_four_eyes_see_one_person_in_any_spelling(spelling: str) -> None:
+    r = parse_refund(request(requested_by="mia"))
+    with pytest.raises(DecisionRefused, match="four eyes"):
+        check_decision(RefundPolicy(), r, Decision(approve=True, by=spelling, role="store_manager"))
+    assert identity(spelling) == "mia"
+
+
+def test_an_empty_identity_is_refused() -> None:
+    with pytest.raises(ValueError, match="must name a person"):
+        Decision(approve=True, by="\u200b\u200b", role="finance")
+
+
+def test_refund_ids_and_keys_refuse_the_separator() -> None:
+    from domain.ids import BadIdPart
+    from workflows.refund import gateway_refund_key, refund_workflow_id, refund_workflow_ids
+
+    assert refund_workflow_id("RF-1") == "refund:RF-1"
+    assert refund_workflow_ids("RF-1") == ["refund:RF-1", "refund-RF-1"]
+    assert gateway_refund_key("RF-1", 2) == "refund:RF-1:2"
+    assert gateway_refund_key("RF-1", 2, attempt=3) == "refund:RF-1:2:attempt3"
+    with pytest.raises(BadIdPart):
+        refund_workflow_id("RF:1")
+
+
+def test_a_refund_is_dated_by_the_stores_day_not_utc() -> None:
+    evening = parse_sale(
+        {**sale().model_dump(mode="json"), "occurred_at": "2026-11-26T19:00:00-05:00"}
+    )
+    # 02:00 UTC on the 27th is still the evening of the 26th at the store.
+    assert refund_business_day(datetime(2026, 11, 27, 2, 0, tzinfo=UTC), evening) == date(
+        2026, 11, 26
+    )
+    assert refund_business_day(datetime(2026, 11, 27, 6, 0, tzinfo=UTC), evening) == date(
+        2026, 11, 27
+    )
+
+
+def test_excess_counts_every_refund_per_tender_and_sku() -> None:
+    s = sale()
+    card = Tender(method=CARD, reference="pi_1", amount=Decimal("20.00"))
+    fits = [
+        PriorRefund(refund_id="A", tenders=[card], lines=[RefundLine(sku="MUG", qty=Decimal(1))])
+    ]
+    assert excess(s, fits) == []
+    too_much = [
+        *fits,
+        PriorRefund(refund_id="B", tenders=[card], lines=[RefundLine(sku="MUG", qty=Decimal(2))]),
+    ]
+    assert excess(s, too_much) == [
+        "card pi_1: 40.00 refunded, 37.50 paid",
+        "MUG: 3 returned, 2 sold",
+    ]

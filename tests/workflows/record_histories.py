@@ -31,6 +31,7 @@ from workers.settings import TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
 from workflows.refund import Approval, Refund, RefundStatus
+from workflows.sale_refunds import sale_refunds_workflow_id
 from workflows.search_attributes import ALL
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
@@ -144,6 +145,7 @@ async def main() -> None:
                 f"{rollout.id}-S003",
                 small.id,
                 large.id,
+                sale_refunds_workflow_id("REC", "T9"),
             ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
                 (OUT / f"{wf_id}.json").write_text(history.to_json())

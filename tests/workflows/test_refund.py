@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
+from activities.odoo.claim import Refusal
+from activities.odoo.stock import OdooStockActivities
 from simulators.gateway import Gateway
 from simulators.odoo import Faults, OdooEmulator
 from tests.conftest import running_worker, settings_for
@@ -21,7 +23,14 @@ from tests.workflows.helpers import eventually
 from workers.refunds import request_refund
 from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
-from workflows.refund import Approval, Refund, RefundResult, RefundStatus
+from workflows.refund import (
+    Approval,
+    OpsAction,
+    Refund,
+    RefundResult,
+    RefundStatus,
+    report_gateway_refund_failed,
+)
 
 # 2 x 10.00 + 1 x 30.00 at 15% = 57.50: 20.00 cash + 37.50 card
 SALE_LINES = [
@@ -331,3 +340,230 @@ async def test_web_ui_signal_approval_runs_the_same_checks(
     assert still.status is RefundStatus.AWAITING_APPROVAL
     assert any("decision refused: four eyes" in e.what for e in still.audit)
     assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
+
+
+# -- issue 7: ids, the sale's lock, dead ends, identities, the store's day ----------------------
+
+
+async def test_many_concurrent_refunds_of_one_sale_are_decided_one_at_a_time(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    settings = refund_settings(
+        odoo_emulator, temporal_address, gateway, tmp_path, auto_approve_up_to="100"
+    )
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        started = await asyncio.gather(
+            *(request_refund(client, settings, refund(store_id, amount="15.00")) for _ in range(8))
+        )
+        results = [await h.result() for _, h, _ in started]
+        lock = client.get_workflow_handle(f"sale-refunds:{store_id}:T1")
+        described = await lock.describe()
+    assert all(h.id == f"refund:{req.refund_id}" for req, h, _ in started)
+    done = [r for r in results if r.status is RefundStatus.REFUNDED]
+    refused = [r for r in results if r.status is RefundStatus.REJECTED]
+    # 57.50 paid: three refunds of 15.00 fit, whatever order they are decided in.
+    assert len(done) == 3 and len(refused) == 5
+    assert all("RefundExceedsSale" in r.reasons[0] for r in refused)
+    assert sum(r["amount"] for r in gateway.refunds(payment_intent=pi)) == 3750
+    assert described.workflow_type == "SaleRefunds"
+    refs = {f"REFUND:{r.refund_id}" for r in results}
+    moves = odoo.execute_kw(
+        "account.move", "search_read", [[("ref", "in", sorted(refs))]], {"fields": ["state"]}
+    )
+    assert sorted(m["state"] for m in moves) == ["posted"] * 3
+
+
+async def test_four_eyes_compare_people_not_spellings(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        await posted_sale(client, settings, gateway, store_id)
+        _, handle, _ = await request_refund(
+            client, settings, refund(store_id, amount="30.00", requested_by="ann")
+        )
+        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
+        refusals = []
+        for by in ("Ann", " Ann ", "ＡＮＮ", "an\u200bn", "  "):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(Refund.approve, Approval(by=by, role="finance"))
+            refusals.append(str(refused.value.cause))
+        await handle.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+        result = await handle.result()
+    assert all("four eyes" in r for r in refusals[:4])
+    assert "decision refused: by:" in refusals[4]
+    assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
+
+
+async def test_a_payment_the_gateway_does_not_know_is_rejected_and_released(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        await posted_sale(client, settings, gateway, store_id)
+        gateway.reset()  # the gateway no longer knows the card payment
+        request, handle, _ = await request_refund(client, settings, refund(store_id, amount="5.00"))
+        result = await handle.result()
+    assert result.status is RefundStatus.REJECTED
+    assert "GatewayRefused" in result.reasons[0] and "No such payment_intent" in result.reasons[0]
+    assert refund_moves(odoo, request.refund_id) == []
+
+
+async def test_a_deleted_draft_needs_attention_and_retry_books_it(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        request, handle, _ = await request_refund(
+            client, settings, refund(store_id, amount="30.00")
+        )
+        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
+        (draft,) = refund_moves(odoo, request.refund_id)
+        odoo.execute_kw("account.move", "unlink", [[draft["id"]]])  # a person cleans up
+        await handle.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+        stuck = await eventually(
+            lambda: handle.query(Refund.show),
+            lambda r: r.status is RefundStatus.NEEDS_ATTENTION,
+        )
+        await handle.signal(Refund.retry, OpsAction(by="kim", comment="write it again"))
+        result = await handle.result()
+    assert "draft entry was deleted in Odoo" in stuck.reasons[-1]
+    assert result.status is RefundStatus.REFUNDED
+    assert len(gateway.refunds(payment_intent=pi)) == 1
+    (move,) = refund_moves(odoo, request.refund_id)
+    assert move["state"] == "posted" and result.move_name == move["name"]
+
+
+async def test_a_restock_failure_after_paying_needs_attention_not_a_failed_workflow(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = refund_settings(
+        odoo_emulator, temporal_address, gateway, tmp_path, auto_approve_up_to="100"
+    )
+    rid = f"RF{uuid.uuid4().hex[:8]}"
+    validate = OdooStockActivities._validate
+    refused: list[str] = []
+
+    def wizard_once(self: OdooStockActivities, survivors: dict[str, int]) -> dict[str, Refusal]:
+        # Odoo answers the receipt's validation with a wizard once (e.g. a person's setting).
+        if f"REFUND:{rid}" in survivors and not refused:
+            refused.append(rid)
+            return {f"REFUND:{rid}": Refusal("StockNotValidated", "answered a wizard")}
+        return validate(self, survivors)
+
+    monkeypatch.setattr(OdooStockActivities, "_validate", wizard_once)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        raw = refund(
+            store_id, refund_id=rid, lines=[{"sku": "TEE-BLK-M", "qty": "1"}], restock=True
+        )
+        _, handle, _ = await request_refund(client, settings, raw)
+        stuck = await eventually(
+            lambda: handle.query(Refund.show),
+            lambda r: r.status is RefundStatus.NEEDS_ATTENTION,
+        )
+        await handle.signal(Refund.retry, OpsAction(by="kim"))
+        result = await handle.result()
+    assert "not back in stock" in stuck.reasons[-1] and stuck.move_name
+    assert result.status is RefundStatus.REFUNDED and result.picking_name
+    assert [r["amount"] for r in gateway.refunds(payment_intent=pi)] == [3450]
+
+
+async def test_a_refund_the_gateway_fails_later_is_reopened_and_paid_again(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        _, handle, _ = await request_refund(client, settings, refund(store_id, amount="10.00"))
+        first = await handle.result()
+        events = gateway.fail_refund(first.gateway_refunds[0], "expired_or_canceled_card")
+        # Stripe sends both events for one failure: one follow-up, not two.
+        said = [await report_gateway_refund_failed(client, settings.task_queue, e) for e in events]
+        reopened = client.get_workflow_handle_for(Refund.run, handle.id)
+        stuck = await eventually(
+            lambda: reopened.query(Refund.show),
+            lambda r: r.status is RefundStatus.NEEDS_ATTENTION,
+        )
+        await reopened.signal(Refund.retry, OpsAction(by="kim", comment="card reissued"))
+        result = await reopened.result()
+        ignored = await report_gateway_refund_failed(client, settings.task_queue, {"type": "x"})
+    assert said[0] == f"reopened {handle.id}"
+    assert "expired_or_canceled_card" in stuck.reasons[-1]
+    assert result.status is RefundStatus.REFUNDED
+    statuses = sorted(r["status"] for r in gateway.refunds(payment_intent=pi))
+    assert statuses == ["failed", "succeeded"]
+    assert len(result.gateway_refunds) == 2 and result.followed_up == [first.gateway_refunds[0]]
+    assert ignored.startswith("ignored")
+
+
+async def test_a_refund_is_dated_by_the_stores_day(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    now = datetime.now(UTC)
+    # An offset that puts the store on another calendar day than UTC right now.
+    offset = timedelta(hours=-12) if now.hour < 12 else timedelta(hours=13)
+    store_day = (now + offset).date()
+    assert store_day != now.date()
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    async with running_worker(client, settings):
+        pi = f"pi_{store_id}_tz"
+        gateway.create_payment_intent(pi, amount_cents=2300, currency="usd")
+        sale = {
+            "store_id": store_id,
+            "txn_id": "T1",
+            "occurred_at": (now + offset).replace(tzinfo=timezone(offset)).isoformat(),
+            "currency": "USD",
+            "lines": [SALE_LINES[0]],
+            "payments": [{"method": "card", "amount": "23.00", "reference": pi}],
+        }
+        sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
+        await wait_until_settled(client, [sub], timedelta(seconds=30))
+        request, handle, _ = await request_refund(client, settings, refund(store_id, amount="5.00"))
+        result = await handle.result()
+    assert result.status is RefundStatus.REFUNDED
+    (move,) = odoo.execute_kw(
+        "account.move",
+        "search_read",
+        [[("ref", "=", request.key)]],
+        {"fields": ["date"]},
+    )
+    assert move["date"] == store_day.isoformat()
