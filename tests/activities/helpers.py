@@ -3,14 +3,22 @@ answers or slip another attempt's step into the middle of a call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import Any
 
 import odoorpc
 from odoorpc.error import RPCError
 
+from temporalio.client import Client
+
 from activities.odoo.client import OdooClient, OdooSettings
+from activities.pos_client import PosClient
+from domain.posting import PostingProfile
 from simulators.odoo import OdooEmulator
+from workers.settings import Settings
+from workers.worker import build_worker
 
 # (model, method, args) -> None to let the call through, or a value/exception to answer with.
 Hook = Callable[[str, str, tuple[Any, ...]], Any]
@@ -24,17 +32,22 @@ class ScriptedClient(OdooClient):
 
     def __init__(self, emu: OdooEmulator) -> None:
         super().__init__(OdooSettings(url=f"http://127.0.0.1:{emu.port}", timeout_s=10))
-        self.hooks: list[tuple[str, str, Hook]] = []
+        self.hooks: list[tuple[str, str, Hook, bool]] = []
         self.calls: list[tuple[str, str]] = []
 
-    def on(self, model: str, method: str, hook: Hook) -> None:
-        self.hooks.append((model, method, hook))
+    def on(self, model: str, method: str, hook: Hook, keep: bool = False) -> None:
+        """Run `hook` on the next such call (on every one with `keep`, until `clear`)."""
+        self.hooks.append((model, method, hook, keep))
+
+    def clear(self) -> None:
+        self.hooks.clear()
 
     def _hooked(self, model: str, method: str, args: tuple[Any, ...]) -> Any:
         self.calls.append((model, method))
-        for i, (m, meth, hook) in enumerate(self.hooks):
+        for i, (m, meth, hook, keep) in enumerate(self.hooks):
             if (m, meth) == (model, method):
-                del self.hooks[i]
+                if not keep:
+                    del self.hooks[i]
                 return hook(model, method, args)
         return PASS
 
@@ -108,3 +121,15 @@ def sale_of(store: str, txn: str, sku: str, qty: str = "2") -> dict[str, Any]:
         "lines": [{"sku": sku, "qty": qty, "unit_price": "10.00", "tax_rate": "0.15"}],
         "payments": [{"method": "cash", "amount": f"{int(qty) * 11.5:.2f}"}],
     }
+
+
+@asynccontextmanager
+async def worker_with(client: Client, settings: Settings, odoo: OdooClient) -> AsyncIterator[None]:
+    """A worker whose Odoo activities use `odoo` (e.g. a ScriptedClient)."""
+    pos = PosClient(settings.pos())
+    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
+        try:
+            async with build_worker(client, settings, odoo, PostingProfile(), executor, pos):
+                yield
+        finally:
+            await pos.aclose()
