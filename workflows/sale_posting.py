@@ -58,11 +58,16 @@ def legacy_posting_workflow_id(store_id: str, txn_id: str) -> str:
     return f"sale-{store_id}-{txn_id}"
 
 
-def sale_workflow_id(raw: dict[str, Any] | str) -> str:
-    """The workflow id of a sale as received, even an invalid one (it is kept, rejected)."""
+def sale_workflow_id(raw: dict[str, Any] | str, legacy: bool = False) -> str:
+    """The workflow id of a sale as received, even an invalid one (it is kept, rejected).
+    `legacy`: the id it had before ids were joined by `:` (replaying older ledgers only)."""
     identity = raw_sale_identity(raw)
     if identity is None:
+        if legacy:
+            return f"sale-unidentified-{unidentified_key(raw)}"
         return business_id("sale-unidentified", unidentified_key(raw))
+    if legacy:
+        return legacy_posting_workflow_id(*identity)
     return posting_workflow_id(*identity)
 
 

@@ -38,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.search_attributes import BUSINESS_DAY, RETAIL_STATUS, STORE_ID
 
 
+COLON_IDS = "colon-joined-ids"
+
+
 def ledger_workflow_id(store_id: str, business_day: date) -> str:
     """`ledger:{store}:{day}`. Ledgers started under the old `ledger-{store}-{day}` id run to
     their idle close; lookups find ledgers by their StoreId search attribute, not by id."""
@@ -183,7 +186,7 @@ class StoreLedger:
         if sale.txn_id in self._c.rejected:
             # The corrected sale of a rejected one: its own workflow runs again, with it.
             self._c.rejected.remove(sale.txn_id)
-            self._c.exceptions.pop(sale.txn_id, None)
+            self._c.exceptions[sale.txn_id] = "corrected sale: see its SalePosting workflow"
             self._c.corrections.append(submission)
             return
         if self._knows(sale.txn_id):
@@ -353,17 +356,17 @@ class StoreLedger:
 
     async def _hand_off(self, submission: LedgerSubmission, correction: bool = False) -> None:
         identity = raw_sale_identity(submission.sale)
-        if identity and correction:
-            self._c.exceptions[identity[1]] = "corrected sale: see its SalePosting workflow"
-        elif identity and identity[1] not in self._c.exceptions:
+        if identity and not correction and identity[1] not in self._c.exceptions:
             # Not refused by Odoo (that reason is already recorded): invalid, so rejected.
             self._c.rejected.append(identity[1])
             self._c.exceptions[identity[1]] = "rejected: see its SalePosting workflow"
+        # Ledgers that handed sales off before ids were joined by `:` replay with the old id.
+        legacy = not workflow.patched(COLON_IDS)
         try:
             await workflow.start_child_workflow(
                 SalePosting.run,
                 SalePostingInput(sale=submission.sale, source=workflow.info().workflow_id),
-                id=sale_workflow_id(submission.sale),
+                id=sale_workflow_id(submission.sale, legacy=legacy),
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 # A sale id runs once, except a rejected sale's corrected one (a new run).
                 id_reuse_policy=(

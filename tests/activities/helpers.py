@@ -10,7 +10,6 @@ from typing import Any
 
 import odoorpc
 from odoorpc.error import RPCError
-
 from temporalio.client import Client
 
 from activities.odoo.client import OdooClient, OdooSettings
