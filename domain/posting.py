@@ -104,6 +104,15 @@ class CurrencyNotBooked(ValueError):
     pass
 
 
+class AmountNotBookable(ValueError):
+    """An amount too large to travel to Odoo exactly to the cent."""
+
+
+# Odoo's JSON-RPC carries amounts as floats: a float keeps every cent of an amount below this
+# (a double has 15-17 significant digits), so `float(Decimal)` of a cent amount is exact.
+MAX_BOOKABLE = Decimal(10) ** 9
+
+
 def _rate_label(rate: Decimal) -> str:
     return f"{(rate * 100).normalize():f}%"
 
@@ -144,6 +153,12 @@ def journal_entry_for(sale: Sale, profile: PostingProfile) -> JournalEntry:
         for rate, amount in sorted(taxes.items())
         if amount
     )
+    for item in lines:
+        if max(item.debit, item.credit) >= MAX_BOOKABLE:
+            raise AmountNotBookable(
+                f"{item.name}: {max(item.debit, item.credit)} is too large to book exactly "
+                f"(amounts must stay under {MAX_BOOKABLE:,})"
+            )
     entry = JournalEntry(
         ref=key, date=sale.business_day, journal_code=profile.journal_code, lines=lines
     )

@@ -14,7 +14,12 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -28,6 +33,7 @@ from workflows.sale_posting import (
     SalePostingInput,
     SalePostingResult,
     SaleStatus,
+    legacy_posting_workflow_id,
     posting_workflow_id,
     sale_workflow_id,
 )
@@ -72,6 +78,14 @@ async def submit_sale(
         sale, errors = None, e.errors
     if sale is not None and mode is Mode.BATCHED and isinstance(raw, dict):
         ledger_id = ledger_workflow_id(sale.store_id, sale.business_day)
+        if await _ledger_knows(client, ledger_id, sale.txn_id):
+            # Answered here so the POS hears `duplicate`; the ledger would absorb it anyway.
+            return Submitted(
+                workflow_id=ledger_id,
+                submission=Submission.DUPLICATE,
+                store_id=sale.store_id,
+                txn_id=sale.txn_id,
+            )
         await client.start_workflow(
             StoreLedger.run,
             LedgerInput(
@@ -121,7 +135,66 @@ async def submit_sale(
         )
     except WorkflowAlreadyStartedError:
         result.submission = Submission.DUPLICATE
+        if sale is not None and await _ended_rejected(client, workflow_id):
+            result.submission = await _resubmit_corrected(client, settings, raw, source, result)
     return result
+
+
+# How long a submission waits for a ledger to say whether it knows a sale: past this, the sale is
+# queued (the ledger absorbs a duplicate anyway) rather than holding the POS up.
+LEDGER_QUERY_TIMEOUT = timedelta(seconds=5)
+
+
+async def _ledger_knows(client: Client, ledger_id: str, txn_id: str) -> bool:
+    """True when the store's ledger (its current or last run) already has this sale."""
+    handle = client.get_workflow_handle_for(StoreLedger.run, ledger_id)
+    try:
+        states = await handle.query(
+            StoreLedger.sale_statuses, [txn_id], rpc_timeout=LEDGER_QUERY_TIMEOUT
+        )
+    except (RPCError, WorkflowQueryFailedError):
+        return False  # no ledger yet, or none answering: queue it
+    return states.get(txn_id, "unknown") != "unknown"
+
+
+async def _ended_rejected(client: Client, workflow_id: str) -> bool:
+    """True when the sale's workflow ended Rejected (invalid input): its id may be used again."""
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return (
+        desc.status == WorkflowExecutionStatus.COMPLETED
+        and desc.typed_search_attributes.get(RETAIL_STATUS) == SaleStatus.REJECTED.value
+    )
+
+
+async def _resubmit_corrected(
+    client: Client,
+    settings: Settings,
+    raw: dict[str, Any] | str,
+    source: str,
+    result: Submitted,
+) -> Submission:
+    """A valid sale under the txn id of a rejected one: a new run of its workflow. Only a run
+    that ended Rejected (nothing posted) is replaced; a concurrent resubmission loses the start
+    race and is a duplicate; the claim by `ref` keeps even a late double start from posting
+    twice."""
+    try:
+        await client.start_workflow(
+            SalePosting.run,
+            SalePostingInput(sale=raw, source=source),
+            id=result.workflow_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(STORE_ID, result.store_id)] if result.store_id else []
+            ),
+            static_summary=f"Sale {result.store_id}/{result.txn_id} (corrected)",
+        )
+    except WorkflowAlreadyStartedError:
+        return Submission.DUPLICATE
+    return Submission.ACCEPTED
 
 
 async def submit_many(
@@ -156,16 +229,31 @@ async def submit_many(
 
 
 FINAL = {SaleStatus.POSTED, *EXCEPTION_STATES}
+LEDGER_PREFIX = "ledger:"
 
 
 async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePostingResult | None:
-    """Where a sale stands: its SalePosting workflow, or else the ledgers of its store."""
-    handle = client.get_workflow_handle_for(SalePosting.run, posting_workflow_id(store_id, txn_id))
-    try:
-        return await handle.query(SalePosting.status)
-    except RPCError as e:
-        if e.status != RPCStatusCode.NOT_FOUND:
-            raise
+    """Where a sale stands: its SalePosting workflow (under today's id, or the `sale-S-T` id of
+    a sale started before ids were joined by `:`), or else the ledgers of its store. A sale
+    rejected on its own but whose corrected version a ledger took is answered by the ledger."""
+    own: SalePostingResult | None = None
+    for wf_id in (
+        posting_workflow_id(store_id, txn_id),
+        legacy_posting_workflow_id(store_id, txn_id),
+    ):
+        handle = client.get_workflow_handle_for(SalePosting.run, wf_id)
+        try:
+            found = await handle.query(SalePosting.status)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+            continue
+        # An old id is shared by colliding sales: only trust it when it is this sale's.
+        if found.key in (None, sale_key(store_id, txn_id)):
+            own = found
+            break
+    if own is not None and own.status is not SaleStatus.REJECTED:
+        return own
     query = f'WorkflowType = "StoreLedger" AND StoreId = "{store_id}"'
     async for wf in client.list_workflows(query, limit=20):
         ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
@@ -174,7 +262,7 @@ async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePosting
             return SalePostingResult(key=sale_key(store_id, txn_id), status=SaleStatus.POSTED)
         if state == "pending":
             return SalePostingResult(key=sale_key(store_id, txn_id), status=SaleStatus.POSTING)
-    return None
+    return own
 
 
 async def _current_status(handle: WorkflowHandle[Any, Any]) -> SaleStatus | None:
@@ -187,14 +275,16 @@ async def wait_until_settled(
     client: Client, submitted: list[Submitted], timeout: timedelta, poll: float = 0.5
 ) -> dict[str, SalePostingResult]:
     """Wait until every submitted sale is posted or in an exception state; results by workflow
-    id of the sale (`sale-S-T`). Raises TimeoutError naming what is still open."""
+    id of the sale (`sale:S:T`). Raises TimeoutError naming what is still open."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout.total_seconds()
     gate = asyncio.Semaphore(20)
-    sale_ids = {s.workflow_id for s in submitted if s.submission is not Submission.QUEUED}
+    # Queued sales, and batched duplicates a ledger answered for, are followed in their ledger.
+    in_ledger = [s for s in submitted if s.workflow_id.startswith(LEDGER_PREFIX)]
+    sale_ids = {s.workflow_id for s in submitted if s not in in_ledger}
     queued: dict[str, tuple[str, set[str]]] = {}
-    for s in submitted:
-        if s.submission is Submission.QUEUED and s.store_id and s.txn_id:
+    for s in in_ledger:
+        if s.store_id and s.txn_id:
             queued.setdefault(s.workflow_id, (s.store_id, set()))[1].add(s.txn_id)
     settled: dict[str, SalePostingResult] = {}
 

@@ -1,6 +1,7 @@
 """SalePosting: one POS sale becomes exactly one posted Odoo entry, then its stock moves.
 
-Workflow id `sale-{store_id}-{txn_id}`: a resubmitted sale is absorbed by Temporal itself.
+Workflow id `sale:{store_id}:{txn_id}` (domain/ids.py): a resubmitted sale is absorbed by
+Temporal itself.
 Outcomes are visible in the Web UI through the `RetailStatus` search attribute:
 Posted, Rejected (invalid input, kept with its reasons), NeedsAttention (Odoo refused it: ops
 fix the cause and send `retry`, or `dismiss`), Failed (dismissed or left unattended).
@@ -20,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.odoo.sales import OdooSalesActivities, PostSaleInput, PostSaleResult
     from activities.odoo.stock import DecrementStockInput, OdooStockActivities
+    from domain.ids import business_id
     from domain.posting import stock_lines_for
     from domain.sale import (
         SaleRejected,
@@ -46,14 +48,26 @@ EXCEPTION_STATES = (SaleStatus.REJECTED, SaleStatus.NEEDS_ATTENTION, SaleStatus.
 
 
 def posting_workflow_id(store_id: str, txn_id: str) -> str:
+    """`sale:{store}:{txn}`: unambiguous whatever `-` the ids contain."""
+    return business_id("sale", store_id, txn_id)
+
+
+def legacy_posting_workflow_id(store_id: str, txn_id: str) -> str:
+    """The id sales were started under before ids were joined by `:` (ambiguous: store `A-1`
+    txn `2` and store `A` txn `1-2` share it). Only status lookups still read it."""
     return f"sale-{store_id}-{txn_id}"
 
 
-def sale_workflow_id(raw: dict[str, Any] | str) -> str:
-    """The workflow id of a sale as received, even an invalid one (it is kept, rejected)."""
+def sale_workflow_id(raw: dict[str, Any] | str, legacy: bool = False) -> str:
+    """The workflow id of a sale as received, even an invalid one (it is kept, rejected).
+    `legacy`: the id it had before ids were joined by `:` (replaying older ledgers only)."""
     identity = raw_sale_identity(raw)
     if identity is None:
-        return f"sale-unidentified-{unidentified_key(raw)}"
+        if legacy:
+            return f"sale-unidentified-{unidentified_key(raw)}"
+        return business_id("sale-unidentified", unidentified_key(raw))
+    if legacy:
+        return legacy_posting_workflow_id(*identity)
     return posting_workflow_id(*identity)
 
 
@@ -79,6 +93,8 @@ class SalePostingResult(BaseModel):
     move_name: str | None = None
     already_posted: bool = False
     picking_name: str | None = None
+    # Set when another path's picking (e.g. a ledger batch) carries this sale's goods.
+    stock_origin: str | None = None
     decided_by: str | None = None
 
 
@@ -112,6 +128,11 @@ class SalePosting:
         if posted is None:
             return self._finish(SaleStatus.FAILED)
         self._record_posting(posted)
+        if not posted.owns_stock:
+            # Another path posted this sale's entry and moves its goods (docs/architecture.md,
+            # "Exactly-once stock"): moving them here too would take them out twice.
+            self._result.stock_origin = posted.stock_origin
+            return self._finish(SaleStatus.POSTED)
 
         stock = await self._until_done(
             "move the stock",

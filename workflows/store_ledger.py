@@ -1,40 +1,63 @@
 """StoreLedger: the high-volume path, micro-batching one store's sales for one business day.
 
-Workflow id `ledger-{store_id}-{business_day}`. Sales arrive by signal-with-start (`add_sale`),
+Workflow id `ledger:{store_id}:{business_day}`. Sales arrive by signal-with-start (`add_sale`),
 are flushed to Odoo by count or age in one `post_sales_batch` call (each sale still its own
-entry, claimed by draft, so exactly once), and stock leaves in one picking per batch. A sale the
+entry, claimed by draft, so exactly once), and stock leaves in one picking per batch, for the
+sales whose entry this batch posted (docs/architecture.md, "Exactly-once stock"). A sale the
 batch cannot post (invalid, unknown SKU, ...) is handed to its own SalePosting workflow, where it
 is rejected or waits for ops, visible like any other exception; it never holds back the rest.
+A batch whose stock Odoo refuses is parked in the ledger (RetailStatus NeedsAttention) until ops
+send `retry_stock` or `dismiss_stock`; the ledger goes on posting meanwhile and never fails.
 Before history grows large the ledger continues as new, carrying what it must remember.
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.odoo.sales import OdooSalesActivities, PostSalesBatchInput, SaleOutcome
     from activities.odoo.stock import DecrementStockInput, OdooStockActivities
-    from domain.posting import stock_lines_for
-    from domain.sale import Sale, SaleRejected, parse_sale, raw_sale_identity
+    from domain.ids import business_id
+    from domain.posting import StockLine, stock_lines_for
+    from domain.sale import Sale, parse_sale, raw_sale_identity
     from workflows.policies import odoo_batch_write
-    from workflows.sale_posting import SalePosting, SalePostingInput, sale_workflow_id
+    from workflows.sale_posting import (
+        OpsDecision,
+        SalePosting,
+        SalePostingInput,
+        sale_workflow_id,
+    )
     from workflows.search_attributes import BUSINESS_DAY, RETAIL_STATUS, STORE_ID
 
 
+COLON_IDS = "colon-joined-ids"
+
+
 def ledger_workflow_id(store_id: str, business_day: date) -> str:
-    return f"ledger-{store_id}-{business_day.isoformat()}"
+    """`ledger:{store}:{day}`. Ledgers started under the old `ledger-{store}-{day}` id run to
+    their idle close; lookups find ledgers by their StoreId search attribute, not by id."""
+    return business_id("ledger", store_id, business_day.isoformat())
 
 
 class LedgerSubmission(BaseModel):
     sale: dict[str, Any]
+
+
+class ParkedStock(BaseModel):
+    """A batch's goods Odoo would not move: kept, with why, until ops retry or dismiss it."""
+
+    origin: str
+    lines: list[StockLine]
+    txn_ids: list[str]
+    reason: str
 
 
 class LedgerCarry(BaseModel):
@@ -44,6 +67,13 @@ class LedgerCarry(BaseModel):
     handoffs: list[LedgerSubmission] = []
     posted: list[str] = []  # txn ids
     exceptions: dict[str, str] = {}  # txn id -> why it was handed to its own workflow
+    # Txn ids handed off because the sale was invalid: a corrected sale may replace them.
+    rejected: list[str] = []
+    # Corrected sales for a rejected txn: each starts a new run of the sale's own workflow.
+    corrections: list[LedgerSubmission] = []
+    stock_problems: list[ParkedStock] = []
+    stock_retries: list[ParkedStock] = []
+    stock_dismissed: list[str] = []  # "origin: by whom, why"
     received: int = 0
     duplicates: int = 0
     batches: int = 0
@@ -72,6 +102,7 @@ class LedgerProgress(BaseModel):
     batches: int
     runs: int
     exceptions: dict[str, str]
+    stock_problems: list[ParkedStock] = []
 
 
 @workflow.defn
@@ -85,26 +116,36 @@ class StoreLedger:
         self._in_flight: set[str] = set()
         self._closing = False
 
+    def _has_work(self) -> bool:
+        c = self._c
+        return bool(c.pending or c.handoffs or c.corrections or c.stock_retries)
+
     @workflow.run
     async def run(self, input: LedgerInput) -> LedgerProgress:
         workflow.upsert_search_attributes(
             [
                 STORE_ID.value_set(input.store_id),
                 BUSINESS_DAY.value_set(input.business_day.isoformat()),
-                RETAIL_STATUS.value_set("Open"),
+                RETAIL_STATUS.value_set("NeedsAttention" if self._c.stock_problems else "Open"),
             ]
         )
         while True:
-            if not self._c.pending and not self._c.handoffs:
+            if not self._has_work():
                 try:
                     await workflow.wait_condition(
-                        lambda: bool(self._c.pending or self._c.handoffs or self._closing),
+                        lambda: self._has_work() or self._closing,
                         timeout=input.idle_close_after,
                     )
                 except TimeoutError:
                     self._closing = True
-                if self._closing and not self._c.pending and not self._c.handoffs:
-                    break
+                if self._closing and not self._has_work():
+                    if not self._c.stock_problems:
+                        break
+                    # Parked stock keeps the ledger open: ops must retry or dismiss it.
+                    await workflow.wait_condition(
+                        lambda: self._has_work() or not self._c.stock_problems
+                    )
+                    continue
             if 0 < len(self._c.pending) < input.batch_size and not self._closing:
                 # Let the batch fill, up to its age limit.
                 try:
@@ -131,12 +172,22 @@ class StoreLedger:
         self._c.received += 1
         try:
             sale = parse_sale(submission.sale)
-        except SaleRejected:
             identity = raw_sale_identity(submission.sale)
+        except Exception:  # SaleRejected, or input too odd to even parse: kept, never raised
+            try:
+                identity = raw_sale_identity(submission.sale)
+            except Exception:
+                identity = None
             if identity and identity[1] in self._c.exceptions:
                 self._c.duplicates += 1
             else:
                 self._c.handoffs.append(submission)
+            return
+        if sale.txn_id in self._c.rejected:
+            # The corrected sale of a rejected one: its own workflow runs again, with it.
+            self._c.rejected.remove(sale.txn_id)
+            self._c.exceptions[sale.txn_id] = "corrected sale: see its SalePosting workflow"
+            self._c.corrections.append(submission)
             return
         if self._knows(sale.txn_id):
             self._c.duplicates += 1
@@ -148,6 +199,22 @@ class StoreLedger:
     def close(self) -> None:
         """Flush what is pending and end this run (e.g. at end of day)."""
         self._closing = True
+
+    @workflow.signal
+    def retry_stock(self, decision: OpsDecision) -> None:
+        """Ops fixed the cause in Odoo: move every parked batch's stock again (same origins)."""
+        self._c.stock_retries.extend(self._c.stock_problems)
+        self._c.stock_problems = []
+
+    @workflow.signal
+    def dismiss_stock(self, decision: OpsDecision) -> None:
+        """Ops will move the parked batches' goods by hand: forget them, noting who decided."""
+        for parked in self._c.stock_problems:
+            self._c.stock_dismissed.append(
+                f"{parked.origin}: dismissed by {decision.by}: {decision.comment}"
+            )
+        self._c.stock_problems = []
+        self._show_status()
 
     @workflow.query
     def progress(self) -> LedgerProgress:
@@ -161,13 +228,15 @@ class StoreLedger:
             batches=self._c.batches,
             runs=self._c.runs,
             exceptions=dict(self._c.exceptions),
+            stock_problems=list(self._c.stock_problems),
         )
 
     @workflow.query
     def sale_statuses(self, txn_ids: list[str]) -> dict[str, str]:
         """Per txn: posted, pending, exception (its SalePosting workflow says more), or unknown."""
         pending = {s.txn_id for s in self._c.pending} | self._in_flight
-        handoff = {raw_sale_identity(h.sale) for h in self._c.handoffs}
+        waiting = [*self._c.handoffs, *self._c.corrections]
+        handoff = {raw_sale_identity(h.sale) for h in waiting}
         out = {}
         for txn in txn_ids:
             if txn in self._posted:
@@ -194,15 +263,23 @@ class StoreLedger:
         batch = self._c.pending[: input.batch_size]
         del self._c.pending[: input.batch_size]
         handoffs, self._c.handoffs = self._c.handoffs, []
+        corrections, self._c.corrections = self._c.corrections, []
+        retries, self._c.stock_retries = self._c.stock_retries, []
         if batch:
+            # The batch's stock key, made once here (replay gives the same one): every sale
+            # whose entry this batch posts names it, so only this batch moves their goods.
+            origin = business_id(
+                "batch", input.store_id, input.business_day.isoformat(), workflow.uuid4().hex
+            )
             self._in_flight = {s.txn_id for s in batch}
-            outcomes = await self._post(batch)
+            outcomes = await self._post(batch, origin)
             by_key = {s.key: s for s in batch}
             posted_sales = []
             for o in outcomes:
                 if o.posted:
                     self._posted.add(o.txn_id)
-                    posted_sales.append(by_key[o.key])
+                    if o.owns_stock:
+                        posted_sales.append(by_key[o.key])
                     if o.already_posted:
                         self._c.duplicates += 1
                 else:
@@ -211,16 +288,29 @@ class StoreLedger:
             self._in_flight = set()
             self._c.batches += 1
             if posted_sales:
-                await self._move_stock(input, posted_sales)
+                await self._move_stock(
+                    ParkedStock(
+                        origin=origin,
+                        lines=stock_lines_for(posted_sales),
+                        txn_ids=[s.txn_id for s in posted_sales],
+                        reason="",
+                    )
+                )
+        for parked in retries:
+            await self._move_stock(parked)
+        if retries:
+            self._show_status()
         for h in handoffs:
             await self._hand_off(h)
+        for h in corrections:
+            await self._hand_off(h, correction=True)
         self._update_details()
 
-    async def _post(self, batch: list[Sale]) -> list[SaleOutcome]:
+    async def _post(self, batch: list[Sale], origin: str) -> list[SaleOutcome]:
         try:
             result = await workflow.execute_activity_method(
                 OdooSalesActivities.post_sales_batch,
-                PostSalesBatchInput(sales=batch),
+                PostSalesBatchInput(sales=batch, stock_origin=origin),
                 summary=f"{len(batch)} sales",
                 **odoo_batch_write(len(batch)),
             )
@@ -228,43 +318,68 @@ class StoreLedger:
         except ActivityError as e:
             # Odoo refused the whole batch (e.g. a posting-profile account is missing): every
             # sale goes to its own workflow, where ops see it and can retry once it is fixed.
-            if not isinstance(e.cause, ApplicationError) or not e.cause.non_retryable:
-                raise
+            cause = e.cause
+            error_type = (
+                cause.type if isinstance(cause, ApplicationError) else type(cause or e).__name__
+            )
             return [
                 SaleOutcome(
                     key=s.key,
                     txn_id=s.txn_id,
                     posted=False,
-                    error_type=e.cause.type,
-                    reason=e.cause.message,
+                    error_type=error_type,
+                    reason=str(cause or e),
                 )
                 for s in batch
             ]
 
-    async def _move_stock(self, input: LedgerInput, sales: list[Sale]) -> None:
-        keys = sorted(s.key for s in sales)
-        digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
-        origin = f"POS:{input.store_id}:{input.business_day.isoformat()}:batch-{digest}"
-        await workflow.execute_activity_method(
-            OdooStockActivities.decrement_stock,
-            DecrementStockInput(origin=origin, lines=stock_lines_for(sales)),
-            summary=f"stock for {len(sales)} sales",
-            **odoo_batch_write(len(sales)),
-        )
+    async def _move_stock(self, stock: ParkedStock) -> None:
+        """Move a batch's goods; a refusal is parked for ops, never fails the ledger."""
+        try:
+            await workflow.execute_activity_method(
+                OdooStockActivities.decrement_stock,
+                DecrementStockInput(origin=stock.origin, lines=stock.lines),
+                summary=f"stock for {len(stock.txn_ids)} sales",
+                **odoo_batch_write(len(stock.txn_ids)),
+            )
+        except ActivityError as e:
+            cause = e.cause
+            why = (
+                f"{cause.type}: {cause.message}"
+                if isinstance(cause, ApplicationError)
+                else str(cause or e)
+            )
+            self._c.stock_problems.append(
+                stock.model_copy(update={"reason": f"move the stock: {why}"})
+            )
+            self._show_status()
 
-    async def _hand_off(self, submission: LedgerSubmission) -> None:
+    async def _hand_off(self, submission: LedgerSubmission, correction: bool = False) -> None:
         identity = raw_sale_identity(submission.sale)
-        if identity:
-            self._c.exceptions.setdefault(identity[1], "rejected: see its SalePosting workflow")
+        if identity and not correction and identity[1] not in self._c.exceptions:
+            # Not refused by Odoo (that reason is already recorded): invalid, so rejected.
+            self._c.rejected.append(identity[1])
+            self._c.exceptions[identity[1]] = "rejected: see its SalePosting workflow"
+        # Ledgers that handed sales off before ids were joined by `:` replay with the old id.
+        legacy = not workflow.patched(COLON_IDS)
         try:
             await workflow.start_child_workflow(
                 SalePosting.run,
                 SalePostingInput(sale=submission.sale, source=workflow.info().workflow_id),
-                id=sale_workflow_id(submission.sale),
+                id=sale_workflow_id(submission.sale, legacy=legacy),
                 parent_close_policy=ParentClosePolicy.ABANDON,
+                # A sale id runs once, except a rejected sale's corrected one (a new run).
+                id_reuse_policy=(
+                    WorkflowIDReusePolicy.ALLOW_DUPLICATE
+                    if correction
+                    else WorkflowIDReusePolicy.REJECT_DUPLICATE
+                ),
             )
         except WorkflowAlreadyStartedError:
             pass  # that sale already has its own workflow: nothing is lost
+        except Exception as e:  # e.g. an id Temporal refuses: kept in exceptions, never raised
+            key = identity[1] if identity else sale_workflow_id(submission.sale)
+            self._c.exceptions[key] = f"could not start its own workflow: {e}"
 
     def _history_is_large(self, input: LedgerInput) -> bool:
         info = workflow.info()
@@ -273,9 +388,21 @@ class StoreLedger:
             or info.get_current_history_length() > input.max_history_events
         )
 
+    def _show_status(self) -> None:
+        workflow.upsert_search_attributes(
+            [RETAIL_STATUS.value_set("NeedsAttention" if self._c.stock_problems else "Open")]
+        )
+        self._update_details()
+
     def _update_details(self) -> None:
         p = self.progress()
+        stock = (
+            f", **{len(p.stock_problems)} batches' stock needs attention** "
+            f"({p.stock_problems[0].reason})"
+            if p.stock_problems
+            else ""
+        )
         workflow.set_current_details(
             f"**{p.posted}** posted, {p.pending} pending, {p.duplicates} duplicates absorbed, "
-            f"{len(p.exceptions)} exceptions, {p.batches} batches (run {p.runs})"
+            f"{len(p.exceptions)} exceptions, {p.batches} batches (run {p.runs}){stock}"
         )

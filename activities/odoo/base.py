@@ -25,9 +25,26 @@ from domain.posting import JournalEntry, PostingProfile
 NARRATION_PREFIX = "retailflow "
 
 
-def narration(kind: str, record: dict[str, Any]) -> str:
-    """What retailflow keeps in a move's narration: a JSON record, readable by people too."""
-    return f"{NARRATION_PREFIX}{kind}: {json.dumps(record, sort_keys=True)}"
+def narration(kind: str, record: dict[str, Any], stock_origin: str | None = None) -> str:
+    """What retailflow keeps in a move's narration: a JSON record, readable by people too.
+
+    `stock_origin` (a sale's entry only) names the picking origin responsible for the sale's
+    goods; it sits before the record, so the record stays exactly the sale."""
+    tag = f" [stock_origin {stock_origin}]" if stock_origin else ""
+    return f"{NARRATION_PREFIX}{kind}{tag}: {json.dumps(record, sort_keys=True)}"
+
+
+_STOCK_ORIGIN = re.compile(r"\[stock_origin ([^\]\s]+)\]")
+
+
+def stock_origin_of(text: str | bool | None) -> str | None:
+    """The stock origin a sale's entry names (None: posted before entries named one)."""
+    if not isinstance(text, str):
+        return None
+    plain = html.unescape(re.sub(r"<[^>]+>", "", text))
+    head = plain.split("{", 1)[0]
+    found = _STOCK_ORIGIN.search(head)
+    return found.group(1) if found else None
 
 
 def record_from_narration(text: str | bool | None) -> dict[str, Any] | None:
@@ -78,6 +95,7 @@ class OdooActivityBase:
                     {
                         "account_id": accounts[line.account_code],
                         "name": line.name,
+                        # Cent amounts bounded by domain/posting.py MAX_BOOKABLE: exact.
                         "debit": float(line.debit),
                         "credit": float(line.credit),
                     },

@@ -3,6 +3,11 @@
 Each sale's entry carries the sale key (`POS:{store}:{txn}`) in `ref` and the whole sale, as
 JSON, in its narration (so refunds can be answered from Odoo alone); it is claimed by draft
 (activities/odoo/claim.py), alone or in batches of many sales per RPC.
+
+Exactly-once stock: the narration also names the stock origin (picking key) responsible for the
+sale's goods, the one of the path whose draft became the posted entry. Every path reads it back
+and moves a sale's stock only when the entry names its own origin (docs/architecture.md,
+"Exactly-once stock").
 """
 
 from __future__ import annotations
@@ -18,14 +23,18 @@ from activities.odoo.base import (
     narration,
     raise_refusal,
     refusal_of,
+    stock_origin_of,
 )
 from activities.odoo.claim import MOVE, Claimed, Refusal, claim
-from domain.posting import CurrencyNotBooked, journal_entry_for
+from domain.posting import AmountNotBookable, CurrencyNotBooked, journal_entry_for
 from domain.sale import Sale
 
 
 class PostSaleInput(BaseModel):
     sale: Sale
+    # The picking origin that will move this sale's goods if this call's draft is the one
+    # posted. None: the sale key (the per-sale path).
+    stock_origin: str | None = None
 
 
 class PostSaleResult(BaseModel):
@@ -35,10 +44,17 @@ class PostSaleResult(BaseModel):
     # True when this key was already posted before this activity ran (a resubmitted sale, or
     # a retry after a lost response): nothing new was booked.
     already_posted: bool
+    # The stock origin the posted entry names, and whether it is this call's: only then does
+    # the caller move the sale's stock (a retry after a lost response owns it too). Defaults
+    # keep results recorded before entries named an origin meaning what they meant.
+    stock_origin: str | None = None
+    owns_stock: bool = True
 
 
 class PostSalesBatchInput(BaseModel):
     sales: list[Sale]
+    # The batch's picking origin, made once when the batch is formed. None: each sale's key.
+    stock_origin: str | None = None
 
 
 class SaleOutcome(BaseModel):
@@ -50,6 +66,8 @@ class SaleOutcome(BaseModel):
     move_id: int | None = None
     move_name: str | None = None
     already_posted: bool = False
+    stock_origin: str | None = None
+    owns_stock: bool = True
     error_type: str | None = None
     reason: str | None = None
 
@@ -59,10 +77,12 @@ class PostSalesBatchResult(BaseModel):
 
 
 class OdooSalesActivities(OdooActivityBase):
+    _currency: str | None = None
+
     @activity.defn
     def post_sale(self, input: PostSaleInput) -> PostSaleResult:
         """Post one sale's entry exactly once. Business refusals are non-retryable."""
-        outcome = self._post([input.sale])[0]
+        outcome = self._post([input.sale], input.stock_origin)[0]
         if not outcome.posted:
             raise_refusal(Refusal(outcome.error_type or "OdooError", outcome.reason or "refused"))
         assert outcome.move_id is not None and outcome.move_name is not None
@@ -71,30 +91,48 @@ class OdooSalesActivities(OdooActivityBase):
             move_id=outcome.move_id,
             move_name=outcome.move_name,
             already_posted=outcome.already_posted,
+            stock_origin=outcome.stock_origin,
+            owns_stock=outcome.owns_stock,
         )
 
     @activity.defn
     def post_sales_batch(self, input: PostSalesBatchInput) -> PostSalesBatchResult:
         """Post many sales in a few RPCs. A refused sale is reported, never blocks the rest."""
-        return PostSalesBatchResult(outcomes=self._post(input.sales))
+        return PostSalesBatchResult(outcomes=self._post(input.sales, input.stock_origin))
 
-    def _post(self, sales: list[Sale]) -> list[SaleOutcome]:
+    def _post(self, sales: list[Sale], stock_origin: str | None) -> list[SaleOutcome]:
         refused: dict[str, Refusal] = {}
         vals: dict[str, dict[str, Any]] = {}
+        origins = {s.key: stock_origin or s.key for s in sales}
         _, problems = self.odoo.products({line.sku for s in sales for line in s.lines})
+        company_currency = self._company_currency()
         for sale in sales:
             unknown = [problems[ln.sku] for ln in sale.lines if ln.sku in problems]
             if unknown:
                 kind = "UnknownSku" if unknown[0].startswith("unknown") else "AmbiguousSku"
                 refused[sale.key] = Refusal(kind, "; ".join(dict.fromkeys(unknown)))
                 continue
+            if sale.currency != company_currency:
+                # Booking it needs currency_id, amount_currency and Odoo's rate on each item;
+                # until retailflow does that, refuse it rather than book it as company money.
+                refused[sale.key] = Refusal(
+                    "CurrencyNotBooked",
+                    f"currency: {sale.currency} is not the company's currency "
+                    f"({company_currency}): foreign-currency sales are not booked by retailflow",
+                )
+                continue
             try:
                 vals[sale.key] = self._move_vals(journal_entry_for(sale, self.profile))
             except CurrencyNotBooked as e:
                 refused[sale.key] = Refusal("CurrencyNotBooked", str(e))
                 continue
+            except AmountNotBookable as e:
+                refused[sale.key] = Refusal("AmountNotBookable", str(e))
+                continue
             # The whole sale rides along, so Odoo alone can answer a refund later.
-            vals[sale.key]["narration"] = narration("sale", sale.model_dump(mode="json"))
+            vals[sale.key]["narration"] = narration(
+                "sale", sale.model_dump(mode="json"), stock_origin=origins[sale.key]
+            )
 
         claimed = claim(
             self.odoo,
@@ -103,10 +141,40 @@ class OdooSalesActivities(OdooActivityBase):
             create=lambda keys: self._create_drafts({k: vals[k] for k in keys}),
             finish=self._post_entries,
         )
-        return [self._outcome(sale, refused.get(sale.key) or claimed[sale.key]) for sale in sales]
+        named = self._stock_origins([c for c in claimed.values() if isinstance(c, Claimed)])
+        return [
+            self._outcome(sale, refused.get(sale.key) or claimed[sale.key], named, origins)
+            for sale in sales
+        ]
+
+    def _stock_origins(self, posted: list[Claimed]) -> dict[int, str | None]:
+        """The stock origin each posted entry names, by move id (read back: the surviving draft
+        may be another attempt's, carrying that attempt's origin)."""
+        if not posted:
+            return {}
+        rows = self.odoo.call("account.move", "read", [c.id for c in posted], ["narration"])
+        return {r["id"]: stock_origin_of(r.get("narration")) for r in rows}
+
+    def _company_currency(self) -> str:
+        if self._currency is None:
+            journal = self.odoo.call(
+                "account.journal",
+                "read",
+                [self.odoo.journal_id(self.profile.journal_code)],
+                ["company_id"],
+            )
+            company = journal[0]["company_id"][0] if journal and journal[0]["company_id"] else 1
+            rows = self.odoo.call("res.company", "read", [company], ["currency_id"])
+            self._currency = rows[0]["currency_id"][1]
+        return self._currency
 
     @staticmethod
-    def _outcome(sale: Sale, result: Claimed | Refusal) -> SaleOutcome:
+    def _outcome(
+        sale: Sale,
+        result: Claimed | Refusal,
+        named: dict[int, str | None],
+        origins: dict[str, str],
+    ) -> SaleOutcome:
         if isinstance(result, Refusal):
             return SaleOutcome(
                 key=sale.key,
@@ -122,6 +190,10 @@ class OdooSalesActivities(OdooActivityBase):
             move_id=result.id,
             move_name=result.name,
             already_posted=result.already,
+            stock_origin=named.get(result.id),
+            # An entry naming no origin was posted before entries named one: the path that
+            # posted it moved (or is moving) its stock.
+            owns_stock=named.get(result.id) == origins[sale.key],
         )
 
     def _create_drafts(self, vals: dict[str, dict[str, Any]]) -> dict[str, Refusal]:

@@ -9,10 +9,12 @@ import odoorpc
 from temporalio.client import Client
 
 from simulators.odoo import OdooEmulator
+from tests.activities.helpers import ScriptedClient, answering, worker_with
+from tests.activities.test_stock_activities import BACKORDER_WIZARD
 from tests.conftest import running_worker, settings_for
 from tests.workflows.helpers import lines_of, moves_for, pickings_for, sales_for
-from workers.submit import Mode, Submission, submit_sale, wait_until_settled
-from workflows.sale_posting import OpsDecision, SalePosting, SaleStatus
+from workers.submit import Mode, Submission, sale_result, submit_sale, wait_until_settled
+from workflows.sale_posting import OpsDecision, SalePosting, SalePostingInput, SaleStatus
 from workflows.search_attributes import RETAIL_STATUS
 
 SETTLE = timedelta(seconds=60)
@@ -30,7 +32,7 @@ async def test_a_sale_is_posted_once_with_its_stock(
     async with running_worker(client, settings):
         sub = await submit_sale(client, settings, sale, Mode.PER_SALE, source="test")
         assert sub.submission is Submission.ACCEPTED
-        assert sub.workflow_id == f"sale-{store_id}-X0000"
+        assert sub.workflow_id == f"sale:{store_id}:X0000"
         await wait_until_settled(client, [sub], SETTLE)
         result = await client.get_workflow_handle_for(SalePosting.run, sub.workflow_id).result()
 
@@ -101,7 +103,7 @@ async def test_malformed_json_is_kept_too(
             client, settings, '{"store_id": "S1", "lines": [', Mode.PER_SALE, "t"
         )
         result = await client.get_workflow_handle_for(SalePosting.run, sub.workflow_id).result()
-    assert sub.workflow_id.startswith("sale-unidentified-")
+    assert sub.workflow_id.startswith("sale-unidentified:")
     assert result.status is SaleStatus.REJECTED
     assert result.reasons[0].startswith("sale: malformed JSON")
 
@@ -159,3 +161,118 @@ async def test_dismissed_sale_ends_failed(
     assert result.status is SaleStatus.FAILED
     assert result.reasons[-1] == "dismissed by ops-bob: booked by hand"
     assert desc.typed_search_attributes.get(RETAIL_STATUS) == "Failed"
+
+
+async def test_sales_whose_old_ids_collided_both_post(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    # Store `X-1` txn `2` and store `X` txn `1-2` were both `sale-X-1-2`.
+    settings = settings_for(odoo_emulator, temporal_address)
+    one = {**sales_for(f"{store_id}-1", 1)[0], "txn_id": "2"}
+    two = {**sales_for(store_id, 1)[0], "txn_id": "1-2"}
+    async with running_worker(client, settings):
+        subs = [await submit_sale(client, settings, s, Mode.PER_SALE, "test") for s in (one, two)]
+        settled = await wait_until_settled(client, subs, SETTLE)
+    assert [s.submission for s in subs] == [Submission.ACCEPTED, Submission.ACCEPTED]
+    assert [r.status for r in settled.values()] == [SaleStatus.POSTED, SaleStatus.POSTED]
+    assert len(moves_for(odoo, f"POS:{store_id}-1:2")) == 1
+    assert len(moves_for(odoo, f"POS:{store_id}:1-2")) == 1
+
+
+async def test_a_sale_started_under_its_old_id_is_still_found(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str, store_id: str
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    sale = sales_for(store_id, 1)[0]
+    async with running_worker(client, settings):
+        handle = await client.start_workflow(
+            SalePosting.run,
+            SalePostingInput(sale=sale),
+            id=f"sale-{store_id}-X0000",  # as started before ids were joined by ':'
+            task_queue=settings.task_queue,
+        )
+        await handle.result()
+        found = await sale_result(client, store_id, "X0000")
+    assert found is not None and found.status is SaleStatus.POSTED
+
+
+async def test_a_corrected_sale_replaces_a_rejected_one_and_posts_once(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    sale = sales_for(store_id, 1)[0]
+    bad = {**sale, "payments": [{"method": "cash", "amount": "0.01"}]}
+    async with running_worker(client, settings):
+        rejected = await submit_sale(client, settings, bad, Mode.PER_SALE, "test")
+        await wait_until_settled(client, [rejected], SETTLE)
+        corrected = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
+        settled = await wait_until_settled(client, [corrected], SETTLE)
+        again = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
+        still_bad = await submit_sale(client, settings, bad, Mode.PER_SALE, "test")
+        status = await sale_result(client, store_id, "X0000")
+    assert [s.submission for s in (rejected, corrected, again, still_bad)] == [
+        Submission.REJECTED,
+        Submission.ACCEPTED,
+        Submission.DUPLICATE,
+        Submission.DUPLICATE,
+    ]
+    assert settled[corrected.workflow_id].status is SaleStatus.POSTED
+    assert status is not None and status.status is SaleStatus.POSTED
+    assert [m["state"] for m in moves_for(odoo, f"POS:{store_id}:X0000")] == ["posted"]
+
+
+async def test_a_batched_corrected_sale_is_what_status_reports(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address, batch_size=5)
+    sale = sales_for(store_id, 1)[0]
+    bad = {**sale, "payments": [{"method": "cash", "amount": "0.01"}]}
+    async with running_worker(client, settings):
+        rejected = await submit_sale(client, settings, bad, Mode.BATCHED, "test")
+        await wait_until_settled(client, [rejected], SETTLE)
+        corrected = await submit_sale(client, settings, sale, Mode.BATCHED, "test")
+        await wait_until_settled(client, [corrected], SETTLE)
+        status = await sale_result(client, store_id, "X0000")
+    assert (rejected.submission, corrected.submission) == (
+        Submission.REJECTED,
+        Submission.QUEUED,
+    )
+    assert status is not None and status.status is SaleStatus.POSTED
+    assert [m["state"] for m in moves_for(odoo, f"POS:{store_id}:X0000")] == ["posted"]
+
+
+async def test_a_picking_odoo_will_not_validate_needs_attention_with_odoos_answer(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    sale = sales_for(store_id, 1)[0]
+    scripted = ScriptedClient(odoo_emulator)
+    scripted.on("stock.picking", "button_validate", answering(BACKORDER_WIZARD))
+    async with worker_with(client, settings, scripted):
+        sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
+        settled = await wait_until_settled(client, [sub], SETTLE)
+        handle = client.get_workflow_handle_for(SalePosting.run, sub.workflow_id)
+        await handle.signal(SalePosting.retry, OpsDecision(by="ops-anna"))
+        result = await handle.result()
+    waiting = settled[sub.workflow_id]
+    assert waiting.status is SaleStatus.NEEDS_ATTENTION
+    assert "StockNotValidated" in waiting.reasons[0]
+    assert "stock.backorder.confirmation" in waiting.reasons[0]
+    assert result.status is SaleStatus.POSTED
+    assert [p["state"] for p in pickings_for(odoo, f"POS:{store_id}:X0000")] == ["done"]
