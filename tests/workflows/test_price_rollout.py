@@ -299,13 +299,8 @@ async def test_forged_confirmation_is_refused_and_never_applied(
             settings,
             a_rollout(target={"kind": "list", "stores": ["S077"]}, confirm_within="PT20S"),
         )
-        command = f"price-rollout-{rollout.rollout_id}-S077"
-        child = client.get_workflow_handle_for(StorePriceCommand.run, command)
-        for _ in range(100):
-            state = await child.query(StorePriceCommand.state) if await _started(child) else None
-            if state and state.outcome is StoreOutcome.COMMANDED:
-                break
-            await asyncio.sleep(0.1)
+        command = f"price-rollout:{rollout.rollout_id}:S077"
+        child = await _commanded(client, command)
         body = json.dumps(
             {
                 "platform_id": "pos-main",
@@ -329,6 +324,59 @@ async def test_forged_confirmation_is_refused_and_never_applied(
     assert still is not None and still.outcome is StoreOutcome.COMMANDED
     assert genuine == 202
     assert report.stores["S077"].outcome is StoreOutcome.CONFIRMED
+
+
+async def test_bogus_confirmation_sent_to_the_workflow_is_kept_and_cancel_still_works(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S078", apply_delay_ms=600_000)  # the store will not confirm by itself
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings):
+        rollout, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT60S"),
+        )
+        child = await _commanded(client, f"price-rollout:{rollout.rollout_id}:S078")
+        bogus = {
+            "platform_id": "pos-main",
+            "store_id": "S078",
+            "command_id": child.id,
+            "status": "bogus",
+        }
+        # Straight to the workflow, as a signed-but-wrong confirmation once reached it: it
+        # used to fail every workflow task (ValueError: 'bogus' is not a valid CommandState).
+        await child.signal("confirm", bogus)
+        await child.signal("confirm", "not even an object")
+        await handle.signal("cancel", {"by": ""})
+        state = await eventually(
+            lambda: child.query(StorePriceCommand.state),
+            lambda s: s is not None and s.ignored_count == 2,
+        )
+        await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="bogus"))
+        report = await handle.result()
+    assert state is not None and state.outcome is StoreOutcome.COMMANDED
+    assert "status: Input should be 'applied' or 'rejected'" in state.ignored[0]
+    assert report.status is RolloutStatus.COMPENSATED
+    assert report.ignored_signals and report.ignored_signals[0].startswith("cancel ignored: by")
+    assert report.compensation is not None
+    assert report.compensation.why == "cancelled by ops-sam: bogus"
+    assert report.stores["S078"].outcome is StoreOutcome.CANCELLED
+    assert report.stores["S078"].ignored_count == 2
+
+
+async def _commanded(client: Client, command: str) -> Any:
+    child = client.get_workflow_handle_for(StorePriceCommand.run, command)
+    for _ in range(200):
+        state = await child.query(StorePriceCommand.state) if await _started(child) else None
+        if state and state.outcome is StoreOutcome.COMMANDED:
+            return child
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{command} was never commanded")
 
 
 async def _started(handle: Any) -> bool:
