@@ -16,10 +16,11 @@ id, `price-rollout:{rollout_id}:{store_id}`) the key a confirmation is routed by
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from temporalio import workflow
@@ -45,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.ids import SEPARATOR, business_id
     from domain.pricing import PriceChange, Rollout, RolloutRejected, parse_rollout
-    from workflows.policies import ODOO_WRITE, POS_READ
+    from workflows.policies import POS_READ, odoo_chunk_write
     from workflows.search_attributes import RETAIL_STATUS, STORE_ID, status_details
 
 
@@ -77,6 +78,28 @@ def command_id(rollout_id: str, store_id: str, revert: bool = False, legacy: boo
 def is_rollout_command_id(value: str) -> bool:
     """Whether a confirmation's command id can name a store command (new or legacy form)."""
     return value.startswith((f"{ROLLOUT_KIND}{SEPARATOR}", LEGACY_PREFIX))
+
+
+# Items (or prices) per Odoo activity call: work that grows with the rollout is done in chunks
+# that each fit an activity timeout (5,000 SKUs to 80 stores are 400,000 items).
+CHUNK = 200
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def item_chunks(
+    changes: list[PriceChange], stores: list[str], size: int = CHUNK
+) -> list[tuple[list[PriceChange], list[str]]]:
+    """(changes, stores) blocks of at most `size` items (one item per store and change)."""
+    out: list[tuple[list[PriceChange], list[str]]] = []
+    for change_chunk in chunks(changes, size):
+        per_call = max(1, size // len(change_chunk))
+        out.extend((change_chunk, store_chunk) for store_chunk in chunks(stores, per_call))
+    return out
 
 
 # -- one store ------------------------------------------------------------------------------
@@ -321,7 +344,7 @@ class Compensation(BaseModel):
     why: str
     stores_reverted: list[str] = []
     stores_not_reverted: dict[str, str] = {}
-    odoo_items_removed: list[int] = []
+    odoo_items_removed: int = 0
 
 
 class RolloutReport(BaseModel):
@@ -329,8 +352,12 @@ class RolloutReport(BaseModel):
     status: RolloutStatus
     reasons: list[str] = []
     requested_by: str | None = None
+    # The prices in force before the rollout, per SKU, and where a store's own pricelist gave
+    # another: store -> SKU -> price. Compensation restores these.
     old_prices: dict[str, Decimal] = {}
-    odoo_items: list[int] = []
+    store_old_prices: dict[str, dict[str, Decimal]] = {}
+    # How many pricelist items the rollout owns in Odoo (one per store and SKU).
+    odoo_items: int = 0
     stores: dict[str, StoreCommandResult] = {}
     failure_ratio: float = 0.0
     compensation: Compensation | None = None
@@ -347,6 +374,7 @@ class PriceRollout:
         self._failures = 0
         self._cancel: CancelRequest | None = None
         self._legacy_ids = False
+        self._product_ids: dict[str, int] = {}
 
     @workflow.run
     async def run(self, input: PriceRolloutInput) -> RolloutReport:
@@ -364,48 +392,58 @@ class PriceRollout:
 
         # Everything that can refuse the rollout runs before the first write.
         try:
-            prepared = await workflow.execute_activity_method(
-                OdooPricingActivities.prepare_price_rollout,
-                PreparePriceRolloutInput(
-                    changes=rollout.changes, at=rollout.effective_at, pricelist=input.pricelist
-                ),
-                **ODOO_WRITE,
-            )
             stores = (
                 await workflow.execute_activity_method(
                     PosActivities.list_stores, ListStoresInput(target=rollout.target), **POS_READ
                 )
             ).stores
+            if not stores:
+                rep.reasons = [f"target: no store matches {rollout.target}"]
+                return self._finish(RolloutStatus.REJECTED)
+            for changes in chunks(rollout.changes, CHUNK):
+                prepared = await workflow.execute_activity_method(
+                    OdooPricingActivities.prepare_price_rollout,
+                    PreparePriceRolloutInput(
+                        changes=changes,
+                        at=rollout.effective_at,
+                        pricelist=input.pricelist,
+                        stores=stores,
+                    ),
+                    **odoo_chunk_write(len(changes)),
+                )
+                self._product_ids.update(prepared.product_ids)
+                rep.old_prices.update(prepared.old_prices)
+                for store, prices in prepared.store_old_prices.items():
+                    rep.store_old_prices.setdefault(store, {}).update(prices)
         except ActivityError as e:
             if isinstance(e.cause, ApplicationError) and e.cause.non_retryable:
                 rep.reasons = [f"{e.cause.type}: {e.cause.message}"]
                 return self._finish(RolloutStatus.REJECTED)
             raise
-        if not stores:
-            rep.reasons = [f"target: no store matches {rollout.target}"]
-            return self._finish(RolloutStatus.REJECTED)
-        rep.old_prices = prepared.old_prices
         for store in stores:
             self._set_state(store, StoreOutcome.PENDING)
 
-        # Odoo, the system of record, first.
-        written = await workflow.execute_activity_method(
-            OdooPricingActivities.write_pricelist_items,
-            WritePricelistItemsInput(
-                pricelist_id=prepared.pricelist_id,
-                items=[
-                    PricelistItem(
-                        product_id=prepared.product_ids[c.sku],
-                        price=c.price,
-                        start=rollout.window_of(c)[0],
-                        end=rollout.window_of(c)[1],
-                    )
-                    for c in rollout.changes
-                ],
-            ),
-            **ODOO_WRITE,
-        )
-        rep.odoo_items = written.item_ids
+        # Odoo, the system of record, first: each store's pricelist gets the rollout's items.
+        for changes, store_chunk in item_chunks(rollout.changes, stores):
+            written = await workflow.execute_activity_method(
+                OdooPricingActivities.write_pricelist_items,
+                WritePricelistItemsInput(
+                    rollout_id=rollout.rollout_id,
+                    pricelist=input.pricelist,
+                    stores=store_chunk,
+                    items=[
+                        PricelistItem(
+                            product_id=self._product_ids[c.sku],
+                            price=c.price,
+                            start=rollout.window_of(c)[0],
+                            end=rollout.window_of(c)[1],
+                        )
+                        for c in changes
+                    ],
+                ),
+                **odoo_chunk_write(len(changes) * len(store_chunk)),
+            )
+            rep.odoo_items += written.written
         self._set_status(RolloutStatus.SCHEDULED)
 
         wait = rollout.effective_at - workflow.now()
@@ -483,10 +521,18 @@ class PriceRollout:
         """Stores that took the change get the old prices back; Odoo loses the new items."""
         self._set_status(RolloutStatus.COMPENSATING)
         comp = self._report.compensation = Compensation(why=why)
-        old = [
-            PriceChange(sku=c.sku, price=self._report.old_prices[c.sku], currency=c.currency)
-            for c in rollout.changes
-        ]
+
+        def old(store: str) -> list[PriceChange]:
+            own = self._report.store_old_prices.get(store, {})
+            return [
+                PriceChange(
+                    sku=c.sku,
+                    price=own.get(c.sku, self._report.old_prices[c.sku]),
+                    currency=c.currency,
+                )
+                for c in rollout.changes
+            ]
+
         # A store that rejected the change never applied it; any other that holds the command
         # (or may: a command cancelled in flight) gets the old prices back.
         touched = [
@@ -501,7 +547,7 @@ class PriceRollout:
         async def revert(store: str) -> None:
             async with gate:
                 handle = await self._command_store(
-                    input, rollout, store, old, workflow.now(), deadline, revert=True
+                    input, rollout, store, old(store), workflow.now(), deadline, revert=True
                 )
                 result = await handle
                 if result.outcome is StoreOutcome.CONFIRMED:
@@ -512,12 +558,18 @@ class PriceRollout:
 
         await asyncio.gather(*(revert(s) for s in touched))
         comp.stores_reverted.sort()
-        await workflow.execute_activity_method(
-            OdooPricingActivities.remove_pricelist_items,
-            RemovePricelistItemsInput(item_ids=self._report.odoo_items),
-            **ODOO_WRITE,
-        )
-        comp.odoo_items_removed = list(self._report.odoo_items)
+        for changes, store_chunk in item_chunks(rollout.changes, sorted(self._states)):
+            removed = await workflow.execute_activity_method(
+                OdooPricingActivities.remove_pricelist_items,
+                RemovePricelistItemsInput(
+                    rollout_id=rollout.rollout_id,
+                    pricelist=input.pricelist,
+                    stores=store_chunk,
+                    product_ids=[self._product_ids[c.sku] for c in changes],
+                ),
+                **odoo_chunk_write(len(changes) * len(store_chunk)),
+            )
+            comp.odoo_items_removed += removed.removed
 
     async def _command_store(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ def command() -> SendPriceCommandInput:
     return SendPriceCommandInput(
         store_id="S001",
         command_id="price-rollout:R1:S001",
-        changes=[PriceChange(sku="MILK-1L", price="1.09")],  # type: ignore[arg-type]
+        changes=[PriceChange(sku="MILK-1L", price=Decimal("1.09"))],
         effective_at=datetime(2026, 11, 27, 6, tzinfo=UTC),
     )
 
