@@ -140,8 +140,8 @@ async def main() -> None:
                 ledger.id,
                 "sale-REC-X0001",  # handed off by the ledger, waiting for ops
                 rollout.id,
-                f"{rollout.id}-S001",
-                f"{rollout.id}-S003",
+                f"{rollout.id}:S001",
+                f"{rollout.id}:S003",
                 small.id,
                 large.id,
             ]:
