@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.pos_client import PosClient
-from domain.pricing import PriceChange, StoreTarget, TargetKind
+from domain.pricing import PriceChange, StoreTarget, TargetKind, store_id_problem
 
 
 class ListStoresInput(BaseModel):
@@ -65,9 +65,18 @@ class PosActivities:
         """Resolve a target to store ids; a listed store the platform does not know is an error."""
         t = input.target
         fleet = await self.pos.stores(region=t.region if t.kind is TargetKind.REGION else None)
-        known = [s["store_id"] for s in fleet]
+        known = [s.get("store_id") if isinstance(s, dict) else s for s in fleet]
+        # A store id goes into command ids: one that could make two commands one is refused
+        # before anything is written, rather than failing the rollout later.
+        bad = [p for p in (store_id_problem(k) for k in known) if p]
+        if bad:
+            raise ApplicationError(
+                f"the POS platform lists stores that cannot be commanded: {'; '.join(bad[:5])}",
+                type="BadStoreId",
+                non_retryable=True,
+            )
         if t.kind is not TargetKind.LIST:
-            return ListStoresResult(stores=sorted(known))
+            return ListStoresResult(stores=sorted(str(k) for k in known))
         unknown = sorted(set(t.stores) - set(known))
         if unknown:
             raise ApplicationError(

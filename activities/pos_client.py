@@ -1,13 +1,16 @@
 """The POS platform adapter: an async HTTP client for a fleet's price-command API.
 
 Failures are classified like the Odoo adapter's: a store the platform cannot reach (504),
-transport faults and 5xx are retryable (`PosUnavailable`); a refused request (4xx) is not.
+transport faults and 5xx are retryable (`PosUnavailable`); a refused request (4xx) is not,
+except 429 (rate limited): it and a 503, are retried after the `Retry-After` the platform
+advises (`PosBusy`); the caller's deadline still bounds the retries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -18,6 +21,45 @@ class PosUnavailable(Exception):
     """The platform or the store did not answer: try again later."""
 
 
+# A Retry-After beyond this is not believed (the command's deadline bounds retries anyway).
+MAX_RETRY_AFTER = timedelta(minutes=10)
+BUSY_STATUSES = (429, 503)
+
+
+def retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
+    """The delay a `Retry-After` header asks for (seconds or an HTTP date), capped; None when
+    absent or unreadable."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    delay: timedelta | None = None
+    if text.isdigit():
+        delay = timedelta(seconds=min(int(text[:9]), MAX_RETRY_AFTER.total_seconds()))
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        delay = max(when - (now or datetime.now(UTC)), timedelta(0))
+    return min(delay, MAX_RETRY_AFTER)
+
+
+def busy(method: str, path: str, resp: httpx.Response) -> ApplicationError:
+    """429/503: retryable, after the advised delay when there is one (Temporal's backoff
+    otherwise). Never a store's rejection."""
+    delay = retry_after(resp.headers.get("Retry-After"))
+    advice = f", retry after {delay.total_seconds():g} s" if delay is not None else ""
+    return ApplicationError(
+        f"{method} {path}: HTTP {resp.status_code} (busy{advice}) {resp.text[:200]}",
+        {"status_code": resp.status_code},
+        type="PosBusy",
+        non_retryable=False,
+        next_retry_delay=delay,
+    )
+
+
 @dataclass(frozen=True)
 class PosSettings:
     url: str = "http://127.0.0.1:8070"
@@ -26,7 +68,9 @@ class PosSettings:
 
 
 class PosClient:
-    def __init__(self, settings: PosSettings) -> None:
+    def __init__(
+        self, settings: PosSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
         headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
         self._http = httpx.AsyncClient(
@@ -34,6 +78,7 @@ class PosClient:
             timeout=settings.timeout_s,
             headers=headers,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -44,6 +89,8 @@ class PosClient:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as e:
             raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
+        if resp.status_code in BUSY_STATUSES:
+            raise busy(method, path, resp)
         if resp.status_code >= 500:
             raise PosUnavailable(f"{method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
         if resp.status_code >= 400:

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.ids import SEPARATOR
 from domain.money import KNOWN_CURRENCIES, has_cent_precision
 from domain.validation import FieldError, InvalidInput, field_errors
 
@@ -39,6 +40,21 @@ RolloutId = Annotated[
         strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$"
     ),
 ]
+
+
+# A store id is part of command ids (`price-rollout:{rollout}:{store}`, domain/ids.py): it may
+# not contain the separator or white space, which would make two commands one.
+_STORE_ID = re.compile(r"^[^\s" + re.escape(SEPARATOR) + r"]{1,64}$")
+
+
+def store_id_problem(store_id: object) -> str | None:
+    """Why this cannot be a store id, or None when it can."""
+    if not isinstance(store_id, str) or not _STORE_ID.match(store_id):
+        return (
+            f"store id {str(store_id)[:70]!r} must be 1 to 64 characters, without "
+            f"'{SEPARATOR}' or white space"
+        )
+    return None
 
 
 class RolloutRejected(InvalidInput):
@@ -99,6 +115,10 @@ class StoreTarget(BaseModel):
             raise ValueError("the store list is empty")
         if self.kind is TargetKind.LIST and len(set(self.stores)) != len(self.stores):
             raise ValueError("a store is listed twice")
+        for store in self.stores:
+            problem = store_id_problem(store)
+            if problem:
+                raise ValueError(problem)
         if self.kind is TargetKind.REGION and not self.region:
             raise ValueError("a region target needs a region")
         return self

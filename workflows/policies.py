@@ -58,3 +58,14 @@ SALE_REFUNDS_LOCK: dict[str, Any] = {
     "heartbeat_timeout": ODOO_HEARTBEAT,
     "retry_policy": _ODOO_RETRY,
 }
+
+
+def odoo_chunk_write(items: int) -> dict[str, Any]:
+    """One chunk of a rollout's pricelist work (a few hundred items or prices): a handful of
+    RPCs for the writes, one per SKU for reading prices (Odoo computes one price per call).
+    Allow a minute plus a quarter second an item; the heartbeat catches a dead worker sooner."""
+    return {
+        "start_to_close_timeout": timedelta(seconds=60 + 0.25 * items),
+        "heartbeat_timeout": ODOO_HEARTBEAT,
+        "retry_policy": _ODOO_RETRY,
+    }

@@ -1,6 +1,6 @@
 """PriceRollout: command-and-confirm price changes to a store fleet, Odoo first.
 
-Workflow id `price-rollout-{rollout_id}`. Validate (the rollout, its SKUs in Odoo, its stores on
+Workflow id `price-rollout:{rollout_id}`. Validate (the rollout, its SKUs in Odoo, its stores on
 the POS platform: all before any write) → write the pricelist items in Odoo, recording the old
 prices → durable timer to the effective time → one `StorePriceCommand` child per store, with
 bounded concurrency, each commanding its store and waiting for the confirmation (a signal from
@@ -10,18 +10,19 @@ old prices in every store that took the change and remove the items in Odoo.
 
 A child per store keeps each history small (80 to 2,000 stores), lets ops find every command
 sent to a store (`StoreId` search attribute), and makes the command id (= the child's workflow
-id, `price-rollout-{rollout_id}-{store_id}`) the key a confirmation is routed by.
+id, `price-rollout:{rollout_id}:{store_id}`) the key a confirmation is routed by.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -43,17 +44,62 @@ with workflow.unsafe.imports_passed_through():
         PriceCommandStatus,
         SendPriceCommandInput,
     )
+    from domain.ids import SEPARATOR, business_id
     from domain.pricing import PriceChange, Rollout, RolloutRejected, parse_rollout
-    from workflows.policies import ODOO_WRITE, POS_READ
+    from workflows.policies import POS_READ, odoo_chunk_write
     from workflows.search_attributes import RETAIL_STATUS, STORE_ID, status_details
 
 
+ROLLOUT_KIND = "price-rollout"
+# Rollouts started before ids were joined by ':' used '-', which rollout and store ids may
+# contain: `R-1`+`S1` and `R`+`1-S1` were one command. Those still in flight keep their ids.
+LEGACY_PREFIX = "price-rollout-"
+COLON_IDS_PATCH = "price-rollout-colon-ids"
+
+
 def rollout_workflow_id(rollout_id: str) -> str:
-    return f"price-rollout-{rollout_id}"
+    """`price-rollout:{rollout_id}`."""
+    return business_id(ROLLOUT_KIND, rollout_id)
 
 
-def command_id(rollout_id: str, store_id: str, revert: bool = False) -> str:
-    return f"price-rollout-{rollout_id}-{store_id}" + ("-revert" if revert else "")
+def legacy_rollout_workflow_id(rollout_id: str) -> str:
+    """The id a rollout started by an older release has: look it up when the new one is absent."""
+    return f"{LEGACY_PREFIX}{rollout_id}"
+
+
+def command_id(rollout_id: str, store_id: str, revert: bool = False, legacy: bool = False) -> str:
+    """`price-rollout:{rollout}:{store}` (`...:revert` for its compensation): the command's id
+    at the store and the id of the child workflow a confirmation is routed to."""
+    if legacy:
+        return f"{LEGACY_PREFIX}{rollout_id}-{store_id}" + ("-revert" if revert else "")
+    return business_id(ROLLOUT_KIND, rollout_id, store_id, *(["revert"] if revert else []))
+
+
+def is_rollout_command_id(value: str) -> bool:
+    """Whether a confirmation's command id can name a store command (new or legacy form)."""
+    return value.startswith((f"{ROLLOUT_KIND}{SEPARATOR}", LEGACY_PREFIX))
+
+
+# Items (or prices) per Odoo activity call: work that grows with the rollout is done in chunks
+# that each fit an activity timeout (5,000 SKUs to 80 stores are 400,000 items).
+CHUNK = 200
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def item_chunks(
+    changes: list[PriceChange], stores: list[str], size: int = CHUNK
+) -> list[tuple[list[PriceChange], list[str]]]:
+    """(changes, stores) blocks of at most `size` items (one item per store and change)."""
+    out: list[tuple[list[PriceChange], list[str]]] = []
+    for change_chunk in chunks(changes, size):
+        per_call = max(1, size // len(change_chunk))
+        out.extend((change_chunk, store_chunk) for store_chunk in chunks(stores, per_call))
+    return out
 
 
 # -- one store ------------------------------------------------------------------------------
@@ -68,15 +114,39 @@ class StoreOutcome(StrEnum):
     CANCELLED = "cancelled"
 
 
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class StoreConfirmation(BaseModel):
     """What a store says back, delivered by the ingress callback as a signal."""
 
-    platform_id: str
-    store_id: str
-    command_id: str
-    status: str  # applied | rejected
-    reason: str | None = None
+    model_config = ConfigDict(extra="ignore")
+
+    platform_id: Name
+    store_id: Name
+    command_id: Name
+    status: Literal["applied", "rejected"]
+    reason: Annotated[str, StringConstraints(max_length=2000)] | None = None
     applied_at: datetime | None = None
+
+
+# At most this many ignored signals are kept with their reasons (then only counted): a
+# misbehaving sender cannot grow a history without bound.
+MAX_IGNORED = 20
+
+
+def invalid_reason(model: type[BaseModel], raw: Any) -> tuple[BaseModel | None, str | None]:
+    """`raw` validated as `model`, or why not in one line naming the fields (never raises)."""
+    if isinstance(raw, model):
+        return raw, None
+    try:
+        return model.model_validate(raw), None
+    except ValidationError as e:
+        why = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'input'}: {err['msg']}"
+            for err in e.errors(include_url=False)
+        )
+        return None, why[:500]
 
 
 class StoreCommandInput(BaseModel):
@@ -99,6 +169,9 @@ class StoreCommandResult(BaseModel):
     confirmed_at: datetime | None = None
     sends: int = 0
     polls: int = 0
+    # Confirmations this command could not take (malformed, another store's), with why.
+    ignored: list[str] = []
+    ignored_count: int = 0
 
 
 @workflow.defn
@@ -197,14 +270,36 @@ class StorePriceCommand:
                 r.accepted = False  # the store lost it: send it again
 
     @workflow.signal
-    def confirm(self, confirmation: StoreConfirmation) -> None:
-        if self._result is None or confirmation.store_id != self._result.store_id:
-            workflow.logger.warning("confirmation for another store ignored: %s", confirmation)
+    def confirm(self, confirmation: Any) -> None:
+        """A store's confirmation (a StoreConfirmation). Checked here rather than by the SDK's
+        decoding: a malformed one is kept with its reason for ops, never fails the workflow."""
+        parsed, why = invalid_reason(StoreConfirmation, confirmation)
+        if self._result is None:
+            return  # the run has not started: nothing can be waiting for it yet
+        if isinstance(parsed, StoreConfirmation) and parsed.store_id != self._result.store_id:
+            why = f"store_id: {parsed.store_id!r} is not this command's store"
+        if why is not None or not isinstance(parsed, StoreConfirmation):
+            self._ignore(f"confirmation ignored: {why}")
             return
-        self._confirmation = PriceCommandStatus(
-            state=CommandState(confirmation.status),
-            reason=confirmation.reason,
-            applied_at=confirmation.applied_at,
+        if self._confirmation is None:
+            self._confirmation = PriceCommandStatus(
+                state=CommandState(parsed.status),
+                reason=parsed.reason,
+                applied_at=parsed.applied_at,
+            )
+
+    def _ignore(self, why: str) -> None:
+        r = self._result
+        if r is None:
+            return
+        workflow.logger.warning("%s: %s", r.command_id, why)
+        r.ignored_count += 1
+        if len(r.ignored) < MAX_IGNORED:
+            r.ignored.append(why)
+        workflow.set_current_details(
+            status_details(
+                r.outcome.value, f"{r.ignored_count} signal(s) ignored", reasons=r.ignored[-3:]
+            )
         )
 
     @workflow.query
@@ -233,8 +328,8 @@ class PriceRolloutInput(BaseModel):
 
 
 class CancelRequest(BaseModel):
-    by: str
-    reason: str = ""
+    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class RolloutProgress(BaseModel):
@@ -249,7 +344,7 @@ class Compensation(BaseModel):
     why: str
     stores_reverted: list[str] = []
     stores_not_reverted: dict[str, str] = {}
-    odoo_items_removed: list[int] = []
+    odoo_items_removed: int = 0
 
 
 class RolloutReport(BaseModel):
@@ -257,11 +352,17 @@ class RolloutReport(BaseModel):
     status: RolloutStatus
     reasons: list[str] = []
     requested_by: str | None = None
+    # The prices in force before the rollout, per SKU, and where a store's own pricelist gave
+    # another: store -> SKU -> price. Compensation restores these.
     old_prices: dict[str, Decimal] = {}
-    odoo_items: list[int] = []
+    store_old_prices: dict[str, dict[str, Decimal]] = {}
+    # How many pricelist items the rollout owns in Odoo (one per store and SKU).
+    odoo_items: int = 0
     stores: dict[str, StoreCommandResult] = {}
     failure_ratio: float = 0.0
     compensation: Compensation | None = None
+    # Signals the rollout could not take (a malformed cancel), with why.
+    ignored_signals: list[str] = []
 
 
 @workflow.defn
@@ -272,9 +373,13 @@ class PriceRollout:
         self._counts: dict[str, int] = {}
         self._failures = 0
         self._cancel: CancelRequest | None = None
+        self._legacy_ids = False
+        self._product_ids: dict[str, int] = {}
 
     @workflow.run
     async def run(self, input: PriceRolloutInput) -> RolloutReport:
+        # A rollout started by an older release keeps its '-' command ids (its children exist).
+        self._legacy_ids = not workflow.patched(COLON_IDS_PATCH)
         rep = self._report
         raw_id = input.rollout.get("rollout_id")
         rep.rollout_id = raw_id if isinstance(raw_id, str) else None
@@ -287,48 +392,58 @@ class PriceRollout:
 
         # Everything that can refuse the rollout runs before the first write.
         try:
-            prepared = await workflow.execute_activity_method(
-                OdooPricingActivities.prepare_price_rollout,
-                PreparePriceRolloutInput(
-                    changes=rollout.changes, at=rollout.effective_at, pricelist=input.pricelist
-                ),
-                **ODOO_WRITE,
-            )
             stores = (
                 await workflow.execute_activity_method(
                     PosActivities.list_stores, ListStoresInput(target=rollout.target), **POS_READ
                 )
             ).stores
+            if not stores:
+                rep.reasons = [f"target: no store matches {rollout.target}"]
+                return self._finish(RolloutStatus.REJECTED)
+            for changes in chunks(rollout.changes, CHUNK):
+                prepared = await workflow.execute_activity_method(
+                    OdooPricingActivities.prepare_price_rollout,
+                    PreparePriceRolloutInput(
+                        changes=changes,
+                        at=rollout.effective_at,
+                        pricelist=input.pricelist,
+                        stores=stores,
+                    ),
+                    **odoo_chunk_write(len(changes)),
+                )
+                self._product_ids.update(prepared.product_ids)
+                rep.old_prices.update(prepared.old_prices)
+                for store, prices in prepared.store_old_prices.items():
+                    rep.store_old_prices.setdefault(store, {}).update(prices)
         except ActivityError as e:
             if isinstance(e.cause, ApplicationError) and e.cause.non_retryable:
                 rep.reasons = [f"{e.cause.type}: {e.cause.message}"]
                 return self._finish(RolloutStatus.REJECTED)
             raise
-        if not stores:
-            rep.reasons = [f"target: no store matches {rollout.target}"]
-            return self._finish(RolloutStatus.REJECTED)
-        rep.old_prices = prepared.old_prices
         for store in stores:
             self._set_state(store, StoreOutcome.PENDING)
 
-        # Odoo, the system of record, first.
-        written = await workflow.execute_activity_method(
-            OdooPricingActivities.write_pricelist_items,
-            WritePricelistItemsInput(
-                pricelist_id=prepared.pricelist_id,
-                items=[
-                    PricelistItem(
-                        product_id=prepared.product_ids[c.sku],
-                        price=c.price,
-                        start=rollout.window_of(c)[0],
-                        end=rollout.window_of(c)[1],
-                    )
-                    for c in rollout.changes
-                ],
-            ),
-            **ODOO_WRITE,
-        )
-        rep.odoo_items = written.item_ids
+        # Odoo, the system of record, first: each store's pricelist gets the rollout's items.
+        for changes, store_chunk in item_chunks(rollout.changes, stores):
+            written = await workflow.execute_activity_method(
+                OdooPricingActivities.write_pricelist_items,
+                WritePricelistItemsInput(
+                    rollout_id=rollout.rollout_id,
+                    pricelist=input.pricelist,
+                    stores=store_chunk,
+                    items=[
+                        PricelistItem(
+                            product_id=self._product_ids[c.sku],
+                            price=c.price,
+                            start=rollout.window_of(c)[0],
+                            end=rollout.window_of(c)[1],
+                        )
+                        for c in changes
+                    ],
+                ),
+                **odoo_chunk_write(len(changes) * len(store_chunk)),
+            )
+            rep.odoo_items += written.written
         self._set_status(RolloutStatus.SCHEDULED)
 
         wait = rollout.effective_at - workflow.now()
@@ -396,7 +511,7 @@ class PriceRollout:
         for store in [s for s, state in self._states.items() if state is StoreOutcome.PENDING]:
             self._report.stores[store] = StoreCommandResult(
                 store_id=store,
-                command_id=command_id(rollout.rollout_id, store),
+                command_id=command_id(rollout.rollout_id, store, legacy=self._legacy_ids),
                 outcome=StoreOutcome.CANCELLED,
                 reason="not commanded: the rollout stopped first",
             )
@@ -406,10 +521,18 @@ class PriceRollout:
         """Stores that took the change get the old prices back; Odoo loses the new items."""
         self._set_status(RolloutStatus.COMPENSATING)
         comp = self._report.compensation = Compensation(why=why)
-        old = [
-            PriceChange(sku=c.sku, price=self._report.old_prices[c.sku], currency=c.currency)
-            for c in rollout.changes
-        ]
+
+        def old(store: str) -> list[PriceChange]:
+            own = self._report.store_old_prices.get(store, {})
+            return [
+                PriceChange(
+                    sku=c.sku,
+                    price=own.get(c.sku, self._report.old_prices[c.sku]),
+                    currency=c.currency,
+                )
+                for c in rollout.changes
+            ]
+
         # A store that rejected the change never applied it; any other that holds the command
         # (or may: a command cancelled in flight) gets the old prices back.
         touched = [
@@ -424,7 +547,7 @@ class PriceRollout:
         async def revert(store: str) -> None:
             async with gate:
                 handle = await self._command_store(
-                    input, rollout, store, old, workflow.now(), deadline, revert=True
+                    input, rollout, store, old(store), workflow.now(), deadline, revert=True
                 )
                 result = await handle
                 if result.outcome is StoreOutcome.CONFIRMED:
@@ -435,12 +558,18 @@ class PriceRollout:
 
         await asyncio.gather(*(revert(s) for s in touched))
         comp.stores_reverted.sort()
-        await workflow.execute_activity_method(
-            OdooPricingActivities.remove_pricelist_items,
-            RemovePricelistItemsInput(item_ids=self._report.odoo_items),
-            **ODOO_WRITE,
-        )
-        comp.odoo_items_removed = list(self._report.odoo_items)
+        for changes, store_chunk in item_chunks(rollout.changes, sorted(self._states)):
+            removed = await workflow.execute_activity_method(
+                OdooPricingActivities.remove_pricelist_items,
+                RemovePricelistItemsInput(
+                    rollout_id=rollout.rollout_id,
+                    pricelist=input.pricelist,
+                    stores=store_chunk,
+                    product_ids=[self._product_ids[c.sku] for c in changes],
+                ),
+                **odoo_chunk_write(len(changes) * len(store_chunk)),
+            )
+            comp.odoo_items_removed += removed.removed
 
     async def _command_store(
         self,
@@ -453,7 +582,7 @@ class PriceRollout:
         revert: bool = False,
     ) -> workflow.ChildWorkflowHandle[Any, StoreCommandResult]:
         """Start the child that commands one store (the change, or its revert)."""
-        cid = command_id(rollout.rollout_id, store, revert=revert)
+        cid = command_id(rollout.rollout_id, store, revert=revert, legacy=self._legacy_ids)
         return await workflow.start_child_workflow(
             StorePriceCommand.run,
             StoreCommandInput(
@@ -475,10 +604,18 @@ class PriceRollout:
         )
 
     @workflow.signal
-    def cancel(self, request: CancelRequest) -> None:
-        """Stop the rollout and restore the old prices everywhere it reached."""
+    def cancel(self, request: Any) -> None:
+        """Stop the rollout and restore the old prices everywhere it reached (a CancelRequest).
+        A malformed request is kept in the report's reasons, never fails the workflow."""
+        parsed, why = invalid_reason(CancelRequest, request)
+        if not isinstance(parsed, CancelRequest):
+            workflow.logger.warning("cancel ignored: %s", why)
+            if len(self._report.ignored_signals) < MAX_IGNORED:
+                self._report.ignored_signals.append(f"cancel ignored: {why}")
+            self._update_details()
+            return
         if self._cancel is None:
-            self._cancel = request
+            self._cancel = parsed
 
     @workflow.query
     def progress(self) -> RolloutProgress:
@@ -514,7 +651,7 @@ class PriceRollout:
                 self._report.status.value,
                 counts or "no stores yet",
                 [f"compensation: {comp.why}"] if comp else [],
-                self._report.reasons,
+                [*self._report.reasons, *self._report.ignored_signals],
             )
         )
 

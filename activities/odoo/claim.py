@@ -64,6 +64,11 @@ class ClaimKind:
     dead_states: frozenset[str] = frozenset()
     # True when the live draft itself is the goal (a reservation): no finishing step.
     draft_is_goal: bool = False
+    # False for models without a `state` field (pricelists, external ids): every record found
+    # counts and is the goal (use with draft_is_goal=True).
+    has_state: bool = True
+    # Narrows the search for keys (e.g. an external id's module and model).
+    domain: tuple[tuple[str, str, Any], ...] = ()
 
 
 MOVE = ClaimKind("account.move", "ref", frozenset({"posted"}), frozenset({"cancel"}))
@@ -84,12 +89,13 @@ def find(odoo: OdooClient, kind: ClaimKind, keys: Iterable[str]) -> dict[str, li
     rows = odoo.call(
         kind.model,
         "search_read",
-        [(kind.key_field, "in", keys)],
-        fields=[kind.key_field, "state", "name"],
+        [*kind.domain, (kind.key_field, "in", keys)],
+        fields=[kind.key_field, "name", *(["state"] if kind.has_state else [])],
         order="id asc",
     )
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
+        row.setdefault("state", "")
         if row["state"] not in kind.dead_states:
             found[row[kind.key_field]].append(row)
     return found

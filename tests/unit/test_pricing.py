@@ -130,3 +130,26 @@ def test_changes_from_csv_and_json() -> None:
         read_changes("name,amount\nx,1\n", "p.csv")
     with pytest.raises(RolloutRejected, match="malformed JSON"):
         read_changes("[", "p.json")
+
+
+def test_store_and_rollout_ids_cannot_hold_the_id_separator() -> None:
+    store_errors = errors_of(rollout(target={"kind": "list", "stores": ["S001", "A:1"]}))
+    assert store_errors[0][0] == "target" and "without ':'" in store_errors[0][1]
+    assert errors_of(rollout(rollout_id="R:1"))[0][0] == "rollout_id"
+    with pytest.raises(ValueError, match="without ':'"):
+        StoreTarget.parse("S001, S 2")
+
+
+def test_command_ids_of_dashed_ids_do_not_collide() -> None:
+    from workflows.price_rollout import command_id, is_rollout_command_id, rollout_workflow_id
+
+    # Rollout `R-1` to store `S1` and rollout `R` to store `1-S1` were one command.
+    assert command_id("R-1", "S1") != command_id("R", "1-S1")
+    assert command_id("R-1", "S1") == "price-rollout:R-1:S1"
+    assert command_id("R-1", "S1", revert=True) == "price-rollout:R-1:S1:revert"
+    assert rollout_workflow_id("R-1") == "price-rollout:R-1"
+    # Confirmations for commands of rollouts started before the change are still routed.
+    legacy = command_id("R-1", "S1", legacy=True)
+    assert legacy == "price-rollout-R-1-S1"
+    assert is_rollout_command_id(legacy) and is_rollout_command_id(command_id("R-1", "S1"))
+    assert not is_rollout_command_id("sale:S1:T1")

@@ -141,8 +141,8 @@ async def main() -> None:
                 ledger.id,
                 "sale-REC-X0001",  # handed off by the ledger, waiting for ops
                 rollout.id,
-                f"{rollout.id}-S001",
-                f"{rollout.id}-S003",
+                f"{rollout.id}:S001",
+                f"{rollout.id}:S003",
                 small.id,
                 large.id,
                 sale_refunds_workflow_id("REC", "T9"),

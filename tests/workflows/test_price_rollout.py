@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from activities.pos_signing import sign
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
+from tests.activities.test_pricing_activities import rollout_items
 from tests.conftest import SECRET, applied_twice, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import eventually
 from workers.rollouts import start_rollout
@@ -51,9 +52,11 @@ def a_rollout(**overrides: Any) -> dict[str, Any]:
     return raw
 
 
-def contextual_price(odoo: odoorpc.ODOO, sku: str, at: datetime) -> float:
+def contextual_price(odoo: odoorpc.ODOO, sku: str, at: datetime, store: str = "S001") -> float:
+    """Odoo's price for a SKU in one store (its own pricelist)."""
     pid = odoo.execute_kw("product.product", "search", [[("default_code", "=", sku)]])[0]
-    pricelists = odoo.execute_kw("product.pricelist", "search", [[("name", "=", "Store prices")]])
+    name = f"Store prices {store}"
+    pricelists = odoo.execute_kw("product.pricelist", "search", [[("name", "=", name)]])
     ctx = {"date": at.strftime("%Y-%m-%d %H:%M:%S"), "quantity": 1}
     if pricelists:  # before the first rollout, there is none: the list price holds
         ctx["pricelist"] = pricelists[0]
@@ -101,7 +104,7 @@ async def test_rollout_to_80_stores_with_offline_and_rejecting_stores(
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
-    assert activities[:3] == ["prepare_price_rollout", "list_stores", "write_pricelist_items"]
+    assert activities[:3] == ["list_stores", "prepare_price_rollout", "write_pricelist_items"]
     first_child = kinds.index("start_child_workflow_execution_initiated_event_attributes")
     last_write = max(
         i
@@ -157,7 +160,7 @@ async def test_failure_threshold_exceeded_compensates_stores_and_odoo(
     settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
     # SKUs no other test changes: Odoo's old prices are the catalogue's, as in the fresh fleet.
     changes = [{"sku": "SOAP-BAR", "price": "1.49"}, {"sku": "BATT-AA4", "price": "4.99"}]
-    before = contextual_price(odoo, "SOAP-BAR", datetime.now(UTC) + timedelta(minutes=1))
+    before = contextual_price(odoo, "SOAP-BAR", datetime.now(UTC) + timedelta(minutes=1), "S041")
     async with running_worker(client, settings):
         _, handle = await start_rollout(
             client,
@@ -179,12 +182,12 @@ async def test_failure_threshold_exceeded_compensates_stores_and_odoo(
     for store in stores:
         prices = pos.prices(store)
         assert {sku: prices[sku] for sku in report.old_prices} == report.old_prices, store
+    assert report.odoo_items == len(stores) * len(changes)
     assert report.compensation.odoo_items_removed == report.odoo_items
-    assert (
-        odoo.execute_kw("product.pricelist.item", "search", [[("id", "in", report.odoo_items)]])
-        == []
+    assert rollout_items(odoo, report.rollout_id or "") == []
+    assert contextual_price(odoo, "SOAP-BAR", datetime.now(UTC) + timedelta(minutes=1), "S041") == (
+        before
     )
-    assert contextual_price(odoo, "SOAP-BAR", datetime.now(UTC) + timedelta(minutes=1)) == before
     assert applied_twice(pos) == []
 
 
@@ -235,10 +238,8 @@ async def test_cancel_mid_rollout_compensates(
         prices = pos.prices(store)
         assert {sku: prices[sku] for sku in report.old_prices} == report.old_prices, store
     assert any(r.outcome is StoreOutcome.CANCELLED for r in report.stores.values())
-    assert (
-        odoo.execute_kw("product.pricelist.item", "search", [[("id", "in", report.odoo_items)]])
-        == []
-    )
+    assert report.compensation.odoo_items_removed == report.odoo_items == 2 * len(stores)
+    assert rollout_items(odoo, report.rollout_id or "") == []
 
 
 async def test_invalid_rollout_changes_nothing(
@@ -273,6 +274,32 @@ async def test_invalid_rollout_changes_nothing(
     assert all(pos.commands(s) == [] for s in pos.store_ids())
 
 
+async def test_a_rollout_to_s003_leaves_s001_price_in_odoo_unchanged(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    at = datetime.now(UTC) + timedelta(minutes=1)
+    before = contextual_price(odoo, "PEN-BLUE", at, "S001")
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(
+                target={"kind": "list", "stores": ["S003"]},
+                changes=[{"sku": "PEN-BLUE", "price": "0.77"}],
+            ),
+        )
+        report = await handle.result()
+    assert report.status is RolloutStatus.COMPLETED
+    assert contextual_price(odoo, "PEN-BLUE", at, "S003") == 0.77
+    assert contextual_price(odoo, "PEN-BLUE", at, "S001") == before != 0.77
+
+
 async def test_forged_confirmation_is_refused_and_never_applied(
     client: Client,
     odoo_emulator: OdooEmulator,
@@ -299,13 +326,8 @@ async def test_forged_confirmation_is_refused_and_never_applied(
             settings,
             a_rollout(target={"kind": "list", "stores": ["S077"]}, confirm_within="PT20S"),
         )
-        command = f"price-rollout-{rollout.rollout_id}-S077"
-        child = client.get_workflow_handle_for(StorePriceCommand.run, command)
-        for _ in range(100):
-            state = await child.query(StorePriceCommand.state) if await _started(child) else None
-            if state and state.outcome is StoreOutcome.COMMANDED:
-                break
-            await asyncio.sleep(0.1)
+        command = f"price-rollout:{rollout.rollout_id}:S077"
+        child = await _commanded(client, command)
         body = json.dumps(
             {
                 "platform_id": "pos-main",
@@ -329,6 +351,59 @@ async def test_forged_confirmation_is_refused_and_never_applied(
     assert still is not None and still.outcome is StoreOutcome.COMMANDED
     assert genuine == 202
     assert report.stores["S077"].outcome is StoreOutcome.CONFIRMED
+
+
+async def test_bogus_confirmation_sent_to_the_workflow_is_kept_and_cancel_still_works(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S078", apply_delay_ms=600_000)  # the store will not confirm by itself
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings):
+        rollout, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT60S"),
+        )
+        child = await _commanded(client, f"price-rollout:{rollout.rollout_id}:S078")
+        bogus = {
+            "platform_id": "pos-main",
+            "store_id": "S078",
+            "command_id": child.id,
+            "status": "bogus",
+        }
+        # Straight to the workflow, as a signed-but-wrong confirmation once reached it: it
+        # used to fail every workflow task (ValueError: 'bogus' is not a valid CommandState).
+        await child.signal("confirm", bogus)
+        await child.signal("confirm", "not even an object")
+        await handle.signal("cancel", {"by": ""})
+        state = await eventually(
+            lambda: child.query(StorePriceCommand.state),
+            lambda s: s is not None and s.ignored_count == 2,
+        )
+        await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="bogus"))
+        report = await handle.result()
+    assert state is not None and state.outcome is StoreOutcome.COMMANDED
+    assert "status: Input should be 'applied' or 'rejected'" in state.ignored[0]
+    assert report.status is RolloutStatus.COMPENSATED
+    assert report.ignored_signals and report.ignored_signals[0].startswith("cancel ignored: by")
+    assert report.compensation is not None
+    assert report.compensation.why == "cancelled by ops-sam: bogus"
+    assert report.stores["S078"].outcome is StoreOutcome.CANCELLED
+    assert report.stores["S078"].ignored_count == 2
+
+
+async def _commanded(client: Client, command: str) -> Any:
+    child = client.get_workflow_handle_for(StorePriceCommand.run, command)
+    for _ in range(200):
+        state = await child.query(StorePriceCommand.state) if await _started(child) else None
+        if state and state.outcome is StoreOutcome.COMMANDED:
+            return child
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{command} was never commanded")
 
 
 async def _started(handle: Any) -> bool:
