@@ -37,7 +37,7 @@ from domain.validation import FieldError, field_errors
 from workers.client import connect
 from workers.settings import Settings
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
-from workflows.price_rollout import StoreConfirmation, StorePriceCommand, rollout_workflow_id
+from workflows.price_rollout import StoreConfirmation, StorePriceCommand, is_rollout_command_id
 
 log = logging.getLogger("retailflow.ingress")
 
@@ -179,7 +179,7 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                 confirmation.platform_id,
             )
             return JSONResponse({"status": "refused", "error": "platform"}, status_code=401)
-        if not confirmation.command_id.startswith(rollout_workflow_id("")):
+        if not is_rollout_command_id(confirmation.command_id):
             log.warning("refused a confirmation for unknown command %r", confirmation.command_id)
             return JSONResponse({"status": "unknown command"}, status_code=404)
         handle = state["client"].get_workflow_handle(confirmation.command_id)

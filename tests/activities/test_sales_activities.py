@@ -90,14 +90,17 @@ def test_amounts_reach_odoo_exact_to_the_cent(
 def test_amounts_too_large_to_book_exactly_are_refused(
     sales: OdooSalesActivities, odoo: odoorpc.ODOO
 ) -> None:
+    # Every amount of the sale is within the contract's bounds, but the revenue line that
+    # sums them is not: posting must refuse it rather than send a float that loses cents.
     sale = a_sale(odoo)
     raw = sale.model_dump(mode="json")
-    raw["lines"][0].update(qty="1", unit_price="123456789012345678.91", tax_rate="0")
-    raw["payments"][0]["amount"] = "123456789012345678.91"
-    try:
-        huge = parse_sale(raw)
-    except ValueError:
-        pytest.skip("the sale contract already bounds this amount at the edge")
+    line = {**raw["lines"][0], "qty": "1", "unit_price": "600000000.01", "tax_rate": "0"}
+    raw["lines"] = [line, line]
+    raw["payments"] = [
+        {"method": "card", "amount": "600000000.01"},
+        {"method": "cash", "amount": "600000000.01"},
+    ]
+    huge = parse_sale(raw)
     with pytest.raises(ApplicationError) as refused:
         sales.post_sale(PostSaleInput(sale=huge))
     assert refused.value.type == "AmountNotBookable" and refused.value.non_retryable

@@ -19,7 +19,7 @@ from simulators.sales import day_of_sales, seed_catalogue
 from tests.conftest import odoo_rpc, running_worker, settings_for
 from workers.audit import read_books
 from workers.submit import Mode, Submission, submit_many, wait_until_settled
-from workflows.sale_posting import EXCEPTION_STATES, SaleStatus
+from workflows.sale_posting import EXCEPTION_STATES, SaleStatus, posting_workflow_id
 
 pytestmark = pytest.mark.e2e
 
@@ -57,9 +57,11 @@ async def test_day_of_sales_posts_each_valid_sale_exactly_once(
     assert stats["faults"]["lost_response"] > 0 and stats["faults"]["transport"] > 0
 
     # Every invalid sale is kept, in an exception state, with its reason.
-    invalid_ids = {f"sale-{s}-{t}" for s, t, kind in facts["invalid"] if kind != "malformed_json"}
+    invalid_ids = {
+        posting_workflow_id(s, t) for s, t, kind in facts["invalid"] if kind != "malformed_json"
+    }
     invalid_ids |= {
-        s.workflow_id for s in submitted if s.workflow_id.startswith("sale-unidentified-")
+        s.workflow_id for s in submitted if s.workflow_id.startswith("sale-unidentified:")
     }
     for wf_id in invalid_ids:
         assert settled[wf_id].status in EXCEPTION_STATES, wf_id
@@ -67,7 +69,7 @@ async def test_day_of_sales_posts_each_valid_sale_exactly_once(
     assert sum(1 for s in submitted if s.submission is Submission.REJECTED) >= 6
     # Everything else is posted.
     posted = {w for w, r in settled.items() if r.status is SaleStatus.POSTED}
-    assert posted == {f"sale-{k.split(':')[1]}-{k.split(':')[2]}" for k in facts["valid"]}
+    assert posted == {posting_workflow_id(*k.split(":")[1:3]) for k in facts["valid"]}
 
     books = read_books(OdooClient(settings.odoo()), PostingProfile())
     ours = {k: n for k, n in books.posted_per_key.items() if k.split(":")[1] in stores}

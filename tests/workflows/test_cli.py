@@ -19,6 +19,8 @@ from simulators.pos import PosPlatform
 from tests.conftest import RETAILFLOW, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import sales_for
 from tests.workflows.test_refund import posted_sale, refund_settings
+from workflows.price_rollout import rollout_workflow_id
+from workflows.refund import refund_workflow_id
 from workflows.sale_posting import posting_workflow_id
 
 
@@ -62,7 +64,7 @@ async def test_sale_post_wait_and_status(
     assert status.returncode == 0 and json.loads(status.stdout)["status"] == "Posted"
     assert missing.returncode == 2 and f"no sale {store_id}/NOPE" in missing.stderr
     assert inbox.returncode == 0
-    assert f"sale-{store_id}-X0001" in inbox.stdout and "Rejected" in inbox.stdout
+    assert posting_workflow_id(store_id, "X0001") in inbox.stdout and "Rejected" in inbox.stdout
 
 
 def test_unreachable_temporal_is_a_clear_error(tmp_path: Path) -> None:
@@ -111,7 +113,7 @@ async def test_price_rollout_start_status_cancel(
         ]
         started = await asyncio.to_thread(run_cli, [*args, "--id", rid], env)
         again = await asyncio.to_thread(run_cli, [*args, "--id", rid], env)
-        await client.get_workflow_handle(f"price-rollout-{rid}").result()
+        await client.get_workflow_handle(rollout_workflow_id(rid)).result()
         status = await asyncio.to_thread(run_cli, ["price-rollout", "status", rid, "--once"], env)
         cancel = await asyncio.to_thread(
             run_cli, ["price-rollout", "cancel", rid, "--by", "sam"], env
@@ -202,7 +204,7 @@ async def test_refund_request_list_approve_show(
         approved = await asyncio.to_thread(
             run_cli, ["refund", "approve", rid, "--by", "lee", "--role", "finance"], env
         )
-        await client.get_workflow_handle(f"refund-{rid}").result()
+        await client.get_workflow_handle(refund_workflow_id(rid)).result()
         shown = await asyncio.to_thread(run_cli, ["refund", "show", rid], env)
         late = await asyncio.to_thread(
             run_cli, ["refund", "reject", rid, "--by", "kim", "--role", "finance"], env

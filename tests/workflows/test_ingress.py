@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 from temporalio.client import Client
@@ -19,6 +19,7 @@ from workers.ingress import build_app
 from workers.submit import Submission, Submitted, wait_until_settled
 from workflows.price_rollout import PriceRollout, PriceRolloutInput, rollout_workflow_id
 from workflows.sale_posting import SalePosting, SaleStatus, posting_workflow_id
+from workflows.store_ledger import ledger_workflow_id
 
 
 async def test_post_sales_over_http(
@@ -53,7 +54,10 @@ async def test_post_sales_over_http(
         ).result()
 
     assert first.status_code == 202
-    assert first.json() == {"status": "accepted", "workflow_id": f"sale-{store_id}-X0000"}
+    assert first.json() == {
+        "status": "accepted",
+        "workflow_id": posting_workflow_id(store_id, "X0000"),
+    }
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
     assert rejected.status_code == 422
     assert rejected.json()["errors"] == [
@@ -67,7 +71,7 @@ async def test_post_sales_over_http(
     assert garbage.json()["errors"][0]["field"] == "sale"
     assert wrong_mode.status_code == 400
     assert queued.status_code == 202 and queued.json()["status"] == "queued"
-    assert queued.json()["workflow_id"] == f"ledger-{store_id}-2026-11-20"
+    assert queued.json()["workflow_id"] == ledger_workflow_id(store_id, date(2026, 11, 20))
     assert status.status_code == 200 and status.json()["status"] == "Posted"
     assert unknown.status_code == 404
 
