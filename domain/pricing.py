@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from domain.ids import SEPARATOR
+from domain.limits import MAX_AMOUNT
 from domain.money import KNOWN_CURRENCIES, has_cent_precision
 from domain.validation import FieldError, InvalidInput, field_errors
 
@@ -65,7 +66,7 @@ class PriceChange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-    price: Decimal = Field(gt=0)
+    price: Decimal = Field(gt=0, lt=MAX_AMOUNT)
     currency: str = "USD"
     # A promotion window; without it the price holds from the effective time on.
     start: AwareDatetime | None = None

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.limits import MAX_AMOUNT, MAX_QTY
 from domain.money import ZERO, cents, has_cent_precision
 from domain.sale import Identifier, PaymentMethod, Sale, sale_key
 from domain.validation import FieldError, InvalidInput, field_errors, load_settings_file
@@ -58,7 +59,7 @@ class RefundLine(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sku: Name
-    qty: Decimal = Field(gt=0, decimal_places=3)
+    qty: Decimal = Field(gt=0, lt=MAX_QTY, decimal_places=3)
 
 
 class RefundRequest(BaseModel):
@@ -68,7 +69,7 @@ class RefundRequest(BaseModel):
     store_id: Identifier
     txn_id: Identifier
     lines: list[RefundLine] | None = None
-    amount: Decimal | None = Field(default=None, gt=0)
+    amount: Decimal | None = Field(default=None, gt=0, lt=MAX_AMOUNT)
     reason: Name
     requested_by: PersonName
     restock: bool = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from activities.pos_signing import sign, verify
 from domain.limits import (
@@ -16,6 +17,8 @@ from domain.limits import (
     nesting_depth,
 )
 from domain.money import has_cent_precision
+from domain.pricing import PriceChange
+from domain.refund import RefundLine, RefundRequest
 from domain.sale import SaleRefused, read_raw_sale
 
 NOW = 1_767_225_600
@@ -112,3 +115,22 @@ def test_the_edge_keeps_what_is_merely_invalid() -> None:
         "store_id": "S1",
         "qty": Decimal("1e308"),
     }
+
+
+REFUND = {"refund_id": "R1", "store_id": "S1", "txn_id": "T1", "requested_by": "ann", "reason": "x"}
+
+
+@pytest.mark.parametrize(
+    ("model", "raw", "field"),
+    [
+        (PriceChange, {"sku": "SKU-1", "price": "1000000000"}, "price"),
+        (RefundRequest, {**REFUND, "amount": "1000000000"}, "amount"),
+        (RefundLine, {"sku": "SKU-1", "qty": "1000000"}, "qty"),
+    ],
+)
+def test_rollout_and_refund_money_is_bounded_like_sales(
+    model: type[BaseModel], raw: dict[str, str], field: str
+) -> None:
+    with pytest.raises(ValidationError) as e:
+        model.model_validate(raw)
+    assert e.value.errors()[0]["loc"] == (field,) and "less than" in str(e.value)
