@@ -798,6 +798,13 @@ class BaseModel:
                         )
         for part in chunks(ids):
             self._conn.execute(delete(self._t).where(self._t.c.id.in_(part)))
+        if self._name != "ir.model.data":
+            # Odoo's unlink removes the external ids of the records it deletes.
+            data = self.env["ir.model.data"]._t
+            for part in chunks(ids):
+                self._conn.execute(
+                    delete(data).where(data.c.model == self._name, data.c.res_id.in_(part))
+                )
         self.env.verified[self._name].difference_update(ids)
         self.env.unlinked.add(self._name)
 

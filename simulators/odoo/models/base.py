@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, tuple_, update
 
 from .. import fields as F
 from .. import tables as T
+from ..exceptions import SQL_CONSTRAINT, ValidationError
 from ..orm import BaseModel, api_model, api_records, normalize_ids
 
 
@@ -38,6 +39,28 @@ class IrModelData(BaseModel):
     model = F.Char("Model Name", required=True)
     res_id = F.Integer("Record ID")
     noupdate = F.Boolean("Non Updatable", default=False)
+
+    def _check_constraints(self, ids: list[int], names: set[str]) -> None:
+        # Odoo 17 creates the unique index ir_model_data_module_name_uniq_index on (module,
+        # name); it is no _sql_constraint, so the service layer reports PostgreSQL's own text.
+        if not names & {"module", "name"}:
+            return
+        t = self._t
+        mine = select(t.c.module, t.c.name).where(t.c.id.in_(ids))
+        dup = self._conn.execute(
+            select(t.c.module, t.c.name)
+            .where(tuple_(t.c.module, t.c.name).in_(mine))
+            .group_by(t.c.module, t.c.name)
+            .having(func.count() > 1)
+        ).first()
+        if dup is not None:
+            raise ValidationError(
+                SQL_CONSTRAINT.format(
+                    message='duplicate key value violates unique constraint "'
+                    'ir_model_data_module_name_uniq_index"\n'
+                    f"DETAIL:  Key (module, name)=({dup.module}, {dup.name}) already exists.\n"
+                )
+            )
 
     @api_model
     def check_object_reference(
