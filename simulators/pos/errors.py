@@ -33,3 +33,13 @@ class StoreOffline(ConnectionError):
     def __init__(self, store_id: str) -> None:
         super().__init__(f"store {store_id} is offline")
         self.store_id = store_id
+
+
+class PlatformBusy(Exception):
+    """The platform refuses this request for now (rate limit or overload): HTTP 429 or 503
+    with a Retry-After, nothing recorded."""
+
+    def __init__(self, store_id: str, status: int, retry_after_s: float) -> None:
+        super().__init__(f"too many requests for store {store_id}: retry later")
+        self.status = status
+        self.retry_after_s = retry_after_s

@@ -29,12 +29,26 @@ class StoreKnobs:
     reject_reason: str = DEFAULT_REJECT_REASON
     lose_confirmations: bool = False
     offline_windows: tuple[Window, ...] = ()
+    # Rate limiting: the next `busy_next` requests to the store, then this share of the others,
+    # are refused with `busy_status` (429 or 503) and a `Retry-After` of `retry_after_s`
+    # seconds; nothing is recorded.
+    busy_next: int = 0
+    busy_rate: float = 0.0
+    busy_status: int = 429
+    retry_after_s: float = 1.0
 
     def __post_init__(self) -> None:
         _check_bool("online", self.online)
         _check_bool("lose_confirmations", self.lose_confirmations)
         _check_number("apply_delay_ms", self.apply_delay_ms, low=0.0)
         _check_number("reject_rate", self.reject_rate, low=0.0, high=1.0)
+        _check_number("busy_rate", self.busy_rate, low=0.0, high=1.0)
+        if not isinstance(self.busy_next, int) or isinstance(self.busy_next, bool):
+            raise InvalidField("busy_next", "busy_next must be a whole number")
+        _check_number("busy_next", self.busy_next, low=0.0)
+        _check_number("retry_after_s", self.retry_after_s, low=0.0, high=3600.0)
+        if self.busy_status not in (429, 503) or isinstance(self.busy_status, bool):
+            raise InvalidField("busy_status", "busy_status must be 429 or 503")
         if not isinstance(self.reject_reason, str) or not self.reject_reason.strip():
             raise InvalidField("reject_reason", "reject_reason must be a non-empty string")
         object.__setattr__(self, "offline_windows", _windows(self.offline_windows))

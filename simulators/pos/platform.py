@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import random
 import secrets
 import threading
 import time
@@ -27,7 +28,7 @@ from simulators.serving import BackgroundServer
 from .commands import PriceCommand, parse_price_command
 from .confirmations import Confirmation, ConfirmationSender
 from .database import PosDatabase
-from .errors import InvalidField, StoreOffline, UnknownCommand, UnknownStore
+from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
 from .knobs import StoreKnobs
 from .scheduler import DueScheduler
 from .server import PosHTTPServer
@@ -45,6 +46,7 @@ STAT_NAMES = (
     "confirmations_failed",
     "confirmations_lost",
     "refused_offline",
+    "refused_busy",
 )
 
 # (epoch, store_id, command_id); command_id None wakes the store's parked commands.
@@ -187,6 +189,7 @@ class PosPlatform(BackgroundServer):
         self.secret = secret
         self.seed = seed
         self._salt = str(seed) if seed is not None else secrets.token_hex(8)
+        self._busy = random.Random(self._salt)
         self._lock = threading.RLock()
         self._epoch = 0
         self._stores: dict[str, Store] = {}
@@ -321,6 +324,12 @@ class PosPlatform(BackgroundServer):
         if store.offline_until(now) is not None:
             self._stats["refused_offline"] += 1
             raise StoreOffline(store_id)
+        knobs = store.knobs
+        if knobs.busy_next:
+            store.knobs = knobs.updated(busy_next=knobs.busy_next - 1)
+        if knobs.busy_next or (knobs.busy_rate and self._busy.random() < knobs.busy_rate):
+            self._stats["refused_busy"] += 1
+            raise PlatformBusy(store_id, store.knobs.busy_status, store.knobs.retry_after_s)
         return store
 
     # -- the platform API (what the HTTP routes call) ---------------------------------------

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
-from .errors import InvalidField, StoreOffline, UnknownCommand, UnknownStore
+from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
 
 if TYPE_CHECKING:
     from .platform import PosPlatform
@@ -74,6 +74,10 @@ class PosRequestHandler(RoutedRequestHandler):
             status, payload = 404, {"error": str(exc)}
         except StoreOffline as exc:
             status, payload = 504, {"error": str(exc)}
+        except PlatformBusy as exc:
+            retry_after = {"Retry-After": f"{exc.retry_after_s:g}"}
+            self._send(exc.status, {"error": str(exc)}, headers=retry_after)
+            return
         except Exception as exc:
             logger.exception("%s %s", method, self.path)
             status, payload = 500, {"error": f"internal error: {exc}"}

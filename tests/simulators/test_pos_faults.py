@@ -191,3 +191,27 @@ def test_an_unreachable_callback_gives_up_after_the_retries(
     wait_for(lambda: pos.stats()["confirmations_failed"] == 1, timeout=8)
     assert pos.stats()["confirmations_sent"] == 0
     assert pos.commands("S002")[0]["confirmation"] == "failed"
+
+
+@pytest.mark.parametrize("status_code", [429, 503])
+def test_a_busy_store_answers_with_retry_after_and_records_nothing(
+    pos: PosPlatform, http: httpx.Client, status_code: int
+) -> None:
+    pos.set_knobs("S004", busy_rate=1.0, busy_status=status_code, retry_after_s=2)
+    refused = http.post("/v1/stores/S004/price-commands", json=command("busy-1"))
+    assert refused.status_code == status_code
+    assert refused.headers["Retry-After"] == "2"
+    assert pos.commands("S004") == []
+    assert pos.stats()["refused_busy"] == 1
+    pos.set_knobs("S004", busy_rate=0.0)
+    assert http.post("/v1/stores/S004/price-commands", json=command("busy-1")).status_code == 202
+    pos.set_knobs("S004", busy_next=2, busy_status=503)
+    codes = [http.get("/v1/stores/S004/prices").status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+
+
+def test_busy_knobs_are_checked(pos: PosPlatform) -> None:
+    with pytest.raises(ValueError, match="busy_status must be 429 or 503"):
+        pos.set_knobs("S004", busy_status=500)
+    with pytest.raises(ValueError, match="busy_rate must be between 0 and 1"):
+        pos.set_knobs("S004", busy_rate=2)

@@ -274,6 +274,30 @@ async def test_invalid_rollout_changes_nothing(
     assert all(pos.commands(s) == [] for s in pos.store_ids())
 
 
+async def test_a_rate_limited_store_is_retried_not_rejected(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    # The platform answers S005's next requests 429 with Retry-After: the store is busy, not
+    # refusing; its command must still be applied once and confirmed, with no compensation.
+    pos.set_knobs("S005", busy_next=3, busy_status=429, retry_after_s=0)
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client, settings, a_rollout(target={"kind": "list", "stores": ["S005", "S006"]})
+        )
+        report = await handle.result()
+    assert pos.stats()["refused_busy"] == 3
+    assert report.status is RolloutStatus.COMPLETED
+    outcomes = {s: r.outcome for s, r in report.stores.items()}
+    assert outcomes == {"S005": StoreOutcome.CONFIRMED, "S006": StoreOutcome.CONFIRMED}
+    assert report.compensation is None and report.failure_ratio == 0
+    assert applied_twice(pos) == []
+
+
 async def test_a_rollout_to_s003_leaves_s001_price_in_odoo_unchanged(
     client: Client,
     odoo_emulator: OdooEmulator,
