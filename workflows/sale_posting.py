@@ -78,6 +78,9 @@ class SalePostingInput(BaseModel):
     source: str = "api"
     # How long a sale Odoo refused waits for ops (`retry` / `dismiss`) before it is Failed.
     attention_timeout: timedelta = timedelta(days=7)
+    # The stock key of the path that handed this sale over (a ledger batch that failed as a
+    # whole): an entry that batch posted names it, and this workflow moves its goods.
+    stock_origin: str | None = None
 
 
 class OpsDecision(BaseModel):
@@ -122,7 +125,9 @@ class SalePosting:
             "post the journal entry",
             input.attention_timeout,
             lambda: workflow.execute_activity_method(
-                OdooSalesActivities.post_sale, PostSaleInput(sale=sale), **ODOO_WRITE
+                OdooSalesActivities.post_sale,
+                PostSaleInput(sale=sale, stock_origin=input.stock_origin),
+                **ODOO_WRITE,
             ),
         )
         if posted is None:

@@ -47,8 +47,15 @@ def ledger_workflow_id(store_id: str, business_day: date) -> str:
     return business_id("ledger", store_id, business_day.isoformat())
 
 
+# The error type of sales whose batch failed as a whole (their own workflow says why).
+BATCH_FAILED = "BatchFailed"
+
+
 class LedgerSubmission(BaseModel):
     sale: dict[str, Any]
+    # Set when a batch failed as a whole: entries it posted before failing name its stock key,
+    # and the sale's own workflow takes over their stock (nobody else would move it).
+    stock_origin: str | None = None
 
 
 class ParkedStock(BaseModel):
@@ -284,7 +291,12 @@ class StoreLedger:
                         self._c.duplicates += 1
                 else:
                     self._c.exceptions[o.txn_id] = f"{o.error_type}: {o.reason}"
-                    handoffs.append(LedgerSubmission(sale=by_key[o.key].model_dump(mode="json")))
+                    handoffs.append(
+                        LedgerSubmission(
+                            sale=by_key[o.key].model_dump(mode="json"),
+                            stock_origin=origin if o.error_type == BATCH_FAILED else None,
+                        )
+                    )
             self._in_flight = set()
             self._c.batches += 1
             if posted_sales:
@@ -327,8 +339,8 @@ class StoreLedger:
                     key=s.key,
                     txn_id=s.txn_id,
                     posted=False,
-                    error_type=error_type,
-                    reason=str(cause or e),
+                    error_type=BATCH_FAILED,
+                    reason=f"{error_type}: {cause or e}",
                 )
                 for s in batch
             ]
@@ -365,7 +377,11 @@ class StoreLedger:
         try:
             await workflow.start_child_workflow(
                 SalePosting.run,
-                SalePostingInput(sale=submission.sale, source=workflow.info().workflow_id),
+                SalePostingInput(
+                    sale=submission.sale,
+                    source=workflow.info().workflow_id,
+                    stock_origin=submission.stock_origin,
+                ),
                 id=sale_workflow_id(submission.sale, legacy=legacy),
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 # A sale id runs once, except a rejected sale's corrected one (a new run).

@@ -7,6 +7,7 @@ from typing import Any
 
 import odoorpc
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from simulators.odoo import OdooEmulator
@@ -15,6 +16,7 @@ from tests.activities.helpers import (
     answering,
     moved,
     new_product,
+    raising,
     sale_of,
     worker_with,
 )
@@ -22,7 +24,13 @@ from tests.activities.test_stock_activities import BACKORDER_WIZARD
 from tests.conftest import running_worker, settings_for
 from tests.workflows.helpers import eventually, moves_for, pickings_for, sales_for
 from workers.submit import Mode, Submission, submit_many, submit_sale, wait_until_settled
-from workflows.sale_posting import OpsDecision, SalePosting, SalePostingResult, SaleStatus
+from workflows.sale_posting import (
+    OpsDecision,
+    SalePosting,
+    SalePostingResult,
+    SaleStatus,
+    posting_workflow_id,
+)
 from workflows.search_attributes import RETAIL_STATUS
 from workflows.store_ledger import (
     LedgerInput,
@@ -352,3 +360,40 @@ async def _status_or_none(handle: Any) -> SalePostingResult | None:
         return result
     except RPCError:
         return None
+
+
+async def test_a_batch_that_fails_after_posting_hands_its_stock_to_each_sale(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    # The batch posts its entries, then fails as a whole (a refusal after the posting): its
+    # sales go to their own workflows, which find the entries posted under the batch's stock
+    # key. Nobody else will move those goods, so each sale's workflow must.
+    settings = settings_for(odoo_emulator, temporal_address, batch_size=3)
+    sales = own_sales(odoo, store_id, 3)
+    scripted = ScriptedClient(odoo_emulator)
+    scripted.on(
+        "account.move",
+        "read",
+        raising(
+            ApplicationError("refused after posting", type="OdooUserError", non_retryable=True)
+        ),
+    )
+    async with worker_with(client, settings, scripted):
+        submitted = await submit_many(client, settings, sales, Mode.BATCHED, source="test")
+        await wait_until_settled(client, submitted, SETTLE)
+        progress = await close_ledger(client, store_id)
+        results = [
+            await client.get_workflow_handle_for(
+                SalePosting.run, posting_workflow_id(store_id, s["txn_id"])
+            ).result()
+            for s in sales
+        ]
+    assert all("BatchFailed" in progress.exceptions[s["txn_id"]] for s in sales)
+    assert [r.status for r in results] == [SaleStatus.POSTED] * 3
+    assert all(r.already_posted for r in results)
+    assert [len(moves_for(odoo, f"POS:{store_id}:{s['txn_id']}")) for s in sales] == [1, 1, 1]
+    assert goods_moved(odoo, sales) == [2.0, 2.0, 2.0]
