@@ -1,6 +1,6 @@
 """An Odoo 17 JSON-RPC emulator that the real ``odoorpc`` client talks to unchanged.
 
-It answers like the Odoo 17 Community server of ``/work/shared/odoo17-api-facts.md``
+It answers like the Odoo 17 Community server of ``docs/odoo17-behaviour.md``
 (``retail`` database, generic chart, USD, admin uid 2): same endpoints, fields, method
 semantics and error names and texts, for the models the project uses (res.*, product.*
 with pricelists, account.* with journal entries and their reversal, stock.*), stored in

@@ -1,4 +1,4 @@
-"""Conformance: chart of accounts and journal entries (facts §e, §h), domains on journal items."""
+"""Conformance: chart of accounts and journal entries (docs/odoo17-behaviour.md §e, §h), domains on journal items."""
 
 from __future__ import annotations
 
@@ -239,7 +239,7 @@ def test_unknown_account_is_the_misleading_fk_validation_error(
     }
     err = rpc_error(lambda: odoo.env["account.move"].create(vals))
     assert err.info["data"]["name"] == "odoo.exceptions.ValidationError"
-    # The facts file quotes it without the source's trailing newline.
+    # docs/odoo17-behaviour.md quotes it without the source's trailing newline.
     assert str(err) == (
         "The operation cannot be completed: another model requires the record being deleted. "
         "If possible, archive it instead.\n\n"

@@ -1,4 +1,4 @@
-"""Conformance: pricelists and ``get_contextual_price`` (facts §c)."""
+"""Conformance: pricelists and ``get_contextual_price`` (docs/odoo17-behaviour.md §c)."""
 
 from __future__ import annotations
 

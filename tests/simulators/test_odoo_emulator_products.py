@@ -1,4 +1,4 @@
-"""Conformance: product.template / product.product behaviour of facts §b."""
+"""Conformance: product.template / product.product behaviour of docs/odoo17-behaviour.md §b."""
 
 from __future__ import annotations
 

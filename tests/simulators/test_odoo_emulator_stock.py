@@ -1,4 +1,4 @@
-"""Conformance: warehouse, quants and outgoing transfers (facts §d)."""
+"""Conformance: warehouse, quants and outgoing transfers (docs/odoo17-behaviour.md §d)."""
 
 from __future__ import annotations
 
@@ -258,7 +258,7 @@ def test_partial_reservation_returns_the_backorder_wizard(
     [move] = odoo.env["stock.move"].read(row["move_ids"], ["quantity", "state"])
     assert (move["quantity"], move["state"]) == (7.0, "partially_available")
     assert quantities(odoo, pid)["qty_available"] == 7.0
-    # Forcing the quantity then validating, as the facts describe.
+    # Forcing the quantity then validating, as docs/odoo17-behaviour.md §d describes.
     odoo.env["stock.move"].write(row["move_ids"], {"quantity": 50, "picked": True})
     assert odoo.env["stock.picking"].button_validate([pick]) is True
     assert quantities(odoo, pid)["qty_available"] == -43.0

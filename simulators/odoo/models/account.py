@@ -1,6 +1,6 @@
 """Accounting: accounts, journals, taxes, journal entries and items, the reversal wizard.
 
-The journal entry behaviour follows Odoo 17 as observed (facts §e, §h) and, where the facts
+The journal entry behaviour follows Odoo 17 as observed (docs/odoo17-behaviour.md §e, §h) and, where that page
 are silent, ``account.move`` and ``sequence.mixin`` of the 17.0 source:
 
 * balance is checked at create and at every write that touches lines, with Odoo's text;
@@ -111,7 +111,7 @@ SPLIT_REGEX = re.compile(r"^(?:.*?)(\d{0,9})(?:\D*?)$")
 
 
 def format_amount(amount: float, symbol: str = "$", position: str = "before") -> str:
-    # Real Odoo joins symbol and amount with U+00A0; the facts file records a plain space.
+    # Real Odoo joins symbol and amount with U+00A0; docs/odoo17-behaviour.md records a plain space.
     text = f"{round(amount, 2):,.2f}".replace("-", "-\ufeff")
     return f"{symbol} {text}" if position == "before" else f"{text} {symbol}"
 

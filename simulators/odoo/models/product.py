@@ -74,7 +74,7 @@ class ProductCategory(BaseModel):
     )
 
     def _compute_properties(self, ids: list[int]) -> dict[int, dict[str, Any]]:
-        # Company-dependent defaults of the generic chart (facts §b).
+        # Company-dependent defaults of the generic chart (docs/odoo17-behaviour.md §b).
         return {
             i: {"property_cost_method": "standard", "property_valuation": "manual_periodic"}
             for i in ids
