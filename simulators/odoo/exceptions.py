@@ -52,7 +52,7 @@ class DatabaseNotFound(Exception):
     odoo_name = "psycopg2.OperationalError"
 
     def __init__(self, dbname: str) -> None:
-        # The host/port are those of the PostgreSQL Odoo was observed with (docs/odoo17-behaviour.md §a).
+        # The host/port of the PostgreSQL Odoo was observed with (docs/odoo17-behaviour.md §a).
         super().__init__(
             f'connection to server at "127.0.0.1", port 5433 failed: '
             f'FATAL:  database "{dbname}" does not exist'

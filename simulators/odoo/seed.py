@@ -1,9 +1,9 @@
 """The seeded database: a fresh Odoo 17 ``retail`` db with the generic chart, USD, no demo.
 
-Ids, codes and names are those of docs/odoo17-behaviour.md §b, §d, §e (company 1 in USD, admin uid 2, journals
-1-9, accounts with their observed ids, taxes 1 and 2, warehouse WH with WH/Stock = 8,
-customers = 5, inventory adjustment = 14); the ids it does not pin follow Odoo's data
-files in load order.
+Ids, codes and names are those of docs/odoo17-behaviour.md §b, §d, §e (company 1 in USD,
+admin uid 2, journals 1-9, accounts with their observed ids, taxes 1 and 2, warehouse WH with
+WH/Stock = 8, customers = 5, inventory adjustment = 14); the ids it does not pin follow Odoo's
+data files in load order.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ def barcode() -> Callable[[], str]:
 def entry_vals(
     ref: str, date: str = "2025-01-15", journal_id: int = 3, amount: float = 100.0
 ) -> dict[str, Any]:
-    """A balanced 3-line entry like docs/odoo17-behaviour.md §e: cash 115 / sales 100 / tax 15 (scaled)."""
+    """A balanced 3-line entry like docs/odoo17-behaviour.md §e: cash 115 / sales 100 /
+    tax 15 (scaled)."""
     tax = round(amount * 0.15, 2)
     return {
         "move_type": "entry",

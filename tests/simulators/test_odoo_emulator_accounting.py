@@ -1,4 +1,5 @@
-"""Conformance: chart of accounts and journal entries (docs/odoo17-behaviour.md §e, §h), domains on journal items."""
+"""Conformance: chart of accounts and journal entries (docs/odoo17-behaviour.md §e, §h),
+domains on journal items."""
 
 from __future__ import annotations
 

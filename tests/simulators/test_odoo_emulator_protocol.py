@@ -1,4 +1,5 @@
-"""Conformance: JSON-RPC transport, login, error envelope, generic ORM methods (docs/odoo17-behaviour.md §a, §g)."""
+"""Conformance: JSON-RPC transport, login, error envelope, generic ORM methods
+(docs/odoo17-behaviour.md §a, §g)."""
 
 from __future__ import annotations
 

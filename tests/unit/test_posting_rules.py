@@ -22,7 +22,8 @@ from domain.sale import PaymentMethod, Sale, SaleLine, parse_sale
 
 
 def test_half_up_rounding_like_odoo() -> None:
-    assert cents(Decimal("1.875")) == Decimal("1.88")  # docs/odoo17-behaviour.md §e: 1.875 tax -> 1.88
+    # docs/odoo17-behaviour.md §e: a 1.875 tax is booked as 1.88
+    assert cents(Decimal("1.875")) == Decimal("1.88")
     assert cents(Decimal("0.385")) == Decimal("0.39")
     assert cents(Decimal("0.384")) == Decimal("0.38")
     assert cents(Decimal("-0.005")) == Decimal("-0.01")

@@ -1,7 +1,7 @@
 """Accounting: accounts, journals, taxes, journal entries and items, the reversal wizard.
 
-The journal entry behaviour follows Odoo 17 as observed (docs/odoo17-behaviour.md §e, §h) and, where that page
-are silent, ``account.move`` and ``sequence.mixin`` of the 17.0 source:
+The journal entry behaviour follows Odoo 17 as observed (docs/odoo17-behaviour.md §e, §h)
+and, where that page is silent, ``account.move`` and ``sequence.mixin`` of the 17.0 source:
 
 * balance is checked at create and at every write that touches lines, with Odoo's text;
 * naming: the first draft of a journal and period gets its sequence name at create, later

@@ -1,4 +1,5 @@
-"""Pricelists: product.pricelist, product.pricelist.item and ``get_contextual_price`` (docs/odoo17-behaviour.md §c).
+"""Pricelists: product.pricelist, product.pricelist.item and ``get_contextual_price``
+(docs/odoo17-behaviour.md §c).
 
 The price of a product is the first applicable item of the pricelist in Odoo's item order
 (``applied_on, min_quantity desc, categ_id desc, id desc``): items are applicable when
