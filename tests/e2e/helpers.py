@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from workers.audit import read_books
 from workers.client import connect
 from workers.devserver import dev_server_command, port_in_use
 from workers.settings import TemporalSettings
+from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -134,6 +136,12 @@ class OdooProcess(OwnedProcess):
 
     what = "the Odoo emulator"
 
+    def __init__(
+        self, db_file: Path, log: Path, port: int | None = None, args: Iterable[str] = ()
+    ) -> None:
+        super().__init__(db_file, log, port)
+        self.args = list(args)
+
     def command(self) -> list[str]:
         return [
             sys.executable,
@@ -145,6 +153,7 @@ class OdooProcess(OwnedProcess):
             str(self.db_file),
             "--log-level",
             "WARNING",
+            *self.args,
         ]
 
     @property
@@ -214,3 +223,38 @@ def expected_stock_out(sales: Iterable[dict[str, Any]]) -> dict[str, Decimal]:
 def done_pickings_per_key(odoo: OdooClient, store: str) -> Counter[str]:
     """Per-sale stock: origin (the sale key) -> number of done pickings."""
     return Counter(p["origin"] for p in pickings_of(odoo, store) if p["state"] == "done")
+
+
+def assert_each_sale_posted_and_moved_once(
+    odoo: OdooClient,
+    valid: dict[str, dict[str, Any]],
+    per_sale_stores: Iterable[str] = (),
+    batched_stores: Iterable[str] = (),
+) -> None:
+    """The exactly-once check: one posted entry per sale key and no draft entry; every picking
+    done; one done picking per sale key for per-sale stores; and for every store, the
+    quantities that left stock are those of its sales counted once."""
+    per_sale, batched = list(per_sale_stores), list(batched_stores)
+    stores = per_sale + batched
+    assert posted_keys(odoo, stores) == dict.fromkeys(valid, 1)
+    for store in stores:
+        assert pickings_of(odoo, store), f"no stock moved for {store}"
+        assert draft_entries(odoo, store) == [], store
+        assert [p for p in pickings_of(odoo, store) if p["state"] != "done"] == [], store
+        sales = [v for k, v in valid.items() if k.split(":")[1] == store]
+        assert stock_out_by_sku(odoo, store) == expected_stock_out(sales), store
+    for store in per_sale:
+        keys = [k for k in valid if k.split(":")[1] == store]
+        assert done_pickings_per_key(odoo, store) == Counter(dict.fromkeys(keys, 1)), store
+
+
+async def close_ledger(
+    client: Client, store: str, business_day: date, timeout: float = 120
+) -> None:
+    """End the store's ledger run for the day and wait for it: a sale the ledger reports
+    posted may still have its batch's stock to move until then."""
+    ledger = client.get_workflow_handle_for(
+        StoreLedger.run, ledger_workflow_id(store, business_day)
+    )
+    await ledger.signal(StoreLedger.close)
+    return await asyncio.wait_for(ledger.result(), timeout=timeout)
