@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -81,9 +81,7 @@ class OwnedProcess:
         # The port was just freed by a killed process: wait until nobody listens on it.
         await asyncio.to_thread(self._wait_port_free, timeout)
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                self.command(), cwd=REPO, stdout=out, stderr=out, start_new_session=True
-            )
+            self.proc = subprocess.Popen(self.command(), cwd=REPO, stdout=out, stderr=out)
         await asyncio.to_thread(_wait_listening, self.port, self.proc, self.what, timeout)
 
     def _wait_port_free(self, timeout: float) -> None:
@@ -225,6 +223,19 @@ def done_pickings_per_key(odoo: OdooClient, store: str) -> Counter[str]:
     return Counter(p["origin"] for p in pickings_of(odoo, store) if p["state"] == "done")
 
 
+def _same(actual: Mapping[str, Any], expected: Mapping[str, Any], what: str) -> None:
+    """Assert two mappings are equal, naming what differs (this module is not rewritten by
+    pytest, so a bare `assert a == b` would not say)."""
+    differ = {
+        k: (actual.get(k), expected.get(k))
+        for k in sorted(set(actual) | set(expected))
+        if actual.get(k) != expected.get(k)
+    }
+    if differ:
+        shown = ", ".join(f"{k}: {a} (expected {e})" for k, (a, e) in list(differ.items())[:10])
+        raise AssertionError(f"{what}: {len(differ)} differ: {shown}")
+
+
 def assert_each_sale_posted_and_moved_once(
     odoo: OdooClient,
     valid: dict[str, dict[str, Any]],
@@ -236,16 +247,24 @@ def assert_each_sale_posted_and_moved_once(
     quantities that left stock are those of its sales counted once."""
     per_sale, batched = list(per_sale_stores), list(batched_stores)
     stores = per_sale + batched
-    assert posted_keys(odoo, stores) == dict.fromkeys(valid, 1)
+    _same(posted_keys(odoo, stores), dict.fromkeys(valid, 1), "posted entries per sale key")
     for store in stores:
-        assert pickings_of(odoo, store), f"no stock moved for {store}"
-        assert draft_entries(odoo, store) == [], store
-        assert [p for p in pickings_of(odoo, store) if p["state"] != "done"] == [], store
+        pickings = pickings_of(odoo, store)
+        if not pickings:
+            raise AssertionError(f"no stock moved for {store}")
+        if drafts := draft_entries(odoo, store):
+            raise AssertionError(f"draft entries left for {store}: {drafts}")
+        if undone := [p for p in pickings if p["state"] != "done"]:
+            raise AssertionError(f"pickings not done for {store}: {undone}")
         sales = [v for k, v in valid.items() if k.split(":")[1] == store]
-        assert stock_out_by_sku(odoo, store) == expected_stock_out(sales), store
+        _same(
+            stock_out_by_sku(odoo, store),
+            expected_stock_out(sales),
+            f"quantity out of stock per SKU for {store} ({len(pickings)} pickings)",
+        )
     for store in per_sale:
         keys = [k for k in valid if k.split(":")[1] == store]
-        assert done_pickings_per_key(odoo, store) == Counter(dict.fromkeys(keys, 1)), store
+        _same(done_pickings_per_key(odoo, store), dict.fromkeys(keys, 1), "done pickings per key")
 
 
 async def close_ledger(
