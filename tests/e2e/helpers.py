@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -21,10 +21,12 @@ from temporalio.client import Client
 
 from activities.odoo.client import OdooClient
 from domain.posting import PostingProfile
+from tests.workflows.helpers import eventually
 from workers.audit import read_books
 from workers.client import connect
 from workers.devserver import dev_server_command, port_in_use
-from workers.settings import TemporalSettings
+from workers.settings import Settings, TemporalSettings
+from workers.submit import Mode, Submitted, submit_many
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -277,3 +279,22 @@ async def close_ledger(
     )
     await ledger.signal(StoreLedger.close)
     return await asyncio.wait_for(ledger.result(), timeout=timeout)
+
+
+async def submit_until_under_way(
+    client: Client,
+    settings: Settings,
+    per_sale: list[dict[str, Any]],
+    batched: list[dict[str, Any]],
+    source: str,
+    posted: Callable[[], Awaitable[Counter[str]]],
+) -> list[Submitted]:
+    """Submit a store's sales batched, and once some are posted another store's per sale, and
+    return once some of those are posted too: a fault injected then lands with both modes
+    under way (per-sale workflows run in parallel and would otherwise finish first)."""
+    batched_store, per_sale_store = batched[0]["store_id"], per_sale[0]["store_id"]
+    submitted = await submit_many(client, settings, batched, Mode.BATCHED, source)
+    await eventually(posted, lambda n: n[batched_store] >= 10, timeout=60)
+    submitted += await submit_many(client, settings, per_sale, Mode.PER_SALE, source)
+    await eventually(posted, lambda n: n[per_sale_store] >= 10, timeout=60)
+    return submitted

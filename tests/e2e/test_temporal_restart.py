@@ -23,9 +23,9 @@ from tests.e2e.helpers import (
     assert_each_sale_posted_and_moved_once,
     close_ledger,
     posted_keys,
+    submit_until_under_way,
 )
-from tests.workflows.helpers import eventually
-from workers.submit import Mode, submit_many, wait_until_settled
+from workers.submit import wait_until_settled
 from workflows.sale_posting import SaleStatus, posting_workflow_id
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ def slow_odoo() -> Iterator[OdooEmulator]:
 
 
 async def test_temporal_server_restart_mid_run_posts_each_sale_once(
-    slow_odoo: OdooEmulator, tmp_path: Path
+    slow_odoo: OdooEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tag = uuid.uuid4().hex[:5].upper()
     per_sale_store, batched_store = f"TRP{tag}", f"TRB{tag}"
@@ -63,18 +63,14 @@ async def test_temporal_server_restart_mid_run_posts_each_sale_once(
         await server.start()
         client = await server.client()
         settings = settings_for(slow_odoo, server.address, batch_size=10)
+        # Few activity slots, so per-sale workflows cannot all finish before the kill.
+        monkeypatch.setenv("RETAILFLOW_MAX_CONCURRENT_ACTIVITIES", "4")
         worker = worker_process(settings, tmp_path / "worker.log")
         per_sale = [s for s in stream if s["store_id"] == per_sale_store]
         batched = [s for s in stream if s["store_id"] == batched_store]
-        # Both modes at once, so that both are under way when the fault lands.
-        one, other = await asyncio.gather(
-            submit_many(client, settings, per_sale, Mode.PER_SALE, "restart-test"),
-            submit_many(client, settings, batched, Mode.BATCHED, "restart-test"),
+        submitted = await submit_until_under_way(
+            client, settings, per_sale, batched, "restart-test", posted_now
         )
-        submitted = one + other
-
-        # Both modes under way, neither finished, when the server goes.
-        await eventually(posted_now, lambda n: all(n[s] >= 10 for s in stores), timeout=60)
         await server.kill()
         at_kill = await posted_now()
         for store in stores:
