@@ -13,9 +13,10 @@ retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
 rejected or needing attention, a refund or rollout rejected by its checks); 2 refused before
-anything was done (bad usage, input, settings, or Temporal unreachable); 3 unexpected error (a
-bug: `--debug` shows the traceback); 4 still running when the wait ended (`--timeout`);
-130 interrupted.
+anything was done (bad usage, input, settings, Temporal unreachable, an unknown id, or a command
+that does not apply, e.g. `refund retry` on a refund that does not need attention); 3
+unexpected error (a bug: `--debug` shows the traceback); 4 still running when the wait ended
+(`--timeout`, `--check-timeout`); 130 interrupted. The README has the same table.
 """
 
 from __future__ import annotations
