@@ -338,7 +338,7 @@ async def cmd_sale_exceptions(args: argparse.Namespace, settings: Settings) -> i
         ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
         progress = await ledger.query(StoreLedger.progress)
         for p in progress.stock_problems:
-            txns = ", ".join(p.txn_ids[:5]) + (", ..." if len(p.txn_ids) > 5 else "")
+            txns = ", ".join(sorted(p.txn_ids)[:5]) + (", ..." if len(p.txn_ids) > 5 else "")
             print(
                 f"{wf.id:<32} {'NeedsAttention':<15} stock of {len(p.txn_ids)} sales ({txns}) "
                 f"parked: {p.reason}"
