@@ -5,26 +5,31 @@ retailflow ingress                         HTTP API: POST /v1/sales
 retailflow sale post FILE.jsonl [--mode per-sale|batched] [--wait]
 retailflow sale status STORE TXN
 retailflow sale retry|dismiss STORE TXN --by NAME [--comment TEXT]
-retailflow sale exceptions [--store S]     the exception inbox
+retailflow sale exceptions [--store S]     the exception inbox (sales, ledgers' parked stock)
+retailflow ledger retry-stock|dismiss-stock STORE DAY --by NAME [--comment TEXT]
+retailflow price-rollout start|status|cancel ...
+retailflow refund request|approve|reject|retry|resolved|list|show ...
 retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
 rejected or needing attention, a refund or rollout rejected by its checks); 2 refused before
-anything was done (bad usage, input, settings, or Temporal unreachable); 3 unexpected error (a
-bug: `--debug` shows the traceback); 4 still running when the wait ended (`--timeout`);
-130 interrupted.
+anything was done (bad usage, input, settings, Temporal unreachable, an unknown id, or a command
+that does not apply, e.g. `refund retry` on a refund that does not need attention); 3
+unexpected error (a bug: `--debug` shows the traceback); 4 still running when the wait ended
+(`--timeout`, `--check-timeout`); 130 interrupted. The README has the same table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import logging
 import os
 import sys
 import traceback
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,16 +37,25 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.ids import BadIdPart
 from domain.limits import MAX_AMOUNT, MAX_ID_LENGTH, LimitExceeded, MalformedJson, load_json
 from domain.posting import load_profile
-from domain.pricing import RolloutRejected, StoreTarget, parse_duration, read_changes
+from domain.pricing import (
+    RolloutRejected,
+    StoreTarget,
+    parse_duration,
+    parse_rollout,
+    read_changes,
+)
 from domain.refund import RefundRejected, load_policy
 from domain.sale import SaleRefused
 from domain.validation import field_errors
@@ -63,15 +77,25 @@ from workflows.price_rollout import (
     PriceRollout,
     RolloutReport,
     RolloutStatus,
+    legacy_rollout_workflow_id,
     rollout_workflow_id,
 )
-from workflows.refund import Approval, Refund, RefundStatus, refund_workflow_id
+from workflows.refund import (
+    Approval,
+    OpsAction,
+    Refund,
+    RefundResult,
+    RefundStatus,
+    refund_workflow_ids,
+)
 from workflows.sale_posting import (
     EXCEPTION_STATES,
     OpsDecision,
     SalePosting,
+    SaleStatus,
     posting_workflow_id,
 )
+from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 
 class CliError(Exception):
@@ -161,6 +185,43 @@ async def _client(settings: Settings) -> Client:
         ) from e
 
 
+async def _first_known(
+    client: Client, ids: list[str]
+) -> tuple[str, WorkflowExecutionDescription] | None:
+    """The first of these workflow ids that Temporal knows (newest id form first), with its
+    description; None when it knows none of them."""
+    for wf_id in ids:
+        try:
+            return wf_id, await client.get_workflow_handle(wf_id).describe()
+        except RPCError as e:
+            # INVALID_ARGUMENT: an id Temporal would never have accepted (e.g. far too long).
+            if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                raise
+    return None
+
+
+def _ids(*forms: Any, of: str) -> list[str]:
+    """The workflow ids `of` may live under (each form a function of it); a form that refuses
+    it (e.g. a `:` in it) cannot hold it."""
+    out = []
+    for form in forms:
+        try:
+            out.append(form(of))
+        except BadIdPart:
+            continue
+    return out
+
+
+def _comment(text: str) -> str:
+    """A required comment (`--comment` where it is the record of what a person did)."""
+    comment = text.strip()
+    if not comment:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if len(comment) > 2000:
+        raise argparse.ArgumentTypeError("at most 2000 characters")
+    return comment
+
+
 def _describe(s: Submitted) -> str:
     who = f"{s.store_id or '?'}/{s.txn_id or '?'}"
     line = f"{who:<22} {s.submission.value:<10} {s.workflow_id}"
@@ -219,25 +280,35 @@ async def cmd_sale_status(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_sale_decide(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    handle = client.get_workflow_handle_for(
-        SalePosting.run, posting_workflow_id(args.store, args.txn)
-    )
+    sale = f"{args.store}/{args.txn}"
+    try:
+        wf_id = posting_workflow_id(args.store, args.txn)
+    except BadIdPart as e:
+        raise CliError(f"no workflow for sale {sale}") from e
+    handle = client.get_workflow_handle_for(SalePosting.run, wf_id)
     try:
         decision = OpsDecision(by=args.by, comment=args.comment)
     except ValidationError as e:
         raise CliError(f"{field_errors(e, 'decision')[0]}") from e
     try:
         state = await handle.query(SalePosting.status)
-        if state.status.value != "NeedsAttention":
+        if state.status is SaleStatus.REJECTED:
+            raise CliError(
+                f"sale {sale} was rejected ({'; '.join(state.reasons)[:300]}): post the "
+                "corrected sale (`retailflow sale post`); it replaces the rejected one"
+            )
+        if state.status is not SaleStatus.NEEDS_ATTENTION:
             raise CliError(
                 f"sale {args.store}/{args.txn} is {state.status.value}: only a sale that needs "
                 "attention can be retried or dismissed"
             )
         signal = SalePosting.retry if args.action == "retry" else SalePosting.dismiss
         await handle.signal(signal, decision)
+    except WorkflowQueryFailedError as e:
+        raise CliError(f"sale {sale}: its workflow cannot answer now ({_first_line(e)})") from e
     except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"no workflow for sale {args.store}/{args.txn}") from e
+        if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise CliError(f"no workflow for sale {sale}") from e
         raise
     print(f"{args.action} sent to {handle.id} by {args.by}")
     return 0
@@ -254,9 +325,84 @@ async def cmd_sale_exceptions(args: argparse.Namespace, settings: Settings) -> i
     async for wf in client.list_workflows(query, limit=args.limit):
         handle = client.get_workflow_handle_for(SalePosting.run, wf.id, run_id=wf.run_id)
         r = await handle.query(SalePosting.status)
+        if r.status is SaleStatus.REJECTED and await _replaced(client, wf.id, wf.run_id):
+            continue  # its corrected sale runs (or ran) under the same id
         print(f"{wf.id:<32} {r.status.value:<15} {'; '.join(r.reasons)}")
         n += 1
     print(f"{n} sales in the exception inbox")
+    ledgers = 'WorkflowType = "StoreLedger" AND RetailStatus = "NeedsAttention"'
+    if args.store:
+        ledgers += f' AND StoreId = "{args.store}"'
+    parked = 0
+    async for wf in client.list_workflows(ledgers, limit=args.limit):
+        ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
+        progress = await ledger.query(StoreLedger.progress)
+        for p in progress.stock_problems:
+            txns = ", ".join(sorted(p.txn_ids)[:5]) + (", ..." if len(p.txn_ids) > 5 else "")
+            print(
+                f"{wf.id:<32} {'NeedsAttention':<15} stock of {len(p.txn_ids)} sales ({txns}) "
+                f"parked: {p.reason}"
+            )
+        if progress.stock_problems:
+            parked += 1
+            print(
+                f"{'':<49}retailflow ledger retry-stock|dismiss-stock {progress.store_id} "
+                f"{progress.business_day} --by NAME"
+            )
+    print(f"{parked} ledgers with parked stock")
+    return 0
+
+
+async def _replaced(client: Client, workflow_id: str, run_id: str | None) -> bool:
+    """Whether a later run of this workflow id exists (a rejected sale's corrected one)."""
+    try:
+        latest = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError:
+        return False
+    return latest.run_id != run_id
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as e:
+        raise CliError(f"DAY: {text!r} is not a date like 2026-11-20") from e
+
+
+async def cmd_ledger_stock(args: argparse.Namespace, settings: Settings) -> int:
+    day = _day(args.day)
+    ledger = f"the ledger of store {args.store} for {day}"
+    try:
+        decision = OpsDecision(by=args.by, comment=args.comment)
+    except ValidationError as e:
+        raise CliError(f"{field_errors(e, 'decision')[0]}") from e
+    client = await _client(settings)
+    # Ledgers started before ids were joined by `:` keep their old id until they close.
+    legacy = f"ledger-{args.store}-{day.isoformat()}"
+    found = await _first_known(
+        client, [*_ids(lambda s: ledger_workflow_id(s, day), of=args.store), legacy]
+    )
+    if found is None:
+        raise CliError(f"no ledger for store {args.store} on {day}")
+    handle = client.get_workflow_handle_for(StoreLedger.run, found[0])
+    try:
+        progress = await handle.query(StoreLedger.progress)
+    except (WorkflowQueryFailedError, RPCError) as e:
+        raise CliError(f"{ledger} cannot answer now ({_first_line(e)})") from e
+    if not progress.stock_problems:
+        raise CliError(f"{ledger} has no parked stock: nothing to retry or dismiss")
+    signal = StoreLedger.retry_stock if args.action == "retry-stock" else StoreLedger.dismiss_stock
+    try:
+        await handle.signal(signal, decision)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"{ledger} has closed meanwhile") from e
+        raise
+    sales = sum(len(p.txn_ids) for p in progress.stock_problems)
+    print(
+        f"{args.action} sent to {handle.id} by {args.by}: "
+        f"{len(progress.stock_problems)} parked batches, {sales} sales"
+    )
     return 0
 
 
@@ -300,6 +446,29 @@ def _over_limit(value: Any) -> bool:
         return False
 
 
+def _read_changes(text: str, path: str) -> list[Any]:
+    """A rollout file's price changes: a CSV, or JSON read within the edge's limits with
+    exact decimal prices (never floats)."""
+    if not path.endswith(".json"):
+        try:
+            return read_changes(text, Path(path).name)
+        except RolloutRejected as e:
+            raise CliError(f"{path}: {e}") from e
+        except (csv.Error, ValueError) as e:
+            raise CliError(f"{path}: cannot be read: {_first_line(e)}") from e
+    try:
+        data = load_json(text)
+    except LimitExceeded as e:
+        raise CliError(f"{path}: refused, nothing was changed: {e}") from e
+    except MalformedJson as e:
+        raise CliError(f"{path}: malformed JSON: {_first_line(e)}") from e
+    if isinstance(data, dict):
+        data = data.get("changes", data)
+    if not isinstance(data, list):
+        raise CliError(f'{path}: must hold a JSON list of changes (or {{"changes": [...]}})')
+    return data
+
+
 async def cmd_rollout_start(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     text = _read_text(args.file)
@@ -310,12 +479,7 @@ async def cmd_rollout_start(args: argparse.Namespace, settings: Settings) -> int
     confirm_within = _duration(args.confirm_within, "--confirm-within", MAX_CONFIRM_WITHIN)
     if not 0 <= args.max_failure_ratio <= 1:
         raise CliError(f"--max-failure-ratio: {args.max_failure_ratio} is not between 0 and 1")
-    try:
-        changes = read_changes(text, path.name)
-    except RolloutRejected as e:
-        raise CliError(f"{args.file}: {e}") from e
-    except (RecursionError, ValueError) as e:
-        raise CliError(f"{args.file}: cannot be read: {_first_line(e)}") from e
+    changes = _read_changes(text, args.file)
     too_large = [
         f"changes[{i}].price: must be less than {MAX_AMOUNT}"
         for i, c in enumerate(changes)
@@ -332,8 +496,9 @@ async def cmd_rollout_start(args: argparse.Namespace, settings: Settings) -> int
         "max_failure_ratio": args.max_failure_ratio,
         "requested_by": args.requested_by,
     }
-    client = await _client(settings)
     try:
+        parse_rollout(raw)  # the whole rollout checked before Temporal is even reached
+        client = await _client(settings)
         rollout, handle = await start_rollout(client, settings, raw)
     except RolloutRejected as e:
         raise CliError(
@@ -367,7 +532,7 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 async def cmd_rollout_status(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    handle = client.get_workflow_handle_for(PriceRollout.run, rollout_workflow_id(args.id))
+    handle, _ = await _rollout(client, args.id)
     live = sys.stdout.isatty() and not args.once
     while True:
         try:
@@ -419,15 +584,21 @@ def _print_rollout_report(report: RolloutReport) -> None:
             print(f"    NOT restored in {store}: {why}")
 
 
+async def _rollout(
+    client: Client, rollout_id: str
+) -> tuple[WorkflowHandle[PriceRollout, RolloutReport], WorkflowExecutionDescription]:
+    """The rollout's workflow: under `price-rollout:{id}`, or the id a rollout started by an
+    older release has."""
+    ids = _ids(rollout_workflow_id, legacy_rollout_workflow_id, of=rollout_id)
+    found = await _first_known(client, ids)
+    if found is None:
+        raise CliError(f"no rollout {rollout_id}")
+    return client.get_workflow_handle_for(PriceRollout.run, found[0]), found[1]
+
+
 async def cmd_rollout_cancel(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    handle = client.get_workflow_handle_for(PriceRollout.run, rollout_workflow_id(args.id))
-    try:
-        desc = await handle.describe()
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"no rollout {args.id}") from e
-        raise
+    handle, desc = await _rollout(client, args.id)
     if desc.status != WorkflowExecutionStatus.RUNNING:
         state = desc.status.name.lower() if desc.status else "?"
         raise CliError(f"rollout {args.id} is already closed ({state})")
@@ -491,9 +662,22 @@ async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> in
     return EXIT_OK
 
 
+async def _refund(client: Client, refund_id: str) -> WorkflowHandle[Refund, RefundResult]:
+    """The refund's workflow: under `refund:{id}`, or `refund-{id}` (requested before ids
+    were joined by `:`)."""
+    try:
+        ids = refund_workflow_ids(refund_id)
+    except BadIdPart:  # e.g. a `:` in it: no refund has that id
+        ids = []
+    found = await _first_known(client, ids)
+    if found is None:
+        raise CliError(f"no refund {refund_id}")
+    return client.get_workflow_handle_for(Refund.run, found[0])
+
+
 async def cmd_refund_decide(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    handle = client.get_workflow_handle_for(Refund.run, refund_workflow_id(args.id))
+    handle = await _refund(client, args.id)
     update = Refund.approve if args.action == "approve" else Refund.reject
     try:
         answer = await handle.execute_update(
@@ -515,31 +699,70 @@ async def cmd_refund_list(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
     query = 'WorkflowType = "Refund"'
     if args.pending:
-        query += ' AND RetailStatus = "AwaitingApproval" AND ExecutionStatus = "Running"'
+        query += (
+            ' AND RetailStatus IN ("AwaitingApproval", "NeedsAttention")'
+            ' AND ExecutionStatus = "Running"'
+        )
     n = 0
     async for wf in client.list_workflows(query, limit=args.limit):
-        r = await client.get_workflow_handle_for(Refund.run, wf.id, run_id=wf.run_id).query(
-            Refund.show
-        )
+        handle = client.get_workflow_handle_for(Refund.run, wf.id, run_id=wf.run_id)
+        try:
+            r = await handle.query(Refund.show)
+        except (WorkflowQueryFailedError, RPCError) as e:
+            print(f"{wf.id:<24} cannot answer now: {_first_line(e)}")
+            n += 1
+            continue
+        # What needs attention is the latest problem; otherwise every reason tells the story.
+        reasons = r.reasons[-1:] if r.status is RefundStatus.NEEDS_ATTENTION else r.reasons
         print(
             f"{r.refund_id or wf.id:<24} {r.status.value:<19} {r.amount or '':>9}  "
-            f"by {r.requested_by or '?':<14} {'; '.join(r.reasons)}"
+            f"by {r.requested_by or '?':<14} {'; '.join(reasons)}"
         )
         n += 1
-    print(f"{n} refunds" + (" waiting for a decision" if args.pending else ""))
+    print(f"{n} refunds" + (" waiting for a decision or for ops" if args.pending else ""))
     return 0
 
 
 async def cmd_refund_show(args: argparse.Namespace, settings: Settings) -> int:
     client = await _client(settings)
-    handle = client.get_workflow_handle_for(Refund.run, refund_workflow_id(args.id))
+    handle = await _refund(client, args.id)
     try:
         r = await handle.query(Refund.show)
+    except (WorkflowQueryFailedError, RPCError) as e:
+        raise CliError(f"refund {args.id} cannot answer now ({_first_line(e)})") from e
+    print(json.dumps(r.model_dump(mode="json"), indent=2))
+    return 0
+
+
+async def cmd_refund_ops(args: argparse.Namespace, settings: Settings) -> int:
+    """`refund retry|resolved`: for a refund that needs attention (signals `retry`,
+    `resolved_by_hand`)."""
+    try:
+        action = OpsAction(by=args.by, comment=args.comment)
+    except ValidationError as e:
+        raise CliError(f"{field_errors(e, 'action')[0]}") from e
+    client = await _client(settings)
+    handle = await _refund(client, args.id)
+    try:
+        r = await handle.query(Refund.show)
+    except (WorkflowQueryFailedError, RPCError) as e:
+        raise CliError(f"refund {args.id} cannot answer now ({_first_line(e)})") from e
+    if r.status is not RefundStatus.NEEDS_ATTENTION:
+        raise CliError(
+            f"refund {args.id} is {r.status.value}: only a refund that needs attention can be "
+            "retried or resolved by hand"
+        )
+    signal = Refund.retry if args.action == "retry" else Refund.resolved_by_hand
+    try:
+        await handle.signal(signal, action)
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"no refund {args.id}") from e
+            raise CliError(f"refund {args.id} has closed meanwhile") from e
         raise
-    print(json.dumps(r.model_dump(mode="json"), indent=2))
+    what = "retry" if args.action == "retry" else "resolved by hand"
+    print(f"{what} sent to {handle.id} by {args.by}")
+    print(f"it needed attention: {r.reasons[-1] if r.reasons else '?'}")
+    print(f"follow it: retailflow refund show {args.id}")
     return 0
 
 
@@ -616,10 +839,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--comment", default="")
         p.set_defaults(func=cmd_sale_decide, action=action)
 
-    p = sale.add_parser("exceptions", help="list sales rejected or needing attention")
+    p = sale.add_parser(
+        "exceptions", help="list sales rejected or needing attention, and parked stock"
+    )
     p.add_argument("--store")
     p.add_argument("--limit", type=_positive_int, default=100)
     p.set_defaults(func=cmd_sale_exceptions)
+
+    ledger = sub.add_parser(
+        "ledger", help="a store's ledger of the day (batched mode)"
+    ).add_subparsers(dest="ledger_command", required=True)
+    p = ledger.add_parser("retry-stock", help="move the ledger's parked stock again")
+    p.add_argument("store")
+    p.add_argument("day", help="the business day, e.g. 2026-11-20")
+    p.add_argument("--by", required=True, type=_name, help="who decides (kept in the history)")
+    p.add_argument("--comment", default="")
+    p.set_defaults(func=cmd_ledger_stock, action="retry-stock")
+    p = ledger.add_parser("dismiss-stock", help="forget the ledger's parked stock (moved by hand)")
+    p.add_argument("store")
+    p.add_argument("day", help="the business day, e.g. 2026-11-20")
+    p.add_argument("--by", required=True, type=_name, help="who decides (kept in the history)")
+    p.add_argument("--comment", required=True, type=_comment, help="what was done instead")
+    p.set_defaults(func=cmd_ledger_stock, action="dismiss-stock")
 
     rollout = sub.add_parser("price-rollout", help="roll prices out to stores").add_subparsers(
         dest="rollout_command", required=True
@@ -678,8 +919,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--role", required=True, type=_name)
         p.add_argument("--comment", default="")
         p.set_defaults(func=cmd_refund_decide, action=action)
+    p = refund.add_parser("retry", help="try the failed step of a refund needing attention")
+    p.add_argument("id")
+    p.add_argument("--by", required=True, type=_name, help="who acts (kept in the audit trail)")
+    p.add_argument("--comment", default="")
+    p.set_defaults(func=cmd_refund_ops, action="retry")
+    p = refund.add_parser(
+        "resolved", help="record that a person did the failed step of a refund by hand"
+    )
+    p.add_argument("id")
+    p.add_argument("--by", required=True, type=_name, help="who acts (kept in the audit trail)")
+    p.add_argument("--comment", required=True, type=_comment, help="what was done, how")
+    p.set_defaults(func=cmd_refund_ops, action="resolved_by_hand")
     p = refund.add_parser("list", help="refunds, from Temporal's visibility")
-    p.add_argument("--pending", action="store_true", help="only those waiting for a decision")
+    p.add_argument(
+        "--pending",
+        action="store_true",
+        help="only those waiting for a decision or needing attention",
+    )
     p.add_argument("--limit", type=_positive_int, default=100)
     p.set_defaults(func=cmd_refund_list)
     p = refund.add_parser("show", help="one refund, with its audit trail")

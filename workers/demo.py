@@ -45,6 +45,7 @@ from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
 POS_SECRET = "demo-secret"
+WEBHOOK_SECRET = "whsec_retailflow"
 STORES = ("S001", "S002", "S003")
 MODES = {"S001": Mode.PER_SALE, "S002": Mode.PER_SALE, "S003": Mode.BATCHED}
 
@@ -131,7 +132,17 @@ async def run_demo(args: argparse.Namespace) -> int:
             "the POS platform simulator",
         )
         spawn(
-            simulator("gateway", args.gateway_port, "--log-level", "WARNING"),
+            simulator(
+                "gateway",
+                args.gateway_port,
+                "--log-level",
+                "WARNING",
+                # Refunds the gateway fails later reach their workflow through the ingress.
+                "--webhook-url",
+                f"http://127.0.0.1:{args.ingress_port}/v1/gateway/webhook",
+                "--webhook-secret",
+                WEBHOOK_SECRET,
+            ),
             args.gateway_port,
             "the payment gateway simulator",
         )
@@ -162,6 +173,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             "RETAILFLOW_POS_SECRETS": json.dumps({"pos-main": POS_SECRET}),
             "RETAILFLOW_GATEWAY_API_BASE": settings.gateway_api_base or "",
             "RETAILFLOW_INGRESS_PORT": str(args.ingress_port),
+            "RETAILFLOW_GATEWAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
         }
         retailflow = str(Path(sys.executable).parent / "retailflow")
         procs.append(subprocess.Popen([retailflow, "worker"], env=env, stdout=log, stderr=log))

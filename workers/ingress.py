@@ -11,6 +11,12 @@ POST /v1/sales[?mode=per-sale|batched]   body: one sale (the JSON contract in th
 GET /v1/sales/{store_id}/{txn_id}          where a sale stands
 POST /v1/pos/confirmations                 a store's signed confirmation of a price command
   202 delivered; 401 bad signature; 422 malformed; 404 unknown command; 409 command closed
+POST /v1/gateway/webhook                   the payment gateway's events (Stripe webhooks)
+  200 {"status": "received", "result": ...}  a failed refund reaches its Refund workflow;
+      other events are received and ignored
+  400 {"status": "refused", "error": ...}    missing or bad `Stripe-Signature`, or a body
+      that is not one JSON event: nothing done
+  503 {"status": "unavailable", ...}          Temporal could not take it: the gateway retries
 GET /healthz
 """
 
@@ -21,6 +27,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import stripe
 import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -38,6 +45,7 @@ from workers.client import connect
 from workers.settings import Settings
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
 from workflows.price_rollout import StoreConfirmation, StorePriceCommand, is_rollout_command_id
+from workflows.refund import report_gateway_refund_failed
 
 log = logging.getLogger("retailflow.ingress")
 
@@ -201,6 +209,35 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return JSONResponse({"status": "closed"}, status_code=409)
         return JSONResponse({"status": "delivered"}, status_code=202)
 
+    async def gateway_webhook(request: Request) -> JSONResponse:
+        try:
+            body = await read_body(request)
+        except BodyTooLarge:
+            return _too_large()
+        peer = request.client.host if request.client else "?"
+        try:
+            # A missing header is refused by the SDK like a wrong one (never a KeyError).
+            event = stripe.Webhook.construct_event(
+                body, request.headers.get("Stripe-Signature"), settings.gateway_webhook_secret
+            ).to_dict()
+        except stripe.SignatureVerificationError as e:
+            log.warning("refused a gateway event from %s: %s", peer, _line(e))
+            return JSONResponse(
+                {"status": "refused", "error": f"Stripe-Signature: {_line(e)}"}, status_code=400
+            )
+        except Exception as e:  # signed, but not one JSON event object: whatever the SDK raises
+            log.warning("refused a signed gateway event from %s: %s", peer, _line(e))
+            return JSONResponse(
+                {"status": "refused", "error": f"body: not one JSON event: {_line(e)}"},
+                status_code=400,
+            )
+        try:
+            result = await report_gateway_refund_failed(state["client"], settings.task_queue, event)
+        except Exception as e:  # Temporal unreachable or overloaded: the gateway sends it again
+            return _unavailable("following up the gateway event", e)
+        log.info("gateway event %s (%s): %s", event.get("id"), event.get("type"), result)
+        return JSONResponse({"status": "received", "result": result})
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -209,10 +246,16 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             Route("/v1/sales", post_sale, methods=["POST"]),
             Route("/v1/sales/{store_id}/{txn_id}", get_sale, methods=["GET"]),
             Route("/v1/pos/confirmations", post_confirmation, methods=["POST"]),
+            Route("/v1/gateway/webhook", gateway_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+
+
+def _line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
 
 
 def _confirmation_problems(c: StoreConfirmation) -> list[FieldError]:

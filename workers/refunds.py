@@ -9,10 +9,18 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.refund import RefundRequest, load_policy, parse_refund
 from workers.settings import Settings
-from workflows.refund import Refund, RefundInput, RefundResult, RefundStatus, refund_workflow_id
+from workflows.refund import (
+    Refund,
+    RefundInput,
+    RefundResult,
+    RefundStatus,
+    legacy_refund_workflow_id,
+    refund_workflow_id,
+)
 from workflows.search_attributes import STORE_ID
 
 
@@ -20,8 +28,18 @@ async def request_refund(
     client: Client, settings: Settings, raw: dict[str, Any]
 ) -> tuple[RefundRequest, WorkflowHandle[Refund, RefundResult], bool]:
     """Validate (RefundRejected names each field) and start the refund's workflow.
-    Returns (request, handle, duplicate): a refund id already requested is absorbed."""
+    Returns (request, handle, duplicate): a refund id already requested is absorbed, also
+    one requested under the id refunds had before ids were joined by `:`."""
     request = parse_refund(raw)
+    legacy = client.get_workflow_handle_for(
+        Refund.run, legacy_refund_workflow_id(request.refund_id)
+    )
+    try:
+        await legacy.describe()
+        return request, legacy, True
+    except RPCError as e:
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
     handle = client.get_workflow_handle_for(Refund.run, refund_workflow_id(request.refund_id))
     try:
         handle = await client.start_workflow(

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     # Payment gateway (Stripe API): the key, and the API base (unset: Stripe itself).
     gateway_api_key: str = "sk_test_retailflow"
     gateway_api_base: str | None = "http://127.0.0.1:8090"
+    # The signing secret of the gateway's webhook endpoint (`POST /v1/gateway/webhook`): events
+    # signed otherwise are refused. The default is the gateway simulator's, for the embedded
+    # setup like the key above; with Stripe, set the endpoint's own `whsec_...` secret.
+    gateway_webhook_secret: str = "whsec_retailflow"
     # TOML/JSON file overriding the refund policy (limits, approver roles, reminder, expiry).
     refund_policy: str | None = None
 

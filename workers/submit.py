@@ -275,13 +275,16 @@ async def wait_until_settled(
     client: Client, submitted: list[Submitted], timeout: timedelta, poll: float = 0.5
 ) -> dict[str, SalePostingResult]:
     """Wait until every submitted sale is posted or in an exception state; results by workflow
-    id of the sale (`sale:S:T`). Raises TimeoutError naming what is still open."""
+    id of the sale (`sale:S:T`). Sales that were not submitted (`failed`) are skipped. Raises
+    TimeoutError naming what is still open."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout.total_seconds()
     gate = asyncio.Semaphore(20)
+    # A sale that was not submitted (`failed`, no workflow id) has nothing to wait for.
+    followed = [s for s in submitted if s.submission is not Submission.FAILED and s.workflow_id]
     # Queued sales, and batched duplicates a ledger answered for, are followed in their ledger.
-    in_ledger = [s for s in submitted if s.workflow_id.startswith(LEDGER_PREFIX)]
-    sale_ids = {s.workflow_id for s in submitted if s not in in_ledger}
+    in_ledger = [s for s in followed if s.workflow_id.startswith(LEDGER_PREFIX)]
+    sale_ids = {s.workflow_id for s in followed if s not in in_ledger}
     queued: dict[str, tuple[str, set[str]]] = {}
     for s in in_ledger:
         if s.store_id and s.txn_id:

@@ -7,21 +7,57 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import odoorpc
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.pricing import StoreTarget
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
+from tests.activities.helpers import ScriptedClient, answering, worker_with
+from tests.activities.test_stock_activities import BACKORDER_WIZARD
 from tests.conftest import RETAILFLOW, rollout_settings, running_worker, settings_for
-from tests.workflows.helpers import sales_for
-from tests.workflows.test_refund import posted_sale, refund_settings
-from workflows.price_rollout import rollout_workflow_id
-from workflows.refund import refund_workflow_id
-from workflows.sale_posting import posting_workflow_id
+from tests.workflows.helpers import eventually, sales_for
+from tests.workflows.test_refund import (
+    awaiting_approval,
+    posted_sale,
+    refund,
+    refund_settings,
+)
+from tests.workflows.test_store_ledger import DAY as LEDGER_DAY
+from tests.workflows.test_store_ledger import close_ledger, goods_moved, own_sales
+from workers.refunds import request_refund
+from workers.submit import (
+    Mode,
+    Submission,
+    Submitted,
+    submit_many,
+    submit_sale,
+    wait_until_settled,
+)
+from workflows.price_rollout import (
+    PriceRollout,
+    PriceRolloutInput,
+    RolloutStatus,
+    legacy_rollout_workflow_id,
+    rollout_workflow_id,
+)
+from workflows.refund import (
+    Refund,
+    RefundInput,
+    RefundResult,
+    RefundStatus,
+    legacy_refund_workflow_id,
+    refund_workflow_id,
+    report_gateway_refund_failed,
+)
+from workflows.sale_posting import SaleStatus, posting_workflow_id
+from workflows.store_ledger import LedgerProgress, StoreLedger, ledger_workflow_id
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -359,3 +395,334 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path:
     assert "--debug" in plain.stderr
     debug = run_cli(["--debug", "sale", "post", str(file)], env)
     assert debug.returncode == 3 and "Traceback" in debug.stderr
+
+
+# -- refunds: legacy ids, and ops on a refund that needs attention ---------------------------
+
+
+async def test_refund_commands_find_a_refund_requested_under_the_legacy_id(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    env = {
+        "TEMPORAL_ADDRESS": temporal_address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_GATEWAY_API_BASE": gateway.url,
+    }
+    rid = f"OLD{uuid.uuid4().hex[:6]}"
+    ask = ["refund", "request", "--store", store_id, "--txn", "T1", "--amount", "40.00"]
+    async with running_worker(client, settings):
+        await posted_sale(client, settings, gateway, store_id)
+        # Requested by an older release, before ids were joined by `:`.
+        old = await client.start_workflow(
+            Refund.run,
+            RefundInput(request=refund(store_id, refund_id=rid, amount="40.00")),
+            id=legacy_refund_workflow_id(rid),
+            task_queue=settings.task_queue,
+        )
+        await eventually(lambda: old.query(Refund.show), awaiting_approval)
+        shown = await asyncio.to_thread(run_cli, ["refund", "show", rid], env)
+        again = await asyncio.to_thread(run_cli, [*ask, "--id", rid, "--requested-by", "bo"], env)
+        approved = await asyncio.to_thread(
+            run_cli, ["refund", "approve", rid, "--by", "lee", "--role", "finance"], env
+        )
+        result = await old.result()
+        missing = await asyncio.to_thread(run_cli, ["refund", "show", "NO:SUCH"], env)
+
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["status"] == "AwaitingApproval"
+    assert again.returncode == 0, again.stderr
+    assert f"refund {rid} was already requested (refund-{rid}): nothing new" in again.stdout
+    assert approved.returncode == 0 and f"refund {rid} approved by lee" in approved.stdout
+    assert result.status is RefundStatus.REFUNDED
+    # The duplicate request started nothing under the new id.
+    try:
+        await client.get_workflow_handle(refund_workflow_id(rid)).describe()
+        raise AssertionError("a second refund workflow was started")
+    except RPCError as e:
+        assert e.status == RPCStatusCode.NOT_FOUND
+    assert one_line_error(missing) == "retailflow: no refund NO:SUCH"
+
+
+async def needs_attention(client: Client, workflow_id: str) -> RefundResult:
+    handle = client.get_workflow_handle_for(Refund.run, workflow_id)
+    return await eventually(
+        lambda: handle.query(Refund.show), lambda r: r.status is RefundStatus.NEEDS_ATTENTION
+    )
+
+
+async def test_refund_retry_and_resolved_by_hand_for_a_refund_the_gateway_failed(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    env = {
+        "TEMPORAL_ADDRESS": temporal_address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_GATEWAY_API_BASE": gateway.url,
+    }
+    async with running_worker(client, settings):
+        pi = await posted_sale(client, settings, gateway, store_id)
+        handles, ids = {}, {}
+        for name, amount in (("retried", "10.00"), ("by_hand", "5.00")):
+            request, handles[name], _ = await request_refund(
+                client, settings, refund(store_id, amount=amount)
+            )
+            ids[name] = request.refund_id
+            await handles[name].result()
+        too_early = await asyncio.to_thread(
+            run_cli, ["refund", "retry", ids["retried"], "--by", "kim"], env
+        )
+        for h in handles.values():
+            (gateway_refund,) = (await h.result()).gateway_refunds
+            for event in gateway.fail_refund(gateway_refund, "expired_or_canceled_card"):
+                await report_gateway_refund_failed(client, settings.task_queue, event)
+        for h in handles.values():
+            await needs_attention(client, h.id)
+        pending = await asyncio.to_thread(run_cli, ["refund", "list", "--pending"], env)
+        no_comment = await asyncio.to_thread(
+            run_cli, ["refund", "resolved", ids["by_hand"], "--by", "kim"], env
+        )
+        retried = await asyncio.to_thread(
+            run_cli,
+            ["refund", "retry", ids["retried"], "--by", "kim", "--comment", "new card"],
+            env,
+        )
+        by_hand = await asyncio.to_thread(
+            run_cli,
+            ["refund", "resolved", ids["by_hand"], "--by", "kim", "--comment", "cash at the till"],
+            env,
+        )
+        results = {
+            name: await client.get_workflow_handle_for(Refund.run, h.id).result()
+            for name, h in handles.items()
+        }
+
+    assert "is Refunded: only a refund that needs attention" in one_line_error(too_early)
+    assert pending.returncode == 0, pending.stderr
+    for refund_id in ids.values():
+        (row,) = [line for line in pending.stdout.splitlines() if line.startswith(refund_id)]
+        assert "NeedsAttention" in row and "the customer does not have this money" in row
+    assert "the following arguments are required: --comment" in one_line_error(no_comment)
+    assert retried.returncode == 0 and "retry sent" in retried.stdout, retried.stderr
+    assert by_hand.returncode == 0 and "resolved by hand sent" in by_hand.stdout, by_hand.stderr
+    assert results["retried"].status is RefundStatus.REFUNDED
+    assert len(results["retried"].gateway_refunds) == 2
+    assert results["by_hand"].status is RefundStatus.REFUNDED
+    assert len(results["by_hand"].gateway_refunds) == 1
+    audit = [(e.who, e.what, e.comment) for e in results["by_hand"].audit]
+    assert ("kim", "resolved by hand", "cash at the till") in audit
+    statuses = sorted(r["status"] for r in gateway.refunds(payment_intent=pi))
+    assert statuses == ["failed", "failed", "succeeded"]
+
+
+# -- price rollouts started by an older release --------------------------------------------
+
+
+async def test_price_rollout_status_and_cancel_find_a_rollout_under_its_legacy_id(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=pos.url)
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+    rid = f"OLD{uuid.uuid4().hex[:6]}"
+    rollout = {
+        "rollout_id": rid,
+        "changes": [{"sku": "EGGS-12", "price": "3.79"}],
+        "target": StoreTarget.parse("S001").model_dump(mode="json"),
+        "effective_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        "confirm_within": 60,
+        "requested_by": "ann",
+    }
+    async with running_worker(client, settings):
+        handle = await client.start_workflow(
+            PriceRollout.run,
+            PriceRolloutInput(rollout=rollout),
+            id=legacy_rollout_workflow_id(rid),
+            task_queue=settings.task_queue,
+        )
+        await eventually(
+            lambda: handle.query(PriceRollout.progress),
+            lambda p: p.status is RolloutStatus.SCHEDULED,
+            timeout=30,
+        )
+        status = await asyncio.to_thread(run_cli, ["price-rollout", "status", rid, "--once"], env)
+        cancel = await asyncio.to_thread(
+            run_cli, ["price-rollout", "cancel", rid, "--by", "sam", "--reason", "wrong"], env
+        )
+        report = await handle.result()
+        unknown = await asyncio.to_thread(run_cli, ["price-rollout", "status", "NOPE:1"], env)
+
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith("Scheduled")
+    assert cancel.returncode == 0, cancel.stderr
+    assert f"cancel sent to price-rollout-{rid} by sam" in cancel.stdout
+    assert report.status is RolloutStatus.COMPENSATED
+    assert one_line_error(unknown) == "retailflow: no rollout NOPE:1"
+
+
+def test_a_json_rollout_file_is_read_exactly_and_within_the_limits(tmp_path: Path) -> None:
+    nowhere = {"TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    start = ["--stores", "all", "--effective-at", "now"]
+    inexact = tmp_path / "inexact.json"
+    # As a float this is 3.89: read exactly it has more than cents, and is refused.
+    inexact.write_text('[{"sku": "EGGS-12", "price": 3.8900000000000001}]')
+    deep = tmp_path / "deep.json"
+    deep.write_text(
+        '{"changes": [{"sku": "EGGS-12", "price": 3.89}], "x": ' + "[" * 20 + "]" * 20 + "}"
+    )
+    not_a_list = tmp_path / "one.json"
+    not_a_list.write_text('"EGGS-12"')
+    exact = tmp_path / "exact.json"
+    exact.write_text('{"changes": [{"sku": "EGGS-12", "price": 3.89}]}')
+
+    def rollout(file: Path) -> subprocess.CompletedProcess[str]:
+        return run_cli(["price-rollout", "start", str(file), *start], nowhere)
+
+    assert "changes[0].price: must have at most 2 decimal places" in one_line_error(
+        rollout(inexact)
+    )
+    assert "nested more than 16 levels deep" in one_line_error(rollout(deep))
+    assert "must hold a JSON list of changes" in one_line_error(rollout(not_a_list))
+    # Valid: checked whole, then only Temporal is missing.
+    assert "cannot reach Temporal" in one_line_error(rollout(exact))
+
+
+# -- sales: the exception inbox, a rejected sale, a ledger's parked stock ----------------------
+
+
+async def test_wait_until_settled_skips_sales_that_were_not_submitted(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str, store_id: str
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    (sale,) = sales_for(store_id, 1)
+    failed = Submitted(workflow_id="", submission=Submission.FAILED, store_id=store_id)
+    async with running_worker(client, settings):
+        accepted = await submit_sale(client, settings, sale, Mode.PER_SALE, source="test")
+        results = await wait_until_settled(client, [failed, accepted], timedelta(seconds=60))
+    assert list(results) == [accepted.workflow_id]
+    assert results[accepted.workflow_id].status is SaleStatus.POSTED
+
+
+async def test_a_corrected_sale_leaves_the_inbox_and_a_rejected_one_is_not_retried(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    store_id: str,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+    fixed, still_bad = sales_for(store_id, 2)
+    wrong = json.loads(json.dumps(fixed))
+    wrong["payments"][0]["amount"] = "0.01"
+    still_bad["payments"][0]["amount"] = "0.01"
+    async with running_worker(client, settings):
+        first = await submit_many(client, settings, [wrong, still_bad], Mode.PER_SALE, "test")
+        await wait_until_settled(client, first, timedelta(seconds=60))
+        corrected = await submit_sale(client, settings, fixed, Mode.PER_SALE, source="test")
+        await wait_until_settled(client, [corrected], timedelta(seconds=60))
+        inbox = await asyncio.to_thread(run_cli, ["sale", "exceptions", "--store", store_id], env)
+        retry = await asyncio.to_thread(
+            run_cli, ["sale", "retry", store_id, still_bad["txn_id"], "--by", "kim"], env
+        )
+
+    assert corrected.submission is Submission.ACCEPTED
+    assert inbox.returncode == 0, inbox.stderr
+    assert posting_workflow_id(store_id, still_bad["txn_id"]) in inbox.stdout
+    assert posting_workflow_id(store_id, fixed["txn_id"]) not in inbox.stdout
+    assert "1 sales in the exception inbox" in inbox.stdout
+    err = one_line_error(retry)
+    assert "was rejected" in err
+    assert "post the corrected sale (`retailflow sale post`); it replaces the rejected one" in err
+
+
+async def test_a_ledgers_parked_stock_is_listed_dismissed_and_retried_from_the_cli(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address, batch_size=2)
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+    sales = own_sales(odoo, store_id, 4)
+    day = LEDGER_DAY.isoformat()
+    scripted = ScriptedClient(odoo_emulator)
+    scripted.on("stock.picking", "button_validate", answering(BACKORDER_WIZARD), keep=True)
+    ledger = client.get_workflow_handle_for(
+        StoreLedger.run, ledger_workflow_id(store_id, LEDGER_DAY)
+    )
+
+    async def parked() -> LedgerProgress:
+        return await eventually(
+            lambda: ledger.query(StoreLedger.progress), lambda p: bool(p.stock_problems), timeout=30
+        )
+
+    async def cleared() -> LedgerProgress:
+        return await eventually(
+            lambda: ledger.query(StoreLedger.progress), lambda p: not p.stock_problems, timeout=30
+        )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(list(args), env)
+
+    async with worker_with(client, settings, scripted):
+        first = await submit_many(client, settings, sales[:2], Mode.BATCHED, source="test")
+        await wait_until_settled(client, first, timedelta(seconds=90))
+        await parked()
+        # Visibility (the inbox's source) catches up with the ledger's status.
+        inbox = await eventually(
+            lambda: asyncio.to_thread(cli, "sale", "exceptions", "--store", store_id),
+            lambda r: "1 ledgers with parked stock" in r.stdout,
+            timeout=30,
+        )
+        no_comment = await asyncio.to_thread(
+            cli, "ledger", "dismiss-stock", store_id, day, "--by", "ops"
+        )
+        dismissed = await asyncio.to_thread(
+            cli, "ledger", "dismiss-stock", store_id, day, "--by", "ops", "--comment", "by hand"
+        )
+        await cleared()
+        nothing = await asyncio.to_thread(
+            cli, "ledger", "retry-stock", store_id, day, "--by", "ops"
+        )
+        later = await submit_many(client, settings, sales[2:], Mode.BATCHED, source="test")
+        await wait_until_settled(client, later, timedelta(seconds=90))
+        await parked()
+        scripted.clear()  # ops fixed Odoo
+        retried = await asyncio.to_thread(
+            cli, "ledger", "retry-stock", store_id, day, "--by", "ops"
+        )
+        await cleared()
+        bad_day = await asyncio.to_thread(
+            cli, "ledger", "retry-stock", store_id, "2026-13-01", "--by", "ops"
+        )
+        no_ledger = await asyncio.to_thread(
+            cli, "ledger", "retry-stock", "NOSTORE", day, "--by", "ops"
+        )
+        await close_ledger(client, store_id)
+
+    row = next(line for line in inbox.stdout.splitlines() if line.startswith(ledger.id))
+    assert "NeedsAttention" in row and "stock of 2 sales (T0, T1) parked" in row
+    assert "StockNotValidated" in row
+    assert "the following arguments are required: --comment" in one_line_error(no_comment)
+    assert dismissed.returncode == 0, dismissed.stderr
+    assert (
+        "dismiss-stock sent to" in dismissed.stdout
+        and "1 parked batches, 2 sales" in dismissed.stdout
+    )
+    assert "has no parked stock: nothing to retry or dismiss" in one_line_error(nothing)
+    assert retried.returncode == 0 and "retry-stock sent to" in retried.stdout, retried.stderr
+    assert "'2026-13-01' is not a date" in one_line_error(bad_day)
+    assert one_line_error(no_ledger) == f"retailflow: no ledger for store NOSTORE on {day}"
+    # Dismissed goods are left to the person who moves them; retried goods left once.
+    assert goods_moved(odoo, sales) == [0.0, 0.0, 2.0, 2.0]
