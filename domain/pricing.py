@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections import Counter
 from datetime import datetime, timedelta
@@ -31,7 +30,7 @@ from pydantic import (
 )
 
 from domain.ids import SEPARATOR
-from domain.limits import MAX_AMOUNT
+from domain.limits import MAX_AMOUNT, LimitExceeded, MalformedJson, load_json
 from domain.money import KNOWN_CURRENCIES, has_cent_precision
 from domain.validation import FieldError, InvalidInput, field_errors
 
@@ -197,8 +196,9 @@ def read_changes(text: str, filename: str) -> list[dict[str, Any]]:
     """Price changes from a CSV (header: sku,price[,currency,start,end]) or a JSON list."""
     if filename.endswith(".json"):
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
+            # Exact decimals, within the size and depth limits of every input (domain/limits.py).
+            data = load_json(text)
+        except (LimitExceeded, MalformedJson) as e:
             raise RolloutRejected(
                 [FieldError(field="changes", message=f"malformed JSON: {e}")]
             ) from e

@@ -95,7 +95,7 @@ from workflows.sale_posting import (
     SaleStatus,
     posting_workflow_id,
 )
-from workflows.store_ledger import StoreLedger, ledger_workflow_id
+from workflows.store_ledger import StoreLedger, ledger_workflow_id, legacy_ledger_workflow_id
 
 
 class CliError(Exception):
@@ -378,7 +378,7 @@ async def cmd_ledger_stock(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"{field_errors(e, 'decision')[0]}") from e
     client = await _client(settings)
     # Ledgers started before ids were joined by `:` keep their old id until they close.
-    legacy = f"ledger-{args.store}-{day.isoformat()}"
+    legacy = legacy_ledger_workflow_id(args.store, day)
     found = await _first_known(
         client, [*_ids(lambda s: ledger_workflow_id(s, day), of=args.store), legacy]
     )

@@ -41,6 +41,11 @@ with workflow.unsafe.imports_passed_through():
 COLON_IDS = "colon-joined-ids"
 
 
+def legacy_ledger_workflow_id(store_id: str, business_day: date) -> str:
+    """The id ledgers had before ids were joined by `:`: still found while they run."""
+    return f"ledger-{store_id}-{business_day.isoformat()}"
+
+
 def ledger_workflow_id(store_id: str, business_day: date) -> str:
     """`ledger:{store}:{day}`. Ledgers started under the old `ledger-{store}-{day}` id run to
     their idle close; lookups find ledgers by their StoreId search attribute, not by id."""
@@ -80,7 +85,9 @@ class LedgerCarry(BaseModel):
     corrections: list[LedgerSubmission] = []
     stock_problems: list[ParkedStock] = []
     stock_retries: list[ParkedStock] = []
-    stock_dismissed: list[str] = []  # "origin: by whom, why"
+    # What ops decided about parked stock, and who: "origin: retried/dismissed by whom, why",
+    # and decisions ignored because they named nobody.
+    stock_dismissed: list[str] = []
     received: int = 0
     duplicates: int = 0
     batches: int = 0
@@ -110,6 +117,7 @@ class LedgerProgress(BaseModel):
     runs: int
     exceptions: dict[str, str]
     stock_problems: list[ParkedStock] = []
+    stock_decisions: list[str] = []
 
 
 @workflow.defn
@@ -210,18 +218,33 @@ class StoreLedger:
     @workflow.signal
     def retry_stock(self, decision: OpsDecision) -> None:
         """Ops fixed the cause in Odoo: move every parked batch's stock again (same origins)."""
+        if not self._decided_by_someone("retry_stock", decision):
+            return
+        for parked in self._c.stock_problems:
+            self._c.stock_dismissed.append(
+                f"{parked.origin}: retried by {decision.by}: {decision.comment}"
+            )
         self._c.stock_retries.extend(self._c.stock_problems)
         self._c.stock_problems = []
 
     @workflow.signal
     def dismiss_stock(self, decision: OpsDecision) -> None:
         """Ops will move the parked batches' goods by hand: forget them, noting who decided."""
+        if not self._decided_by_someone("dismiss_stock", decision):
+            return
         for parked in self._c.stock_problems:
             self._c.stock_dismissed.append(
                 f"{parked.origin}: dismissed by {decision.by}: {decision.comment}"
             )
         self._c.stock_problems = []
         self._show_status()
+
+    def _decided_by_someone(self, signal: str, decision: OpsDecision) -> bool:
+        if decision.by.strip():
+            return True
+        self._c.stock_dismissed.append(f"{signal} ignored: it must say who decided (`by`)")
+        self._update_details()
+        return False
 
     @workflow.query
     def progress(self) -> LedgerProgress:
@@ -236,6 +259,7 @@ class StoreLedger:
             runs=self._c.runs,
             exceptions=dict(self._c.exceptions),
             stock_problems=list(self._c.stock_problems),
+            stock_decisions=list(self._c.stock_dismissed),
         )
 
     @workflow.query

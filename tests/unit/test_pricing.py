@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -153,3 +154,12 @@ def test_command_ids_of_dashed_ids_do_not_collide() -> None:
     assert legacy == "price-rollout-R-1-S1"
     assert is_rollout_command_id(legacy) and is_rollout_command_id(command_id("R-1", "S1"))
     assert not is_rollout_command_id("sale:S1:T1")
+
+
+def test_json_change_files_are_read_exactly_and_within_limits() -> None:
+    changes = read_changes('[{"sku": "MILK-1L", "price": 1.10}]', "changes.json")
+    assert changes == [{"sku": "MILK-1L", "price": Decimal("1.10")}]
+    with pytest.raises(RolloutRejected, match="nested more than"):
+        read_changes("[" * 50 + "]" * 50, "changes.json")
+    with pytest.raises(RolloutRejected, match="changes: "):
+        read_changes('[{"sku": "MILK-1L", "price": NaN}]', "changes.json")

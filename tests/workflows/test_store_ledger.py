@@ -276,6 +276,11 @@ async def test_a_batch_whose_stock_odoo_refuses_is_parked_and_the_ledger_goes_on
         later = await submit_many(client, settings, sales[2:], Mode.BATCHED, source="test")
         await wait_until_settled(client, later, SETTLE)
         scripted.clear()  # ops fixed Odoo's configuration
+        # A decision that names nobody is ignored, and says so.
+        await ledger.signal(StoreLedger.retry_stock, OpsDecision(by="  "))
+        nobody = await eventually(
+            lambda: ledger.query(StoreLedger.progress), lambda p: bool(p.stock_decisions)
+        )
         await ledger.signal(StoreLedger.retry_stock, OpsDecision(by="ops-anna"))
         await eventually(
             lambda: ledger.query(StoreLedger.progress), lambda p: not p.stock_problems, timeout=30
@@ -286,6 +291,12 @@ async def test_a_batch_whose_stock_odoo_refuses_is_parked_and_the_ledger_goes_on
     assert [sorted(p.txn_ids) for p in parked.stock_problems] == [["T0", "T1"]]
     assert "StockNotValidated" in parked.stock_problems[0].reason
     assert "stock.backorder.confirmation" in parked.stock_problems[0].reason
+    assert nobody.stock_problems and nobody.stock_decisions == [
+        "retry_stock ignored: it must say who decided (`by`)"
+    ]
+    retried = progress.stock_decisions[1:]
+    assert retried and all(d.endswith(": retried by ops-anna: ") for d in retried)
+    assert f"{parked.stock_problems[0].origin}: retried by ops-anna: " in retried
     assert progress.posted == 4 and progress.stock_problems == []
     assert closed.typed_search_attributes.get(RETAIL_STATUS) == "Closed"
     assert goods_moved(odoo, sales) == [2.0, 2.0, 2.0, 2.0]
