@@ -199,9 +199,8 @@ def read_changes(text: str, filename: str) -> list[dict[str, Any]]:
             # Exact decimals, within the size and depth limits of every input (domain/limits.py).
             data = load_json(text)
         except (LimitExceeded, MalformedJson) as e:
-            raise RolloutRejected(
-                [FieldError(field="changes", message=f"malformed JSON: {e}")]
-            ) from e
+            what = "malformed JSON" if isinstance(e, MalformedJson) else "too large"
+            raise RolloutRejected([FieldError(field="changes", message=f"{what}: {e}")]) from e
         if isinstance(data, dict):
             data = data.get("changes", data)
         if not isinstance(data, list):
