@@ -28,6 +28,7 @@ from activities.pos_client import PosClient
 from domain.posting import PostingProfile
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
+from simulators.odoo.concurrency import Concurrency
 from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from workers.client import connect
@@ -68,6 +69,21 @@ def odoo_emulator() -> Iterator[OdooEmulator]:
     emu.start(port=0)
     odoo = odoo_rpc(emu)
     seed_catalogue(odoo)
+    yield emu
+    emu.stop()
+
+
+# Calls interleave as on PostgreSQL: rows visible at commit, in any order; colliding writers fail
+# with a serialization failure after Odoo's own 5 re-runs (docs/architecture.md).
+POSTGRES_LIKE = Concurrency(mode="postgres", retries=5, seed=13)
+
+
+@pytest.fixture(scope="session")
+def postgres_odoo_emulator() -> Iterator[OdooEmulator]:
+    """A second emulator, seeded like the first, whose calls interleave as on PostgreSQL."""
+    emu = OdooEmulator(concurrency=POSTGRES_LIKE)
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
     yield emu
     emu.stop()
 

@@ -17,18 +17,13 @@ from activities.odoo.client import OdooClient
 from domain.posting import PostingProfile
 from domain.sale import parse_sale
 from simulators.odoo import Faults, OdooEmulator
-from simulators.odoo.concurrency import Concurrency
 from simulators.sales import day_of_sales, seed_catalogue
-from tests.conftest import odoo_rpc, running_worker, settings_for
+from tests.conftest import POSTGRES_LIKE, odoo_rpc, running_worker, settings_for
 from workers.audit import read_books
 from workers.submit import Mode, Submission, submit_many, wait_until_settled
 from workflows.sale_posting import EXCEPTION_STATES, SaleStatus, posting_workflow_id
 
 pytestmark = pytest.mark.e2e
-
-
-# Odoo re-runs a transaction that lost a write conflict 5 times before answering the failure.
-POSTGRES_LIKE = Concurrency(mode="postgres", retries=5, seed=13)
 
 
 @pytest.fixture(params=["serial", "postgres"])
