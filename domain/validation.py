@@ -52,7 +52,7 @@ def _message(err: Any, contract: str) -> str:
         return f"is not a field of the {contract} contract"
     if kind in ("value_error", "assertion_error"):
         return msg.removeprefix("Value error, ")
-    if kind == "enum":
+    if kind in ("enum", "literal_error"):
         return f"{msg[0].lower()}{msg[1:]}, got {err['input']!r}"
     return msg[0].lower() + msg[1:]
 

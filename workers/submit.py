@@ -60,6 +60,9 @@ class Submitted(BaseModel):
     store_id: str | None = None
     txn_id: str | None = None
     errors: list[FieldError] = []
+    # For a batched duplicate: where the ledger had the sale when it answered. `posted` is
+    # final, even if that ledger run has closed since and a new run of its id knows nothing.
+    ledger_state: str | None = None
 
 
 def raw_from_text(text: str | bytes) -> dict[str, Any] | str:
@@ -78,13 +81,15 @@ async def submit_sale(
         sale, errors = None, e.errors
     if sale is not None and mode is Mode.BATCHED and isinstance(raw, dict):
         ledger_id = ledger_workflow_id(sale.store_id, sale.business_day)
-        if await _ledger_knows(client, ledger_id, sale.txn_id):
+        known = await _ledger_state(client, ledger_id, sale.txn_id)
+        if known is not None:
             # Answered here so the POS hears `duplicate`; the ledger would absorb it anyway.
             return Submitted(
                 workflow_id=ledger_id,
                 submission=Submission.DUPLICATE,
                 store_id=sale.store_id,
                 txn_id=sale.txn_id,
+                ledger_state=known,
             )
         await client.start_workflow(
             StoreLedger.run,
@@ -145,16 +150,18 @@ async def submit_sale(
 LEDGER_QUERY_TIMEOUT = timedelta(seconds=5)
 
 
-async def _ledger_knows(client: Client, ledger_id: str, txn_id: str) -> bool:
-    """True when the store's ledger (its current or last run) already has this sale."""
+async def _ledger_state(client: Client, ledger_id: str, txn_id: str) -> str | None:
+    """Where the store's ledger (its current or last run) has this sale (`posted`, `pending`,
+    `exception`), or None when it does not know it."""
     handle = client.get_workflow_handle_for(StoreLedger.run, ledger_id)
     try:
         states = await handle.query(
             StoreLedger.sale_statuses, [txn_id], rpc_timeout=LEDGER_QUERY_TIMEOUT
         )
     except (RPCError, WorkflowQueryFailedError):
-        return False  # no ledger yet, or none answering: queue it
-    return states.get(txn_id, "unknown") != "unknown"
+        return None  # no ledger yet, or none answering: queue it
+    state = states.get(txn_id, "unknown")
+    return None if state == "unknown" else state
 
 
 async def _ended_rejected(client: Client, workflow_id: str) -> bool:
@@ -286,10 +293,17 @@ async def wait_until_settled(
     in_ledger = [s for s in followed if s.workflow_id.startswith(LEDGER_PREFIX)]
     sale_ids = {s.workflow_id for s in followed if s not in in_ledger}
     queued: dict[str, tuple[str, set[str]]] = {}
-    for s in in_ledger:
-        if s.store_id and s.txn_id:
-            queued.setdefault(s.workflow_id, (s.store_id, set()))[1].add(s.txn_id)
     settled: dict[str, SalePostingResult] = {}
+    for s in in_ledger:
+        if not (s.store_id and s.txn_id):
+            continue
+        if s.ledger_state == "posted":
+            wf_id = posting_workflow_id(s.store_id, s.txn_id)
+            settled[wf_id] = SalePostingResult(
+                key=sale_key(s.store_id, s.txn_id), status=SaleStatus.POSTED
+            )
+        else:
+            queued.setdefault(s.workflow_id, (s.store_id, set()))[1].add(s.txn_id)
 
     async def check_sale(wf_id: str) -> None:
         async with gate:

@@ -181,12 +181,15 @@ def draft_entries(odoo: OdooClient, store: str) -> list[str]:
     return [r["ref"] for r in rows]
 
 
+def store_origins(store: str, field: str = "origin") -> list[Any]:
+    """A domain for the store's pickings: per sale (`POS:{store}:{txn}`) or per ledger batch
+    (`batch:{store}:{day}:{uuid}`)."""
+    return ["|", (field, "=like", f"POS:{store}:%"), (field, "=like", f"batch:{store}:%")]
+
+
 def pickings_of(odoo: OdooClient, store: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = odoo.call(
-        "stock.picking",
-        "search_read",
-        [("origin", "=like", f"POS:{store}:%")],
-        fields=["origin", "state", "name"],
+        "stock.picking", "search_read", store_origins(store), fields=["origin", "state", "name"]
     )
     return rows
 
@@ -197,7 +200,7 @@ def stock_out_by_sku(odoo: OdooClient, store: str) -> dict[str, Decimal]:
     moves = odoo.call(
         "stock.move",
         "search_read",
-        [("picking_id.origin", "=like", f"POS:{store}:%"), ("state", "=", "done")],
+        [*store_origins(store, "picking_id.origin"), ("state", "=", "done")],
         fields=["product_id", "quantity", "location_dest_id"],
     )
     product_ids = sorted({m["product_id"][0] for m in moves})

@@ -27,7 +27,7 @@ from tests.e2e.helpers import (
     submit_until_under_way,
 )
 from workers.settings import Settings, TemporalSettings
-from workers.submit import wait_until_settled
+from workers.submit import Mode, submit_many, wait_until_settled
 from workflows.sale_posting import SaleStatus, posting_workflow_id
 
 pytestmark = pytest.mark.e2e
@@ -75,11 +75,21 @@ async def test_odoo_down_for_a_minute_mid_run_posts_each_sale_once(
         async with running_worker(client, settings):
             per_sale = [s for s in stream if s["store_id"] == per_sale_store]
             batched = [s for s in stream if s["store_id"] == batched_store]
+            half = len(per_sale) // 2, len(batched) // 2
             submitted = await submit_until_under_way(
-                client, settings, per_sale, batched, "outage", posted_now
+                client, settings, per_sale[: half[0]], batched[: half[1]], "outage", posted_now
             )
             await emulator.kill()
-            await asyncio.sleep(OUTAGE_S)  # (Odoo cannot be read now, and nothing is posted)
+            down_at = asyncio.get_running_loop().time()
+            # The stores keep selling while Odoo is down: those sales wait, none is lost.
+            submitted += await submit_many(
+                client, settings, batched[half[1] :], Mode.BATCHED, "outage"
+            )
+            submitted += await submit_many(
+                client, settings, per_sale[half[0] :], Mode.PER_SALE, "outage"
+            )
+            # (Odoo cannot be read now, and nothing is posted)
+            await asyncio.sleep(OUTAGE_S - (asyncio.get_running_loop().time() - down_at))
             await emulator.start()
             at_restart = await posted_now()
             for store in stores:

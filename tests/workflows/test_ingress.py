@@ -187,7 +187,7 @@ async def test_confirmations_bogus_stale_unknown_and_closed(
 
     assert bogus.status_code == 422
     assert bogus.json()["errors"] == [
-        {"field": "status", "message": "must be applied or rejected, got 'bogus'"}
+        {"field": "status", "message": "input should be 'applied' or 'rejected', got 'bogus'"}
     ]
     assert nan.status_code == 401
     assert closed.status_code == 409 and closed.json() == {"status": "closed"}
