@@ -41,20 +41,12 @@ from domain.posting import PostingProfile, journal_entry_for
 from domain.sale import parse_sale
 from simulators.sales import day_of_sales, seed_catalogue
 from workers.client import connect
-from workers.devserver import dev_server_command, stop, wait_for_port
+from workers.devserver import dev_server_command, free_port, stop, wait_for_port
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 
 BIN = Path(sys.executable).parent
 HERE = Path(__file__).parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Odoo:

@@ -162,12 +162,9 @@ def pos() -> Iterator[PosPlatform]:
     platform.stop()
 
 
-@pytest_asyncio.fixture
-async def ingress_url(
-    client: Client, odoo_emulator: OdooEmulator, temporal_address: str
-) -> AsyncIterator[str]:
-    """The real ingress over HTTP, so stores can call back."""
-    settings = settings_for(odoo_emulator, temporal_address, pos_secrets={"pos-main": SECRET})
+@asynccontextmanager
+async def serving(settings: Settings, client: Client) -> AsyncIterator[str]:
+    """The real ingress over HTTP (stores and the gateway call it back); its base URL."""
     server = uvicorn.Server(
         uvicorn.Config(
             build_app(settings, client=client), host="127.0.0.1", port=0, log_level="warning"
@@ -177,9 +174,21 @@ async def ingress_url(
     while not server.started:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest_asyncio.fixture
+async def ingress_url(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str
+) -> AsyncIterator[str]:
+    """The real ingress over HTTP, so stores can call back."""
+    settings = settings_for(odoo_emulator, temporal_address, pos_secrets={"pos-main": SECRET})
+    async with serving(settings, client) as url:
+        yield url
 
 
 def rollout_settings(

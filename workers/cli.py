@@ -98,6 +98,16 @@ from workflows.sale_posting import (
 from workflows.store_ledger import StoreLedger, ledger_workflow_id, legacy_ledger_workflow_id
 
 
+async def _signal_open(handle: Any, signal: Any, arg: Any, what: str) -> None:
+    """Signal a workflow the CLI has just seen open; it may have closed since."""
+    try:
+        await handle.signal(signal, arg)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise CliError(f"{what} has closed meanwhile") from e
+        raise
+
+
 class CliError(Exception):
     """An error to show the user as one clear line (exit code 2: nothing was done)."""
 
@@ -392,12 +402,7 @@ async def cmd_ledger_stock(args: argparse.Namespace, settings: Settings) -> int:
     if not progress.stock_problems:
         raise CliError(f"{ledger} has no parked stock: nothing to retry or dismiss")
     signal = StoreLedger.retry_stock if args.action == "retry-stock" else StoreLedger.dismiss_stock
-    try:
-        await handle.signal(signal, decision)
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"{ledger} has closed meanwhile") from e
-        raise
+    await _signal_open(handle, signal, decision, ledger)
     sales = sum(len(p.txn_ids) for p in progress.stock_problems)
     print(
         f"{args.action} sent to {handle.id} by {args.by}: "
@@ -753,12 +758,7 @@ async def cmd_refund_ops(args: argparse.Namespace, settings: Settings) -> int:
             "retried or resolved by hand"
         )
     signal = Refund.retry if args.action == "retry" else Refund.resolved_by_hand
-    try:
-        await handle.signal(signal, action)
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise CliError(f"refund {args.id} has closed meanwhile") from e
-        raise
+    await _signal_open(handle, signal, action, f"refund {args.id}")
     what = "retry" if args.action == "retry" else "resolved by hand"
     print(f"{what} sent to {handle.id} by {args.by}")
     print(f"it needed attention: {r.reasons[-1] if r.reasons else '?'}")

@@ -60,6 +60,13 @@ def dev_server_command(port: int, ui_port: int | None, db_file: Path | None) -> 
     return cmd
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (for a server started next)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)

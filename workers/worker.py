@@ -53,7 +53,7 @@ def build_worker(
             payments.payment_status,
             payments.refund_payment,
             payments.refund_state,
-            SaleRefundsActivities().reserve_in_sale_lock,
+            SaleRefundsActivities().request_reservation,
             pos_activities.list_stores,
             pos_activities.send_price_command,
             pos_activities.price_command_status,

@@ -54,10 +54,12 @@ GATEWAY: dict[str, Any] = {
 # Waiting for a sale's refund lock (workflows/sale_refunds.py): the decision itself is an Odoo
 # write, retried there; the waiting activity heartbeats, and a retry joins the same decision.
 SALE_REFUNDS_LOCK: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(hours=1),
-    "heartbeat_timeout": ODOO_HEARTBEAT,
+    "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": _ODOO_RETRY,
 }
+# How long a refund waits for its sale's answer before asking again (the sale answers a
+# repeated request once, so asking again is always safe).
+SALE_REFUNDS_ASK_AGAIN = timedelta(minutes=15)
 
 
 def odoo_chunk_write(items: int) -> dict[str, Any]:

@@ -70,8 +70,8 @@ with workflow.unsafe.imports_passed_through():
         refund_business_day,
     )
     from domain.sale import PaymentMethod, Sale
-    from workflows.policies import GATEWAY, ODOO_WRITE, SALE_REFUNDS_LOCK
-    from workflows.sale_refunds import ReserveAnswer
+    from workflows.policies import GATEWAY, ODOO_WRITE, SALE_REFUNDS_ASK_AGAIN, SALE_REFUNDS_LOCK
+    from workflows.sale_refunds import ReservationRequest, ReserveAnswer
     from workflows.search_attributes import STORE_ID, show_status
 
 # The first change that is not replay-compatible with runs started before it (the reservation
@@ -189,6 +189,7 @@ class Refund:
         self._ops: _Ops | None = None
         self._failures: list[GatewayRefundFailed] = []
         self._v2 = True
+        self._reservation_answer: ReserveAnswer | None = None
 
     @workflow.run
     async def run(self, input: RefundInput) -> RefundResult:
@@ -338,6 +339,12 @@ class Refund:
         return self._r
 
     @workflow.signal
+    def reservation_decided(self, answer: ReserveAnswer) -> None:
+        """The sale's SaleRefunds workflow answers this refund's reservation request."""
+        if self._request is not None and answer.refund_id == self._request.refund_id:
+            self._reservation_answer = answer
+
+    @workflow.signal
     def retry(self, action: OpsAction) -> None:
         """For a refund that needs attention: try the failed step again."""
         self._act("retry", action)
@@ -436,9 +443,18 @@ class Refund:
             except ActivityError as e:
                 return _business_reason(e)
             return reservation
-        answer: ReserveAnswer = await workflow.execute_activity_method(
-            SaleRefundsActivities.reserve_in_sale_lock, reserve, **SALE_REFUNDS_LOCK
-        )
+        ask = ReservationRequest(reserve=reserve, reply_to=workflow.info().workflow_id)
+        while self._reservation_answer is None:
+            await workflow.execute_activity_method(
+                SaleRefundsActivities.request_reservation, ask, **SALE_REFUNDS_LOCK
+            )
+            try:
+                await workflow.wait_condition(
+                    lambda: self._reservation_answer is not None, timeout=SALE_REFUNDS_ASK_AGAIN
+                )
+            except TimeoutError:
+                pass
+        answer = self._reservation_answer
         if answer.reservation is None:
             return answer.refused or "the sale's refunds refused this one"
         return answer.reservation
@@ -494,16 +510,7 @@ class Refund:
         again if it was deleted), `resolved_by_hand` records that it was booked by hand."""
         while True:
             try:
-                posted = await workflow.execute_activity_method(
-                    OdooRefundActivities.post_refund,
-                    PostRefundInput(
-                        move_id=reservation.move_id,
-                        refund_key=request.key,
-                        audit=self._audit_record(),
-                    ),
-                    **ODOO_WRITE,
-                )
-                return posted.move_name
+                return await self._post_entry(reservation, request)
             except ActivityError as e:
                 missing = _error_type(e) == "RefundEntryMissing"
                 problem = (
@@ -525,21 +532,23 @@ class Refund:
                     )
                 self._set_status(RefundStatus.PAID_POSTING_PENDING, "posting again")
 
+    async def _post_entry(self, reservation: Reservation, request: RefundRequest) -> str:
+        """Post the refund's entry, with the audit trail; its name."""
+        posted = await workflow.execute_activity_method(
+            OdooRefundActivities.post_refund,
+            PostRefundInput(
+                move_id=reservation.move_id, refund_key=request.key, audit=self._audit_record()
+            ),
+            **ODOO_WRITE,
+        )
+        return posted.move_name
+
     async def _post_legacy(self, reservation: Reservation, request: RefundRequest) -> str:
         """How runs started before the sale's lock post (kept so that they replay)."""
         wait = timedelta(seconds=30)
         while True:
             try:
-                posted = await workflow.execute_activity_method(
-                    OdooRefundActivities.post_refund,
-                    PostRefundInput(
-                        move_id=reservation.move_id,
-                        refund_key=request.key,
-                        audit=self._audit_record(),
-                    ),
-                    **ODOO_WRITE,
-                )
-                return posted.move_name
+                return await self._post_entry(reservation, request)
             except ActivityError as e:
                 reason = _business_reason(e)
                 self._set_status(RefundStatus.PAID_POSTING_PENDING, f"Odoo refused: {reason}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,28 +23,12 @@ from domain.posting import PostingProfile
 from tests.workflows.helpers import eventually
 from workers.audit import read_books
 from workers.client import connect
-from workers.devserver import dev_server_command, port_in_use
+from workers.devserver import dev_server_command, free_port, port_in_use, wait_for_port
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, Submitted, submit_many
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not port_in_use(port):
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before listening")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s")
-        time.sleep(0.05)
 
 
 def _kill(proc: subprocess.Popen[bytes] | None) -> None:
@@ -84,7 +67,7 @@ class OwnedProcess:
         await asyncio.to_thread(self._wait_port_free, timeout)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.command(), cwd=REPO, stdout=out, stderr=out)
-        await asyncio.to_thread(_wait_listening, self.port, self.proc, self.what, timeout)
+        await asyncio.to_thread(wait_for_port, self.port, self.proc, self.what, timeout)
 
     def _wait_port_free(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -25,7 +25,7 @@ from tests.e2e.helpers import (
     posted_keys,
     submit_until_under_way,
 )
-from workers.submit import wait_until_settled
+from workers.submit import Mode, submit_many, wait_until_settled
 from workflows.sale_posting import SaleStatus, posting_workflow_id
 
 pytestmark = pytest.mark.e2e
@@ -68,10 +68,21 @@ async def test_temporal_server_restart_mid_run_posts_each_sale_once(
         worker = worker_process(settings, tmp_path / "worker.log")
         per_sale = [s for s in stream if s["store_id"] == per_sale_store]
         batched = [s for s in stream if s["store_id"] == batched_store]
+        half = len(per_sale) // 2, len(batched) // 2
         submitted = await submit_until_under_way(
-            client, settings, per_sale, batched, "restart-test", posted_now
+            client, settings, per_sale[: half[0]], batched[: half[1]], "restart-test", posted_now
+        )
+        # The rest arrives while Odoo is slow, right before the server dies: some of every
+        # store's sales are then certainly not posted when it goes.
+        slow_odoo.faults = Faults(latency_ms=1500)
+        submitted += await submit_many(
+            client, settings, batched[half[1] :], Mode.BATCHED, "restart-test"
+        )
+        submitted += await submit_many(
+            client, settings, per_sale[half[0] :], Mode.PER_SALE, "restart-test"
         )
         await server.kill()
+        slow_odoo.faults = Faults(latency_ms=40)
         at_kill = await posted_now()
         for store in stores:
             total = sum(1 for k in valid if k.split(":")[1] == store)

@@ -318,6 +318,7 @@ def test_stats_count_commands_duplicates_and_refusals(pos: PosPlatform, http: ht
         "confirmations_failed": 0,
         "confirmations_lost": 0,
         "refused_offline": 2,
+        "refused_busy": 0,
         "commands_pending": 0,
         "confirmations_in_flight": 0,
     }

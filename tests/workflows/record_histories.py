@@ -31,6 +31,7 @@ from workers.settings import TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
 from workflows.refund import Approval, Refund, RefundStatus
+from workflows.sale_posting import posting_workflow_id
 from workflows.sale_refunds import sale_refunds_workflow_id
 from workflows.search_attributes import ALL
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
@@ -139,7 +140,7 @@ async def main() -> None:
                 per_sale[0].workflow_id,
                 per_sale[1].workflow_id,
                 ledger.id,
-                "sale-REC-X0001",  # handed off by the ledger, waiting for ops
+                posting_workflow_id("REC", "X0001"),  # handed off by the ledger, waiting for ops
                 rollout.id,
                 f"{rollout.id}:S001",
                 f"{rollout.id}:S003",

@@ -5,43 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from temporalio.client import Client
 
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
-from tests.conftest import running_worker
+from tests.conftest import running_worker, serving
 from tests.workflows.helpers import eventually
 from tests.workflows.test_refund import posted_sale, refund, refund_settings
 from workers.ingress import build_app
 from workers.refunds import request_refund
-from workers.settings import Settings
 from workflows.refund import Refund, RefundStatus
 
 SECRET = "whsec_test_webhook"
-
-
-@asynccontextmanager
-async def serving(settings: Settings, client: Client) -> AsyncIterator[str]:
-    """The real ingress over HTTP (the gateway simulator posts to it), on the test's queue."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(settings, client=client), host="127.0.0.1", port=0, log_level="warning"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_refund_the_gateway_fails_later_needs_attention_through_the_webhook(
