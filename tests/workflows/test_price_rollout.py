@@ -390,7 +390,7 @@ async def test_bogus_confirmation_sent_to_the_workflow_is_kept_and_cancel_still_
         rollout, handle = await start_rollout(
             client,
             settings,
-            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT60S"),
+            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT20S"),
         )
         child = await _commanded(client, f"price-rollout:{rollout.rollout_id}:S078")
         bogus = {
