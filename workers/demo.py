@@ -240,16 +240,20 @@ async def run_demo(args: argparse.Namespace) -> int:
 
 
 async def wait_for_ctrl_c() -> None:
-    """Until Ctrl-C (SIGINT: asyncio.run cancels the main task) or SIGTERM."""
+    """Until Ctrl-C (SIGINT) or SIGTERM. Both are handled here, on the loop: a demo started as
+    a background job of a script inherits SIGINT ignored, which turns asyncio.run's own Ctrl-C
+    handling off (seen: a demo and its Odoo emulator still running long after Ctrl-C)."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
     try:
         await stopping.wait()
     except asyncio.CancelledError:
         pass
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 3.0) -> None:
@@ -278,10 +282,13 @@ async def _refunds(client: Client, settings: Settings, valid: dict[str, dict[str
         for p in raw["payments"]
         if p["method"] == "card" and raw["store_id"] == "S001"
     )
-    small_sale = next(raw for a, raw in card_sales if a >= Decimal("5"))
+    small_sale = next((raw for a, raw in card_sales if a >= Decimal("5")), None)
     large = next(((a, raw) for a, raw in card_sales if a > Decimal("30")), None)
     stamp = f"{datetime.now(UTC):%H%M%S}"
     print("\nrefunds:")
+    if small_sale is None:
+        print("  none: S001 has no card sale of 5.00 or more to refund (try a larger --per-store)")
+        return
     _, small, _ = await request_refund(
         client,
         settings,
