@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -31,6 +32,7 @@ from workflows.refund import (
     RefundStatus,
     report_gateway_refund_failed,
 )
+from workflows.sale_refunds import sale_refunds_workflow_id
 
 # 2 x 10.00 + 1 x 30.00 at 15% = 57.50: 20.00 cash + 37.50 card
 SALE_LINES = [
@@ -45,8 +47,6 @@ def refund_settings(
     extra: dict[str, Any] = {"gateway_api_base": gw.url}
     if policy and tmp is not None:
         path = tmp / "policy.json"
-        import json
-
         path.write_text(json.dumps(policy))
         extra["refund_policy"] = str(path)
     return settings_for(emu, address, **extra)
@@ -70,6 +70,18 @@ async def posted_sale(client: Client, settings: Settings, gw: Gateway, store: st
     sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
     await wait_until_settled(client, [sub], timedelta(seconds=30))
     return pi
+
+
+async def concurrent_refunds(
+    client: Client, settings: Settings, gw: Gateway, store: str, amount: str, n: int
+) -> tuple[str, list[Any], list[RefundResult]]:
+    """A posted sale (its card payment id), then `n` refunds of `amount` requested at once:
+    what was started, and how each ended."""
+    pi = await posted_sale(client, settings, gw, store)
+    started = await asyncio.gather(
+        *(request_refund(client, settings, refund(store, amount=amount)) for _ in range(n))
+    )
+    return pi, list(started), [await h.result() for _, h, _ in started]
 
 
 def refund(store: str, **kw: Any) -> dict[str, Any]:
@@ -280,11 +292,7 @@ async def test_concurrent_refunds_never_exceed_what_was_paid(
         odoo_emulator, temporal_address, gateway, tmp_path, auto_approve_up_to="100"
     )
     async with running_worker(client, settings):
-        pi = await posted_sale(client, settings, gateway, store_id)
-        started = await asyncio.gather(
-            *(request_refund(client, settings, refund(store_id, amount="40.00")) for _ in range(3))
-        )
-        results = [await h.result() for _, h, _ in started]
+        pi, _, results = await concurrent_refunds(client, settings, gateway, store_id, "40.00", 3)
     done = [r for r in results if r.status is RefundStatus.REFUNDED]
     refused = [r for r in results if r.status is RefundStatus.REJECTED]
     assert len(done) == 1 and len(refused) == 2
@@ -364,12 +372,10 @@ async def test_many_concurrent_refunds_of_one_sale_are_decided_one_at_a_time(
         emulator, temporal_address, gateway, tmp_path, auto_approve_up_to="100"
     )
     async with running_worker(client, settings):
-        pi = await posted_sale(client, settings, gateway, store_id)
-        started = await asyncio.gather(
-            *(request_refund(client, settings, refund(store_id, amount="15.00")) for _ in range(8))
+        pi, started, results = await concurrent_refunds(
+            client, settings, gateway, store_id, "15.00", 8
         )
-        results = [await h.result() for _, h, _ in started]
-        lock = client.get_workflow_handle(f"sale-refunds:{store_id}:T1")
+        lock = client.get_workflow_handle(sale_refunds_workflow_id(store_id, "T1"))
         described = await lock.describe()
     assert all(h.id == f"refund:{req.refund_id}" for req, h, _ in started)
     done = [r for r in results if r.status is RefundStatus.REFUNDED]
