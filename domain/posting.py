@@ -169,6 +169,71 @@ def journal_entry_for(sale: Sale, profile: PostingProfile) -> JournalEntry:
     return entry
 
 
+def summary_ref(store_id: str, business_day: date, batch: str) -> str:
+    """The `ref` of a summary entry, and the origin of its picking: `SUM:{store}:{day}:{batch}`.
+    Store ids refuse `:` (domain/ids.py), so the parts read back unambiguously."""
+    return f"SUM:{store_id}:{business_day.isoformat()}:{batch}"
+
+
+def summary_entry_for(
+    sales: list[Sale], profile: PostingProfile, ref: str, on: date
+) -> JournalEntry:
+    """One balanced entry for many sales of one store and day (summary mode), as Odoo's own POS
+    books a session: debit per tender, credit revenue and tax per tax rate. Each item's label
+    starts with the summary's ref, so an auditor goes from any item to the entry listing its
+    sales (the narration). Raises what journal_entry_for raises for any sale."""
+    if not sales:
+        raise ValueError("a summary needs at least one sale")
+    tenders: dict[PaymentMethod, Decimal] = defaultdict(lambda: ZERO)
+    net_by_rate: dict[Decimal, Decimal] = defaultdict(lambda: ZERO)
+    tax_by_rate: dict[Decimal, Decimal] = defaultdict(lambda: ZERO)
+    for sale in sales:
+        # The same checks (currency, bookable amounts) as a sale's own entry.
+        journal_entry_for(sale, profile)
+        for payment in sale.payments:
+            tenders[payment.method] += payment.amount
+        for line in sale.lines:
+            net_by_rate[line.tax_rate] += line.net
+            tax_by_rate[line.tax_rate] += line.tax
+    count = f"{len(sales)} sales"
+    lines = [
+        JournalLine(
+            account_code=profile.tender_account(method),
+            name=f"{ref} {method.value} ({count})",
+            debit=amount,
+        )
+        for method, amount in sorted(tenders.items())
+        if amount
+    ]
+    for rate in sorted(net_by_rate):
+        if net_by_rate[rate]:
+            lines.append(
+                JournalLine(
+                    account_code=profile.revenue_account,
+                    name=f"{ref} sales at {_rate_label(rate)} tax",
+                    credit=net_by_rate[rate],
+                )
+            )
+    lines.extend(
+        JournalLine(
+            account_code=profile.tax_account_for(rate),
+            name=f"{ref} tax {_rate_label(rate)}",
+            credit=amount,
+        )
+        for rate, amount in sorted(tax_by_rate.items())
+        if amount
+    )
+    for item in lines:
+        if max(item.debit, item.credit) >= MAX_BOOKABLE:
+            raise AmountNotBookable(
+                f"{item.name}: {max(item.debit, item.credit)} is too large to book exactly "
+                f"(amounts must stay under {MAX_BOOKABLE:,}): use smaller batches"
+            )
+    entry = JournalEntry(ref=ref, date=on, journal_code=profile.journal_code, lines=lines)
+    assert entry.total_debit == entry.total_credit, f"{ref}: unbalanced summary entry"
+    return entry
+
+
 class StockLine(BaseModel):
     model_config = ConfigDict(frozen=True)
 

@@ -2,7 +2,7 @@
 
 retailflow worker                          run a worker (Odoo activities, all workflows)
 retailflow ingress                         HTTP API: POST /v1/sales
-retailflow sale post FILE.jsonl [--mode per-sale|batched] [--wait]
+retailflow sale post FILE.jsonl [--mode per-sale|batched|summary] [--wait]
 retailflow sale status STORE TXN
 retailflow sale retry|dismiss STORE TXN --by NAME [--comment TEXT]
 retailflow sale exceptions [--store S]     the exception inbox (sales, ledgers' parked stock)
@@ -244,7 +244,7 @@ async def cmd_sale_post(args: argparse.Namespace, settings: Settings) -> int:
     raws = _read_jsonl(args.file)
     client = await _client(settings)
     submitted = await submit_many(
-        client, settings, raws, Mode(args.mode), source=f"cli:{args.file}"
+        client, settings, raws, Mode(args.mode) if args.mode else None, source=f"cli:{args.file}"
     )
     for s in submitted:
         print(_describe(s))
@@ -819,7 +819,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = sale.add_parser("post", help="submit the sales of a JSON Lines file")
     p.add_argument("file")
-    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.PER_SALE.value)
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=None,
+        help="how to book them (default: each store's configured mode, "
+        "RETAILFLOW_STORE_POSTING_MODES, else RETAILFLOW_POSTING_MODE)",
+    )
     p.add_argument("--wait", action="store_true", help="return when every sale is settled")
     p.add_argument(
         "--timeout", type=_positive_seconds, default=600.0, help="seconds to wait (with --wait)"

@@ -1,6 +1,6 @@
 """The HTTP ingress: POS platforms POST sales here.
 
-POST /v1/sales[?mode=per-sale|batched]   body: one sale (the JSON contract in the README)
+POST /v1/sales[?mode=per-sale|batched|summary]   body: one sale (the JSON contract in the README)
   202 {"status": "accepted"|"queued", "workflow_id": ...}
   200 {"status": "duplicate", "workflow_id": ...}      the sale already has a workflow
   422 {"status": "rejected", "workflow_id": ..., "errors": [{"field", "message"}]}
@@ -103,9 +103,10 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         yield
 
     async def post_sale(request: Request) -> JSONResponse:
-        mode_arg = request.query_params.get("mode", Mode.PER_SALE.value)
+        mode_arg = request.query_params.get("mode")
         try:
-            mode = Mode(mode_arg)
+            # No mode: the store's configured one (settings).
+            mode = Mode(mode_arg) if mode_arg is not None else None
         except ValueError:
             return JSONResponse(
                 {
@@ -113,7 +114,9 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                     "errors": [
                         {
                             "field": "mode",
-                            "message": f"must be per-sale or batched, got {mode_arg!r}",
+                            "message": (
+                                f"must be per-sale, batched or summary, got {(mode_arg or '')[:40]!r}"
+                            ),
                         }
                     ],
                 },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,8 @@ from activities.gateway_client import GatewaySettings
 from activities.odoo.client import OdooSettings
 from activities.pos_client import PosSettings
 from domain.validation import field_errors
+
+PostingMode = Literal["per-sale", "batched", "summary"]
 
 
 class TemporalSettings(BaseSettings):
@@ -44,6 +47,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=100, ge=1, le=1000)
     batch_max_age_s: float = Field(default=2.0, gt=0)
     ledger_idle_close_s: float = Field(default=1800.0, gt=0)
+    # Summary mode books a whole batch in one entry: the bigger the batch, the fewer records
+    # Odoo writes (docs/architecture.md, "Summary posting").
+    summary_batch_size: int = Field(default=500, ge=1, le=2000)
+    # How a sale is booked when its submission names no mode: per store (JSON, e.g.
+    # {"S001": "summary"}), else the default.
+    posting_mode: PostingMode = "per-sale"
+    store_posting_modes: dict[str, PostingMode] = Field(default_factory=dict)
     # Ingress HTTP API.
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
@@ -76,6 +86,10 @@ class Settings(BaseSettings):
 
     def pos(self) -> PosSettings:
         return PosSettings(url=self.pos_url, timeout_s=self.pos_timeout_s, api_key=self.pos_api_key)
+
+    def posting_mode_for(self, store_id: str) -> PostingMode:
+        """The store's configured posting mode, or the default."""
+        return self.store_posting_modes.get(store_id, self.posting_mode)
 
     def odoo(self) -> OdooSettings:
         return OdooSettings(

@@ -1,7 +1,8 @@
 """Submitting sales to Temporal and following them: shared by the CLI, the ingress and the demo.
 
 A sale goes to its own SalePosting workflow (per-sale mode), or by signal-with-start to its
-store's StoreLedger for the day (batched mode). Input that fails validation always goes to its
+store's StoreLedger for the day (batched and summary modes; a submission that names no mode takes
+the store's configured one). Input that fails validation always goes to its
 own SalePosting workflow, which keeps it, rejected, with its reasons: nothing is dropped.
 """
 
@@ -38,12 +39,23 @@ from workflows.sale_posting import (
     sale_workflow_id,
 )
 from workflows.search_attributes import RETAIL_STATUS, STORE_ID
-from workflows.store_ledger import LedgerInput, LedgerSubmission, StoreLedger, ledger_workflow_id
+from workflows.store_ledger import (
+    BATCHED,
+    SUMMARY,
+    LedgerInput,
+    LedgerSubmission,
+    StoreLedger,
+    ledger_workflow_id,
+)
 
 
 class Mode(StrEnum):
     PER_SALE = "per-sale"
     BATCHED = "batched"
+    SUMMARY = "summary"
+
+
+LEDGER_MODES = {Mode.BATCHED: BATCHED, Mode.SUMMARY: SUMMARY}
 
 
 class Submission(StrEnum):
@@ -72,14 +84,21 @@ def raw_from_text(text: str | bytes) -> dict[str, Any] | str:
 
 
 async def submit_sale(
-    client: Client, settings: Settings, raw: dict[str, Any] | str, mode: Mode, source: str
+    client: Client,
+    settings: Settings,
+    raw: dict[str, Any] | str,
+    mode: Mode | None,
+    source: str,
 ) -> Submitted:
+    """Start the sale's posting. `mode` None: the store's configured mode (settings)."""
     try:
         sale: Sale | None = parse_sale(raw)
         errors: list[FieldError] = []
     except SaleRejected as e:
         sale, errors = None, e.errors
-    if sale is not None and mode is Mode.BATCHED and isinstance(raw, dict):
+    if mode is None:
+        mode = Mode(settings.posting_mode_for(sale.store_id) if sale else settings.posting_mode)
+    if sale is not None and mode in LEDGER_MODES and isinstance(raw, dict):
         ledger_id = ledger_workflow_id(sale.store_id, sale.business_day)
         known = await _ledger_state(client, ledger_id, sale.txn_id)
         if known is not None:
@@ -96,7 +115,10 @@ async def submit_sale(
             LedgerInput(
                 store_id=sale.store_id,
                 business_day=sale.business_day,
-                batch_size=settings.batch_size,
+                mode=LEDGER_MODES[mode],
+                batch_size=(
+                    settings.summary_batch_size if mode is Mode.SUMMARY else settings.batch_size
+                ),
                 max_batch_age=timedelta(seconds=settings.batch_max_age_s),
                 idle_close_after=timedelta(seconds=settings.ledger_idle_close_s),
             ),
@@ -208,7 +230,7 @@ async def submit_many(
     client: Client,
     settings: Settings,
     raws: Iterable[dict[str, Any] | str],
-    mode: Mode,
+    mode: Mode | None,
     source: str,
     concurrency: int = 32,
 ) -> list[Submitted]:
@@ -264,9 +286,19 @@ async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePosting
     query = f'WorkflowType = "StoreLedger" AND StoreId = "{store_id}"'
     async for wf in client.list_workflows(query, limit=20):
         ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
-        state = (await ledger.query(StoreLedger.sale_statuses, [txn_id]))[txn_id]
+        trace = (await ledger.query(StoreLedger.sale_traces, [txn_id]))[txn_id]
+        state = trace.status
         if state == "posted":
-            return SalePostingResult(key=sale_key(store_id, txn_id), status=SaleStatus.POSTED)
+            # In summary mode: the summary entry that holds the sale, and its picking (whose
+            # origin is the summary's ref).
+            return SalePostingResult(
+                key=sale_key(store_id, txn_id),
+                status=SaleStatus.POSTED,
+                move_name=trace.move_name,
+                picking_name=trace.picking_name,
+                stock_origin=trace.summary_ref,
+                summary_ref=trace.summary_ref,
+            )
         if state == "pending":
             return SalePostingResult(key=sale_key(store_id, txn_id), status=SaleStatus.POSTING)
     return own

@@ -98,6 +98,8 @@ class SalePostingResult(BaseModel):
     picking_name: str | None = None
     # Set when another path's picking (e.g. a ledger batch) carries this sale's goods.
     stock_origin: str | None = None
+    # Set when a summary entry holds the sale (summary mode): its ref, `SUM:{store}:{day}:{batch}`.
+    summary_ref: str | None = None
     decided_by: str | None = None
 
 

@@ -25,10 +25,16 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.odoo.sales import OdooSalesActivities, PostSalesBatchInput, SaleOutcome
     from activities.odoo.stock import DecrementStockInput, OdooStockActivities
+    from activities.odoo.summary import (
+        OdooSummaryActivities,
+        PostSummaryInput,
+        SummaryIndexInput,
+        SummaryTrace,
+    )
     from domain.ids import business_id
-    from domain.posting import StockLine, stock_lines_for
+    from domain.posting import StockLine, stock_lines_for, summary_ref
     from domain.sale import Sale, parse_sale, raw_sale_identity
-    from workflows.policies import odoo_batch_write
+    from workflows.policies import ODOO_WRITE, odoo_batch_write
     from workflows.sale_posting import (
         OpsDecision,
         SalePosting,
@@ -39,6 +45,11 @@ with workflow.unsafe.imports_passed_through():
 
 
 COLON_IDS = "colon-joined-ids"
+
+# How a ledger books its batches: `batched`, one entry per sale, posted in bulk; `summary`,
+# one entry per batch (per account, tax rate and tender) listing its sales.
+BATCHED, SUMMARY = "batched", "summary"
+LEDGER_MODES = (BATCHED, SUMMARY)
 
 
 def legacy_ledger_workflow_id(store_id: str, business_day: date) -> str:
@@ -88,6 +99,10 @@ class LedgerCarry(BaseModel):
     # What ops decided about parked stock, and who: "origin: retried/dismissed by whom, why",
     # and decisions ignored because they named nobody.
     stock_dismissed: list[str] = []
+    # Summary mode: the summaries this store-day has, with the txn ids each holds (read from
+    # Odoo when a run starts after an earlier run closed, so no sale is summarised twice).
+    summaries: list[SummaryTrace] = []
+    summaries_loaded: bool = False
     received: int = 0
     duplicates: int = 0
     batches: int = 0
@@ -97,6 +112,9 @@ class LedgerCarry(BaseModel):
 class LedgerInput(BaseModel):
     store_id: str
     business_day: date
+    # `batched` or `summary`, fixed for a run: a sale sent to a running ledger is booked the
+    # way that run books.
+    mode: str = BATCHED
     batch_size: int = 100
     max_batch_age: timedelta = timedelta(seconds=2)
     # Close after this long without a sale; a later sale starts a new run of the same id.
@@ -118,6 +136,18 @@ class LedgerProgress(BaseModel):
     exceptions: dict[str, str]
     stock_problems: list[ParkedStock] = []
     stock_decisions: list[str] = []
+    mode: str = BATCHED
+    summaries: int = 0
+
+
+class SaleTrace(BaseModel):
+    """Where a ledger booked one sale: its summary entry and picking (summary mode)."""
+
+    txn_id: str
+    status: str
+    summary_ref: str | None = None
+    move_name: str | None = None
+    picking_name: str | None = None
 
 
 @workflow.defn
@@ -130,6 +160,9 @@ class StoreLedger:
         self._posted: set[str] = set(input.carry.posted)
         self._in_flight: set[str] = set()
         self._closing = False
+        self._trace: dict[str, SummaryTrace] = {
+            txn: t for t in input.carry.summaries for txn in t.txn_ids
+        }
 
     def _has_work(self) -> bool:
         c = self._c
@@ -260,7 +293,25 @@ class StoreLedger:
             exceptions=dict(self._c.exceptions),
             stock_problems=list(self._c.stock_problems),
             stock_decisions=list(self._c.stock_dismissed),
+            mode=self._input.mode,
+            summaries=len(self._c.summaries),
         )
+
+    @workflow.query
+    def sale_traces(self, txn_ids: list[str]) -> dict[str, SaleTrace]:
+        """Per txn: its status (as `sale_statuses`) and, when a summary holds it, which one."""
+        statuses = self.sale_statuses(txn_ids)
+        out = {}
+        for txn, status in statuses.items():
+            t = self._trace.get(txn)
+            out[txn] = SaleTrace(
+                txn_id=txn,
+                status=status,
+                summary_ref=t.ref if t else None,
+                move_name=t.move_name if t else None,
+                picking_name=t.picking_name if t else None,
+            )
+        return out
 
     @workflow.query
     def sale_statuses(self, txn_ids: list[str]) -> dict[str, str]:
@@ -291,6 +342,8 @@ class StoreLedger:
         )
 
     async def _flush(self, input: LedgerInput) -> None:
+        if input.mode == SUMMARY and not self._c.summaries_loaded:
+            await self._load_summaries(input)
         batch = self._c.pending[: input.batch_size]
         del self._c.pending[: input.batch_size]
         handoffs, self._c.handoffs = self._c.handoffs, []
@@ -299,11 +352,17 @@ class StoreLedger:
         if batch:
             # The batch's stock key, made once here (replay gives the same one): every sale
             # whose entry this batch posts names it, so only this batch moves their goods.
-            origin = business_id(
-                "batch", input.store_id, input.business_day.isoformat(), workflow.uuid4().hex
-            )
+            if input.mode == SUMMARY:
+                origin = summary_ref(input.store_id, input.business_day, workflow.uuid4().hex[:16])
+            else:
+                origin = business_id(
+                    "batch", input.store_id, input.business_day.isoformat(), workflow.uuid4().hex
+                )
             self._in_flight = {s.txn_id for s in batch}
-            outcomes = await self._post(batch, origin)
+            if input.mode == SUMMARY:
+                outcomes = await self._post_summary(input, batch, origin)
+            else:
+                outcomes = await self._post(batch, origin)
             by_key = {s.key: s for s in batch}
             posted_sales = []
             for o in outcomes:
@@ -324,7 +383,7 @@ class StoreLedger:
             self._in_flight = set()
             self._c.batches += 1
             if posted_sales:
-                await self._move_stock(
+                picking = await self._move_stock(
                     ParkedStock(
                         origin=origin,
                         lines=stock_lines_for(posted_sales),
@@ -332,6 +391,9 @@ class StoreLedger:
                         reason="",
                     )
                 )
+                trace = self._trace.get(posted_sales[0].txn_id)
+                if picking and trace and trace.ref == origin:
+                    trace.picking_name = picking
         for parked in retries:
             await self._move_stock(parked)
         if retries:
@@ -352,32 +414,86 @@ class StoreLedger:
             )
             return result.outcomes
         except ActivityError as e:
-            # Odoo refused the whole batch (e.g. a posting-profile account is missing): every
-            # sale goes to its own workflow, where ops see it and can retry once it is fixed.
-            cause = e.cause
-            error_type = (
-                cause.type if isinstance(cause, ApplicationError) else type(cause or e).__name__
-            )
-            return [
-                SaleOutcome(
-                    key=s.key,
-                    txn_id=s.txn_id,
-                    posted=False,
-                    error_type=BATCH_FAILED,
-                    reason=f"{error_type}: {cause or e}",
-                )
-                for s in batch
-            ]
+            return self._batch_failed(batch, e, BATCH_FAILED)
 
-    async def _move_stock(self, stock: ParkedStock) -> None:
-        """Move a batch's goods; a refusal is parked for ops, never fails the ledger."""
+    async def _post_summary(
+        self, input: LedgerInput, batch: list[Sale], ref: str
+    ) -> list[SaleOutcome]:
+        """One summary entry for the batch; the sales it cannot hold come back refused."""
         try:
-            await workflow.execute_activity_method(
+            result = await workflow.execute_activity_method(
+                OdooSummaryActivities.post_summary,
+                PostSummaryInput(
+                    store_id=input.store_id, business_day=input.business_day, ref=ref, sales=batch
+                ),
+                summary=f"summary of {len(batch)} sales",
+                **odoo_batch_write(len(batch)),
+            )
+        except ActivityError as e:
+            # Nothing names these sales' stock: each goes on alone, from scratch.
+            return self._batch_failed(batch, e, "SummaryFailed")
+        if result.included:
+            trace = SummaryTrace(
+                ref=ref,
+                move_id=result.move_id,
+                move_name=result.move_name,
+                txn_ids=[s.txn_id for s in result.included],
+            )
+            self._c.summaries.append(trace)
+            for txn in trace.txn_ids:
+                self._trace[txn] = trace
+        return result.outcomes
+
+    async def _load_summaries(self, input: LedgerInput) -> None:
+        """What earlier runs of this store-day summarised (a run starts knowing nothing after
+        an idle close): those sales are posted, and a resubmission of one is a duplicate."""
+        index = await workflow.execute_activity_method(
+            OdooSummaryActivities.summarised_sales,
+            SummaryIndexInput(store_id=input.store_id, business_day=input.business_day),
+            summary="summaries already posted for this store-day",
+            **ODOO_WRITE,
+        )
+        known = {t.ref for t in self._c.summaries}
+        for trace in index.summaries:
+            if trace.ref in known:
+                continue
+            self._c.summaries.append(trace)
+            for txn in trace.txn_ids:
+                self._posted.add(txn)
+                self._trace[txn] = trace
+        self._c.summaries_loaded = True
+        fresh = [s for s in self._c.pending if s.txn_id not in self._posted]
+        self._c.duplicates += len(self._c.pending) - len(fresh)
+        self._c.pending = fresh
+
+    @staticmethod
+    def _batch_failed(batch: list[Sale], e: ActivityError, error_type: str) -> list[SaleOutcome]:
+        # Odoo refused the whole batch (e.g. a posting-profile account is missing): every
+        # sale goes to its own workflow, where ops see it and can retry once it is fixed.
+        cause = e.cause
+        why = cause.type if isinstance(cause, ApplicationError) else type(cause or e).__name__
+        return [
+            SaleOutcome(
+                key=s.key,
+                txn_id=s.txn_id,
+                posted=False,
+                error_type=error_type,
+                reason=f"{why}: {cause or e}",
+            )
+            for s in batch
+        ]
+
+    async def _move_stock(self, stock: ParkedStock) -> str | None:
+        """Move a batch's goods (the picking's name); a refusal is parked for ops, never fails
+        the ledger."""
+        try:
+            result = await workflow.execute_activity_method(
                 OdooStockActivities.decrement_stock,
                 DecrementStockInput(origin=stock.origin, lines=stock.lines),
                 summary=f"stock for {len(stock.txn_ids)} sales",
                 **odoo_batch_write(len(stock.txn_ids)),
             )
+            return result.picking_name
         except ActivityError as e:
             cause = e.cause
             why = (
@@ -389,6 +505,7 @@ class StoreLedger:
                 stock.model_copy(update={"reason": f"move the stock: {why}"})
             )
             self._show_status()
+            return None
 
     async def _hand_off(self, submission: LedgerSubmission, correction: bool = False) -> None:
         identity = raw_sale_identity(submission.sale)

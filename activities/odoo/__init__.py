@@ -2,7 +2,7 @@
 
 - `client`: odoorpc behind a thread-safe client that classifies failures and caches lookups;
 - `claim`: the claim-by-draft protocol that makes every write exactly once;
-- `sales`, `stock`, `pricing`, `refunds`: the activities workflows call.
+- `sales`, `summary`, `stock`, `pricing`, `refunds`: the activities workflows call.
 
 Every activity is a plain `def`: odoorpc blocks, so the worker runs them on a thread pool.
 """
@@ -17,18 +17,22 @@ from activities.odoo.pricing import OdooPricingActivities
 from activities.odoo.refunds import OdooRefundActivities
 from activities.odoo.sales import OdooSalesActivities
 from activities.odoo.stock import OdooStockActivities
+from activities.odoo.summary import OdooSummaryActivities
 from domain.posting import PostingProfile
 
 
 def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[..., Any]]:
     """Every Odoo activity, bound to one client: what a worker registers."""
     sales = OdooSalesActivities(odoo, profile)
+    summary = OdooSummaryActivities(odoo, profile)
     stock = OdooStockActivities(odoo, profile)
     pricing = OdooPricingActivities(odoo, profile)
     refunds = OdooRefundActivities(odoo, profile)
     return [
         sales.post_sale,
         sales.post_sales_batch,
+        summary.post_summary,
+        summary.summarised_sales,
         stock.decrement_stock,
         pricing.prepare_price_rollout,
         pricing.write_pricelist_items,

@@ -19,6 +19,7 @@ from activities.odoo.base import (
 )
 from activities.odoo.claim import remove
 from activities.odoo.client import OdooUnavailable
+from activities.odoo.summary import sales_of_record
 from domain.posting import refund_entry_for
 from domain.refund import (
     PriorRefund,
@@ -97,6 +98,9 @@ class OdooRefundActivities(OdooActivityBase):
             limit=1,
         )
         if not rows:
+            summarised = self._from_summary(input.store_id, key)
+            if summarised is not None:
+                return summarised
             raise ApplicationError(
                 f"sale {key} has no posted entry in Odoo (not posted yet, or unknown)",
                 type="SaleNotPosted",
@@ -113,6 +117,26 @@ class OdooRefundActivities(OdooActivityBase):
         return LoadedSale(
             sale=Sale.model_validate(record), move_id=rows[0]["id"], move_name=rows[0]["name"]
         )
+
+    def _from_summary(self, store_id: str, key: str) -> LoadedSale | None:
+        """A sale booked in summary mode: the posted summary whose narration lists it."""
+        rows = self.odoo.call(
+            "account.move",
+            "search_read",
+            [
+                ("ref", "=like", f"SUM:{store_id}:%"),
+                ("state", "=", "posted"),
+                ("narration", "ilike", key),
+            ],
+            fields=["name", "narration"],
+            order="id asc",
+        )
+        for row in rows:
+            # `ilike` also matches longer keys (T1 in T10): only an exact key counts.
+            for sale in sales_of_record(record_from_narration(row["narration"])):
+                if sale.key == key:
+                    return LoadedSale(sale=sale, move_id=row["id"], move_name=row["name"])
+        return None
 
     @activity.defn
     def reserve_refund(self, input: ReserveRefundInput) -> Reservation:

@@ -101,9 +101,35 @@ class OdooSalesActivities(OdooActivityBase):
         return PostSalesBatchResult(outcomes=self._post(input.sales, input.stock_origin))
 
     def _post(self, sales: list[Sale], stock_origin: str | None) -> list[SaleOutcome]:
-        refused: dict[str, Refusal] = {}
+        refused = self._screen(sales)
         vals: dict[str, dict[str, Any]] = {}
         origins = {s.key: stock_origin or s.key for s in sales}
+        for sale in sales:
+            if sale.key in refused:
+                continue
+            vals[sale.key] = self._move_vals(journal_entry_for(sale, self.profile))
+            # The whole sale rides along, so Odoo alone can answer a refund later.
+            vals[sale.key]["narration"] = narration(
+                "sale", sale.model_dump(mode="json"), stock_origin=origins[sale.key]
+            )
+
+        claimed = claim(
+            self.odoo,
+            MOVE,
+            vals,
+            create=lambda keys: self._create_drafts({k: vals[k] for k in keys}),
+            finish=self._post_entries,
+        )
+        named = self._stock_origins([c for c in claimed.values() if isinstance(c, Claimed)])
+        return [
+            self._outcome(sale, refused.get(sale.key) or claimed[sale.key], named, origins)
+            for sale in sales
+        ]
+
+    def _screen(self, sales: list[Sale]) -> dict[str, Refusal]:
+        """The sales Odoo cannot book, by key, with why: unknown or ambiguous SKUs, a currency
+        the company does not book, amounts too large to travel exactly."""
+        refused: dict[str, Refusal] = {}
         _, problems = self.odoo.products({line.sku for s in sales for line in s.lines})
         company_currency = self._company_currency()
         for sale in sales:
@@ -122,30 +148,12 @@ class OdooSalesActivities(OdooActivityBase):
                 )
                 continue
             try:
-                vals[sale.key] = self._move_vals(journal_entry_for(sale, self.profile))
+                journal_entry_for(sale, self.profile)
             except CurrencyNotBooked as e:
                 refused[sale.key] = Refusal("CurrencyNotBooked", str(e))
-                continue
             except AmountNotBookable as e:
                 refused[sale.key] = Refusal("AmountNotBookable", str(e))
-                continue
-            # The whole sale rides along, so Odoo alone can answer a refund later.
-            vals[sale.key]["narration"] = narration(
-                "sale", sale.model_dump(mode="json"), stock_origin=origins[sale.key]
-            )
-
-        claimed = claim(
-            self.odoo,
-            MOVE,
-            vals,
-            create=lambda keys: self._create_drafts({k: vals[k] for k in keys}),
-            finish=self._post_entries,
-        )
-        named = self._stock_origins([c for c in claimed.values() if isinstance(c, Claimed)])
-        return [
-            self._outcome(sale, refused.get(sale.key) or claimed[sale.key], named, origins)
-            for sale in sales
-        ]
+        return refused
 
     def _stock_origins(self, posted: list[Claimed]) -> dict[int, str | None]:
         """The stock origin each posted entry names, by move id (read back: the surviving draft

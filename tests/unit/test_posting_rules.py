@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from domain.posting import (
     journal_entry_for,
     load_profile,
     stock_lines_for,
+    summary_entry_for,
+    summary_ref,
 )
 from domain.sale import PaymentMethod, Sale, SaleLine, parse_sale
 
@@ -204,3 +207,55 @@ def test_profile_errors_are_clear(tmp_path: Path, content: str, message: str) ->
 def test_profile_file_missing(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="cannot read"):
         load_profile(tmp_path / "nope.json")
+
+
+def test_summary_aggregates_per_tender_and_tax_rate() -> None:
+    a = _sale(
+        [
+            {"sku": "A", "qty": "1", "unit_price": "10.00", "tax_rate": "0.15"},
+            {"sku": "B", "qty": "1", "unit_price": "20.00", "tax_rate": "0.05"},
+        ],
+        [{"method": "cash", "amount": "11.50"}, {"method": "card", "amount": "21.00"}],
+    )
+    b = _sale(
+        [{"sku": "A", "qty": "2", "unit_price": "10.00", "tax_rate": "0.15"}],
+        [{"method": "card", "amount": "23.00"}],
+    ).model_copy(update={"txn_id": "T43"})
+    ref = summary_ref("S001", a.business_day, "b1")
+    entry = summary_entry_for([a, b], PostingProfile(), ref, a.business_day)
+    got = {(ln.account_code, ln.name, ln.debit, ln.credit) for ln in entry.lines}
+    assert got == {
+        ("101501", f"{ref} cash (2 sales)", Decimal("11.50"), Decimal(0)),
+        ("101403", f"{ref} card (2 sales)", Decimal("44.00"), Decimal(0)),
+        ("400000", f"{ref} sales at 5% tax", Decimal(0), Decimal("20.00")),
+        ("400000", f"{ref} sales at 15% tax", Decimal(0), Decimal("30.00")),
+        ("251000", f"{ref} tax 5%", Decimal(0), Decimal("1.00")),
+        ("251000", f"{ref} tax 15%", Decimal(0), Decimal("4.50")),
+    }
+    assert entry.ref == ref == "SUM:S001:2026-03-01:b1"
+    assert entry.total_debit == entry.total_credit == a.total + b.total
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(basket_line, min_size=1, max_size=4), min_size=1, max_size=20))
+def test_random_summaries_post_balanced(baskets: list[list[dict[str, str]]]) -> None:
+    sales = []
+    for i, lines in enumerate(baskets):
+        total = sum(
+            (SaleLine.model_validate(ln).net + SaleLine.model_validate(ln).tax for ln in lines),
+            Decimal("0.00"),
+        )
+        if total > 0:
+            sale = _sale(lines, [{"method": "card", "amount": str(total)}])
+            sales.append(sale.model_copy(update={"txn_id": f"T{i}"}))
+    if not sales:
+        return
+    entry = summary_entry_for(sales, PostingProfile(), "SUM:S001:2026-03-01:x", date(2026, 3, 1))
+    assert entry.total_debit == entry.total_credit == sum((s.total for s in sales), Decimal(0))
+    revenue = sum((ln.credit for ln in entry.lines if ln.account_code == "400000"), Decimal(0))
+    assert revenue == sum((s.net_total for s in sales), Decimal(0))
+
+
+def test_a_summary_of_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one sale"):
+        summary_entry_for([], PostingProfile(), "SUM:S:2026-03-01:x", date(2026, 3, 1))
