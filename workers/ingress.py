@@ -114,9 +114,8 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                     "errors": [
                         {
                             "field": "mode",
-                            "message": (
-                                f"must be per-sale, batched or summary, got {(mode_arg or '')[:40]!r}"
-                            ),
+                            "message": "must be per-sale, batched or summary, "
+                            f"got {(mode_arg or '')[:40]!r}",
                         }
                     ],
                 },

@@ -158,16 +158,27 @@ def draft_entries(odoo: OdooClient, store: str) -> list[str]:
     rows = odoo.call(
         "account.move",
         "search_read",
-        [("ref", "=like", f"POS:{store}:%"), ("state", "=", "draft")],
+        [
+            "|",
+            ("ref", "=like", f"POS:{store}:%"),
+            ("ref", "=like", f"SUM:{store}:%"),
+            ("state", "=", "draft"),
+        ],
         fields=["ref"],
     )
     return [r["ref"] for r in rows]
 
 
 def store_origins(store: str, field: str = "origin") -> list[Any]:
-    """A domain for the store's pickings: per sale (`POS:{store}:{txn}`) or per ledger batch
-    (`batch:{store}:{day}:{uuid}`)."""
-    return ["|", (field, "=like", f"POS:{store}:%"), (field, "=like", f"batch:{store}:%")]
+    """A domain for the store's pickings: per sale (`POS:{store}:{txn}`), per ledger batch
+    (`batch:{store}:{day}:{uuid}`) or per summary (`SUM:{store}:{day}:{batch}`)."""
+    return [
+        "|",
+        "|",
+        (field, "=like", f"POS:{store}:%"),
+        (field, "=like", f"batch:{store}:%"),
+        (field, "=like", f"SUM:{store}:%"),
+    ]
 
 
 def pickings_of(odoo: OdooClient, store: str) -> list[dict[str, Any]]:
@@ -230,7 +241,8 @@ def assert_each_sale_posted_and_moved_once(
     per_sale_stores: Iterable[str] = (),
     batched_stores: Iterable[str] = (),
 ) -> None:
-    """The exactly-once check: one posted entry per sale key and no draft entry; every picking
+    """The exactly-once check: each sale key booked by one posted entry (its own, or a summary
+    listing it) and no draft entry; every picking
     done; one done picking per sale key for per-sale stores; and for every store, the
     quantities that left stock are those of its sales counted once."""
     per_sale, batched = list(per_sale_stores), list(batched_stores)

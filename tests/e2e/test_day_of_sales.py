@@ -35,18 +35,23 @@ def faulty_odoo(request: pytest.FixtureRequest) -> Iterator[OdooEmulator]:
     emu.stop()
 
 
-@pytest.mark.parametrize("mode", [Mode.PER_SALE, Mode.BATCHED])
+@pytest.mark.parametrize("mode", [Mode.PER_SALE, Mode.BATCHED, Mode.SUMMARY])
 async def test_day_of_sales_posts_each_valid_sale_exactly_once(
     client: Client, temporal_address: str, faulty_odoo: OdooEmulator, mode: Mode
 ) -> None:
-    tag = ("P" if mode is Mode.PER_SALE else "B") + faulty_odoo.database.concurrency.mode[0]
+    tag = {Mode.PER_SALE: "P", Mode.BATCHED: "B", Mode.SUMMARY: "S"}[mode]
+    tag += faulty_odoo.database.concurrency.mode[0]
     stores = (f"E{tag}1", f"E{tag}2", f"E{tag}3")
     stream, facts = day_of_sales(
         date(2026, 11, 21), stores=stores, per_store=100, resubmit_ratio=0.2, invalid_per_store=3
     )
     assert len(stream) == 360 and facts["resubmitted"] == 60
     settings = settings_for(
-        faulty_odoo, temporal_address, batch_size=25, max_concurrent_activities=8
+        faulty_odoo,
+        temporal_address,
+        batch_size=25,
+        summary_batch_size=25,
+        max_concurrent_activities=8,
     )
     faulty_odoo.faults = Faults(
         error_rate=0.1, kinds=("transport", "http_500", "lost_response"), seed=11
@@ -87,3 +92,6 @@ async def test_day_of_sales_posts_each_valid_sale_exactly_once(
         assert b.debit == b.credit
         assert [b.revenue, b.tax] == expected[store], store
         assert b.entries == sum(1 for k in facts["valid"] if k.split(":")[1] == store)
+        # Summary mode: a handful of summary entries hold the store's ~100 sales.
+        assert (b.summaries > 0) is (mode is Mode.SUMMARY)
+        assert b.summaries <= b.entries / 10

@@ -1,7 +1,7 @@
-"""A store offline for a day: some of its sales were posted (batched) before it went offline,
-its ledger for the day closed, then it replays the whole day, ~500 sales, the posted ones
-included and a few sent twice. Each sale is posted once and its goods leave once; the replayed
-sales already posted are reported as duplicates; nothing is left pending."""
+"""A store offline for a day: some of its sales were posted (batched, or in summary mode) before
+it went offline, its ledger for the day closed, then it replays the whole day, ~500 sales, the
+posted ones included and a few sent twice. Each sale is posted once and its goods leave once;
+the replayed sales already posted are reported as duplicates; nothing is left pending."""
 
 from __future__ import annotations
 
@@ -42,8 +42,9 @@ def own_odoo() -> Iterator[OdooEmulator]:
     emu.stop()
 
 
+@pytest.mark.parametrize("mode", [Mode.BATCHED, Mode.SUMMARY])
 async def test_offline_store_replays_its_day_after_the_ledger_closed(
-    client: Client, temporal_address: str, own_odoo: OdooEmulator
+    client: Client, temporal_address: str, own_odoo: OdooEmulator, mode: Mode
 ) -> None:
     store = f"OFF{uuid.uuid4().hex[:5].upper()}"
     day, facts = day_of_sales(
@@ -59,11 +60,17 @@ async def test_offline_store_replays_its_day_after_the_ledger_closed(
         replay.insert(rng.randint(replay.index(sale) + 1, len(replay)), dict(sale))
     assert len(replay) == 500 + EXACT_DUPLICATES
 
-    settings = settings_for(own_odoo, temporal_address, batch_size=50, max_concurrent_activities=8)
+    settings = settings_for(
+        own_odoo,
+        temporal_address,
+        batch_size=50,
+        summary_batch_size=50,
+        max_concurrent_activities=8,
+    )
     odoo = OdooClient(settings.odoo())
     async with running_worker(client, settings):
         # Online: the morning's sales are posted through the store's ledger.
-        first = await submit_many(client, settings, morning, Mode.BATCHED, "pos")
+        first = await submit_many(client, settings, morning, mode, "pos")
         assert {s.submission for s in first} == {Submission.QUEUED}
         await wait_until_settled(client, first, timedelta(seconds=120))
         # End of day: the ledger closes with nothing pending.
@@ -71,7 +78,7 @@ async def test_offline_store_replays_its_day_after_the_ledger_closed(
         assert (closed.posted, closed.pending, closed.exceptions) == (POSTED_BEFORE, 0, {})
 
         # Back online: the store replays its whole day, into a new run of the ledger.
-        replayed = await submit_many(client, settings, replay, Mode.BATCHED, "pos-replay")
+        replayed = await submit_many(client, settings, replay, mode, "pos-replay")
         settled = await wait_until_settled(client, replayed, timedelta(seconds=180))
         # The day is done again: the run ends once what it holds is posted and moved.
         progress = await close_ledger(client, store, business_day)
