@@ -46,7 +46,9 @@ Run-time control over HTTP (JSON bodies):
   value; ``fault_mix`` (``{"transport": 1, "lost_response": 3}``) weighs the kinds;
 * ``GET /_emulator/stats``: ``calls``, ``object_calls``, ``errors`` (Odoo errors answered),
   ``by_method`` (``model.method`` or ``service.method``), ``faults`` by kind, ``faults_total``;
-  ``server_time_s``/``server_cpu_s``/``server_time_by_method`` (cost model), ``cost_model``;
+  ``server_time_s``/``server_cpu_s``/``server_time_by_method`` (cost model), ``cost_model``,
+  ``work`` (what committed calls did: ``"create account.move"``, ``"post account.move"``,
+  ``"done stock.move"``... counts);
   ``DELETE /_emulator/stats`` zeroes them;
 * ``POST /_emulator/reset``: wipe the database back to the seeded chart.
 

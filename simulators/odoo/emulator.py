@@ -66,6 +66,10 @@ class OdooEmulator(BackgroundServer):
         return {
             **self.stats_counter.snapshot(),
             "cost_model": self.cost_model.name if self.cost_model else None,
+            # What committed calls did, e.g. "post account.move": entries posted.
+            "work": {
+                f"{kind} {model}": n for (kind, model), n in sorted(self.services.work.items())
+            },
             # Answered to clients / lost by an attempt (some then retried).
             "serialization_failures": self.database.ledger.failures,
             "write_conflicts": self.database.ledger.conflicts_lost,
@@ -73,6 +77,7 @@ class OdooEmulator(BackgroundServer):
 
     def reset_stats(self) -> None:
         self.stats_counter.clear()
+        self.services.work.clear()
 
     def reset(self) -> None:
         """Wipe the database back to the seeded chart (users kept)."""

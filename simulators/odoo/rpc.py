@@ -9,6 +9,8 @@ reaches the transport, which serialises it like Odoo.
 from __future__ import annotations
 
 import copy
+import threading
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
@@ -39,6 +41,10 @@ class Services:
     ) -> None:
         self.database = database
         self.cost_model = cost_model
+        # What committed calls did: ("create", model) rows, ("post", ...) entries and items,
+        # ("done", "stock.move") moves validated (see Env.work).
+        self.work: Counter[tuple[str, str]] = Counter()
+        self._work_lock = threading.Lock()
         self.dbname = dbname
         self.users = dict(users)
         self.dbs = list(dbs)
@@ -147,7 +153,9 @@ class Services:
                 # Charged inside the transaction: in the postgres mode it is consumed before
                 # the commit, with the transaction open.
                 charge.add(self._charge(env, model, name, call_args, result))
-            return result
+        with self._work_lock:  # committed
+            self.work.update(env.work)
+        return result
 
     def _charge(self, env: Any, model: str, name: str, args: list[Any], result: Any) -> float:
         assert self.cost_model is not None

@@ -221,6 +221,8 @@ def test_stats_report_charged_and_used_server_time(costed: Costed) -> None:
     assert stats["server_time_s"] == pytest.approx(sum(stats["server_time_by_method"].values()))
     # The time charged is really used by the request threads.
     assert stats["server_cpu_s"] >= stats["server_time_s"] * 0.99
+    assert stats["work"]["create account.move"] == 2
+    assert stats["work"]["create account.move.line"] == 6
 
 
 def test_off_by_default_charges_nothing() -> None:
