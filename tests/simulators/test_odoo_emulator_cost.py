@@ -41,9 +41,11 @@ class Costed:
         return self.odoo.execute_kw(model, method, list(args), kwargs)
 
 
-@pytest.fixture(scope="module", params=["serial", "postgres"])
-def costed(request: pytest.FixtureRequest) -> Iterator[Costed]:
-    emu = OdooEmulator(cost_model="odoo17", concurrency=request.param)
+@pytest.fixture(scope="module")
+def costed() -> Iterator[Costed]:
+    # The charges do not depend on the concurrency mode; the tests at the end check how
+    # each mode uses the time.
+    emu = OdooEmulator(cost_model="odoo17")
     emu.start()
     try:
         yield Costed(emu)
@@ -293,3 +295,34 @@ def test_two_concurrent_heavy_calls_share_the_cpu_like_odoo_threads(concurrency:
     assert len(took) == 2
     assert single > 0.5
     assert min(took) >= 1.7 * single
+
+
+def test_postgres_mode_uses_the_time_before_the_commit() -> None:
+    """Odoo's transaction stays open while the server works: the rows become visible no
+    earlier than the call's cost after it started."""
+    with OdooEmulator(cost_model="odoo17", concurrency="postgres") as emu:
+        emu.start()
+        writer, reader = login(emu), login(emu)
+        emu.reset_stats()
+        start = time.perf_counter()
+        thread = threading.Thread(
+            target=writer.execute_kw, args=("account.move", "create", [entries("VIS", 40)])
+        )
+        thread.start()
+        seen_at = None
+        while seen_at is None:
+            if reader.execute_kw("account.move", "search_count", [[("ref", "=like", "VIS%")]]):
+                seen_at = time.perf_counter() - start
+        thread.join()
+        charged = emu.stats()["server_time_by_method"]["account.move.create"]
+    assert charged > 0.3
+    assert seen_at >= charged
+
+
+def test_command_line_turns_the_cost_model_on() -> None:
+    from simulators.odoo.__main__ import parse_args
+
+    assert parse_args([]).cost_model == "none"
+    assert parse_args(["--cost-model", "odoo17"]).cost_model == "odoo17"
+    with pytest.raises(SystemExit):
+        parse_args(["--cost-model", "odoo16"])
