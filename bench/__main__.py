@@ -1,12 +1,23 @@
 """`make bench`: sales posted per second, end to end on the embedded default.
 
-Three ways to post the same kind of day (valid sales only, several stores):
+Every Odoo emulator runs with the `odoo17` cost model (`--cost-model odoo17`): each call uses
+the server time a real Odoo 17 (workers=0, this 2-core machine) spends on it, as CPU under
+the GIL (docs/odoo17-behaviour.md §h, "Cost model"). `--no-cost-model` runs the emulator as
+fast as it answers, for comparison.
+
+Ways to post the same kind of day (valid sales only, several stores):
   direct    a plain odoorpc loop, no Temporal: create + post the entry, create + validate the
-            picking, one sale after another (the baseline: what a hand-rolled script does)
+            picking (stock sequence S1p: quantity and picked at create, then button_validate,
+            which must answer True), one sale after another: the baseline, what a correct
+            hand-rolled script does; every other mode is reported as a ratio to it
   per-sale  `retailflow sale post --mode per-sale`: one SalePosting workflow per sale
   batched   `retailflow sale post --mode batched`: StoreLedger micro-batches per store
+  summary   `--mode summary`, when `workers.submit.Mode` has it (skipped otherwise)
 Each runs against a fresh Odoo emulator process; Temporal is one dev server (SQLite file, WAL)
-and one `retailflow worker` process, as `make demo` runs them.
+and one `retailflow worker` process, as `make demo` runs them. Rates are steady, so direct and
+per-sale post fewer sales (`--few-sales`) than the other modes (`--sales`). For each run the
+Odoo server-time split is read from the emulator's `/_emulator/stats`: server seconds, RPCs by
+method, seconds by method (results.json, `odoo`).
 
   rollout   a PriceRollout of 20 SKUs to 80, 500 and 2,000 simulated stores answering at once
             (POS simulator in its own process, confirmations through `retailflow ingress`):
@@ -30,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -49,8 +61,13 @@ BIN = Path(sys.executable).parent
 HERE = Path(__file__).parent
 
 
+# Set by --no-cost-model: emulators answer as fast as they can.
+COST_MODEL = "odoo17"
+
+
 class Odoo:
-    """A fresh emulator process with the demo catalogue."""
+    """A fresh emulator process (with the cost model unless --no-cost-model) and the demo
+    catalogue."""
 
     def __init__(self, workdir: Path, name: str) -> None:
         self.port = free_port()
@@ -63,22 +80,63 @@ class Odoo:
                 str(self.port),
                 "--db",
                 str(workdir / f"odoo-{name}.sqlite"),
+                "--cost-model",
+                COST_MODEL,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port, self.proc, "the Odoo emulator")
-        self.rpc = odoorpc.ODOO("127.0.0.1", port=self.port)
+        self.rpc = odoorpc.ODOO("127.0.0.1", port=self.port, timeout=600)
         self.rpc.login("retail", "admin", "admin")
         self.products = seed_catalogue(self.rpc, on_hand=100_000)
+        self.polls = 0
 
     def posted(self, prefix: str) -> int:
+        """Posted entries whose ref starts with ``prefix`` (one RPC: it costs server time)."""
+        self.polls += 1
         n: int = self.rpc.execute_kw(
             "account.move",
             "search_count",
             [[("ref", "=like", f"{prefix}%"), ("state", "=", "posted")]],
         )
         return n
+
+    def _admin(self, method: str) -> dict[str, Any]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/_emulator/stats", method=method)
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            stats: dict[str, Any] = json.loads(answer.read())
+        return stats
+
+    def work(self, what: str) -> int:
+        """A count of what committed calls did, e.g. ``"post account.move"`` (free: read from
+        the emulator's stats, not an RPC)."""
+        return int(self._admin("GET").get("work", {}).get(what, 0))
+
+    def stock_done(self) -> bool:
+        """Every stock move created since ``reset_stats`` is validated (done)."""
+        work = self._admin("GET").get("work", {})
+        created = int(work.get("create stock.move", 0))
+        return created > 0 and int(work.get("done stock.move", 0)) >= created
+
+    def reset_stats(self) -> None:
+        self.polls = 0
+        self._admin("DELETE")
+
+    def server_split(self) -> dict[str, Any]:
+        """Where Odoo's time went since ``reset_stats``: server seconds and RPCs by method
+        (the bench's own progress polls included, and counted apart)."""
+        stats = self._admin("GET")
+        return {
+            "cost_model": stats.get("cost_model"),
+            "server_time_s": stats.get("server_time_s", 0.0),
+            "server_cpu_s": stats.get("server_cpu_s", 0.0),
+            "rpcs": stats["calls"],
+            "rpcs_by_method": stats["by_method"],
+            "server_time_by_method": stats.get("server_time_by_method", {}),
+            "bench_polls": self.polls,
+            "errors": stats["errors"],
+        }
 
     def close(self) -> None:
         stop(self.proc)
@@ -98,7 +156,8 @@ def sales_for(tag: str, n: int, stores: int) -> list[dict[str, Any]]:
 
 
 def run_direct(odoo: Odoo, sales: list[dict[str, Any]]) -> float:
-    """The baseline: what a script does without Temporal, sale after sale."""
+    """The baseline: what a correct script does without Temporal, sale after sale (stock
+    sequence S1p of docs/odoo17-behaviour.md §d)."""
     rpc, profile = odoo.rpc, PostingProfile()
     accounts = {
         r["code"]: r["id"]
@@ -161,6 +220,7 @@ def run_direct(odoo: Odoo, sales: list[dict[str, Any]]) -> float:
                                 "product_id": odoo.products[ln.sku],
                                 "product_uom_qty": float(ln.qty),
                                 "quantity": float(ln.qty),
+                                "picked": True,
                                 "product_uom": 1,
                                 "location_id": stock,
                                 "location_dest_id": customers,
@@ -171,7 +231,9 @@ def run_direct(odoo: Odoo, sales: list[dict[str, Any]]) -> float:
                 }
             ],
         )
-        rpc.execute_kw("stock.picking", "button_validate", [[pick]])
+        answer = rpc.execute_kw("stock.picking", "button_validate", [[pick]])
+        if answer is not True:
+            raise RuntimeError(f"button_validate of {sale.key} answered {answer!r}, not True")
     return time.perf_counter() - start
 
 
@@ -182,8 +244,11 @@ async def run_workflows(
     mode: Mode,
     tag: str,
     workdir: Path,
+    entry_per_sale: bool = True,
 ) -> tuple[float, float]:
-    """(seconds until Odoo holds every entry, seconds until every workflow is settled)."""
+    """(seconds until Odoo holds every entry, seconds until every workflow is settled).
+
+    ``entry_per_sale`` False (summary): entries are not counted, posted is settled."""
     settings = Settings(
         task_queue=f"bench-{tag}",
         odoo_url=f"http://127.0.0.1:{odoo.port}",
@@ -204,14 +269,21 @@ async def run_workflows(
     try:
         client = await connect(settings.temporal)
         await asyncio.sleep(2)  # worker connected and polling
+        odoo.reset_stats()
         start = time.perf_counter()
         submitted = await submit_many(client, settings, sales, mode, source="bench", concurrency=64)
-        while odoo.posted(f"POS:{tag}") < len(sales):
+        posted = None
+        if entry_per_sale:
+            # Progress from the emulator's stats: an RPC would cost Odoo server time.
+            while odoo.work("post account.move") < len(sales):
+                await asyncio.sleep(0.1)
+            posted = time.perf_counter() - start
+        await wait_until_settled(client, submitted, timedelta(minutes=30), poll=0.25)
+        # Settled includes the stock: a ledger moves a batch's goods after its sales posted.
+        while not odoo.stock_done():
             await asyncio.sleep(0.1)
-        posted = time.perf_counter() - start
-        await wait_until_settled(client, submitted, timedelta(minutes=15), poll=0.25)
         settled = time.perf_counter() - start
-        return posted, settled
+        return posted if posted is not None else settled, settled
     finally:
         stop(worker)
 
@@ -434,9 +506,75 @@ async def run_refunds(
         log.close()
 
 
+def workflow_modes() -> dict[str, tuple[str, Mode, bool]]:
+    """Bench name -> (sale-key tag, posting mode, one entry per sale). ``summary`` joins when
+    ``workers.submit.Mode`` has it (one summary entry per batch: its runs count settled)."""
+    modes = {"per-sale": ("P", Mode.PER_SALE, True), "batched": ("B", Mode.BATCHED, True)}
+    summary = getattr(Mode, "SUMMARY", None)
+    if summary is not None:
+        modes["summary"] = ("S", summary, False)
+    return modes
+
+
+def print_split(name: str, split: dict[str, Any], wall_s: float) -> None:
+    """One line: Odoo's server time in the run, its busy share, the heaviest methods."""
+    top = sorted(split["server_time_by_method"].items(), key=lambda kv: -kv[1])[:4]
+    detail = ", ".join(f"{m} {split['rpcs_by_method'].get(m, 0)}× {t:.1f} s" for m, t in top)
+    busy = split["server_time_s"] / wall_s if wall_s else float("nan")
+    print(
+        f"          odoo: {split['server_time_s']:.1f} s server time in {split['rpcs']} RPCs "
+        f"({split['bench_polls']} bench polls), busy {busy:.0%} of the run: {detail}",
+        flush=True,
+    )
+
+
+async def run_mode(
+    name: str, address: str, workdir: Path, args: argparse.Namespace
+) -> dict[str, Any] | None:
+    """One posting figure on a fresh emulator; None when this code has no such mode."""
+    modes = workflow_modes()
+    if name != "direct" and name not in modes:
+        print(f"{name:<9} skipped: workers.submit.Mode has no such mode yet", flush=True)
+        return None
+    tag, mode, entry_per_sale = ("D", None, True) if name == "direct" else modes[name]
+    few = name in ("direct", "per-sale")
+    sales = sales_for(tag, args.few_sales if few else args.sales, args.stores)
+    odoo = Odoo(workdir, name)
+    try:
+        if mode is None:
+            odoo.reset_stats()
+            secs = run_direct(odoo, sales)
+            r: dict[str, Any] = {"posted_s": secs, "settled_s": secs}
+        else:
+            posted, settled = await run_workflows(
+                address, odoo, sales, mode, tag, workdir, entry_per_sale
+            )
+            r = {"posted_s": posted, "settled_s": settled}
+        r["odoo"] = odoo.server_split()
+        if entry_per_sale:
+            assert odoo.posted(f"POS:{tag}") == len(sales)
+    finally:
+        odoo.close()
+    r["sales"] = len(sales)
+    r["posted_per_s"] = len(sales) / r["posted_s"]
+    r["settled_per_s"] = len(sales) / r["settled_s"]
+    print(
+        f"{name:<9} {len(sales)} sales: posted in {r['posted_s']:.1f} s "
+        f"({r['posted_per_s']:.1f}/s), settled in {r['settled_s']:.1f} s "
+        f"({r['settled_per_s']:.1f}/s)",
+        flush=True,
+    )
+    print_split(name, r["odoo"], r["settled_s"])
+    return r
+
+
 async def main(args: argparse.Namespace) -> None:
+    global COST_MODEL
+    COST_MODEL = "none" if args.no_cost_model else "odoo17"
     results: dict[str, Any] = {
+        "cost_model": None if args.no_cost_model else COST_MODEL,
         "sales": args.sales,
+        "few_sales": args.few_sales,
         "stores": args.stores,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -477,41 +615,35 @@ async def main(args: argparse.Namespace) -> None:
                             flush=True,
                         )
                     continue
-                odoo = Odoo(workdir, name)
-                try:
-                    tag = {"direct": "D", "per-sale": "P", "batched": "B"}[name]
-                    sales = sales_for(tag, args.sales, args.stores)
-                    if name == "direct":
-                        secs = run_direct(odoo, sales)
-                        results["runs"][name] = {"posted_s": secs, "settled_s": secs}
-                    else:
-                        posted, settled = await run_workflows(
-                            address, odoo, sales, Mode(name), tag, workdir
-                        )
-                        results["runs"][name] = {"posted_s": posted, "settled_s": settled}
-                    assert odoo.posted(f"POS:{tag}") == len(sales)
-                    r = results["runs"][name]
-                    r["posted_per_s"] = len(sales) / r["posted_s"]
-                    r["settled_per_s"] = len(sales) / r["settled_s"]
-                    print(
-                        f"{name:<9} {len(sales)} sales: posted in {r['posted_s']:.1f} s "
-                        f"({r['posted_per_s']:.1f}/s), settled in {r['settled_s']:.1f} s "
-                        f"({r['settled_per_s']:.1f}/s)",
-                        flush=True,
-                    )
-                finally:
-                    odoo.close()
+                run = await run_mode(name, address, workdir, args)
+                if run is not None:
+                    results["runs"][name] = run
         finally:
             stop(temporal)
     runs = results["runs"]
+    base = runs.get("direct")
     if runs:
-        print("\n| mode | sales/s posted | sales/s settled (incl. stock) | vs direct |")
-        print("| --- | --- | --- | --- |")
+        model = results["cost_model"] or "no cost model"
+        print(f"\nOdoo emulator: {model}; ratios to the direct odoorpc loop on the same emulator")
+        print("| mode | sales | sales/s posted | sales/s settled (incl. stock) | vs direct |")
+        print("| --- | --- | --- | --- | --- |")
     for name, r in runs.items():
-        ratio = (
-            r["posted_per_s"] / runs["direct"]["posted_per_s"] if "direct" in runs else float("nan")
+        ratio = r["posted_per_s"] / base["posted_per_s"] if base else float("nan")
+        r["vs_direct"] = ratio
+        print(
+            f"| {name} | {r['sales']} | {r['posted_per_s']:.1f} | {r['settled_per_s']:.1f} | "
+            f"{ratio:.2f}× |"
         )
-        print(f"| {name} | {r['posted_per_s']:.1f} | {r['settled_per_s']:.1f} | {ratio:.2f}× |")
+    if runs:
+        print("\n| mode | Odoo server s | RPCs | server s per sale | busy share of the run |")
+        print("| --- | --- | --- | --- | --- |")
+        for name, r in runs.items():
+            o = r["odoo"]
+            print(
+                f"| {name} | {o['server_time_s']:.1f} | {o['rpcs']} | "
+                f"{o['server_time_s'] / r['sales']:.3f} | "
+                f"{o['server_time_s'] / r['settled_s']:.0%} |"
+            )
     if results.get("rollouts"):
         print("\n| stores | effective → last confirmation | → workflow end | worker peak RSS |")
         print("| --- | --- | --- | --- |")
@@ -528,9 +660,22 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("--sales", type=int, default=600)
-    parser.add_argument("--stores", type=int, default=4)
-    parser.add_argument("--only", default="direct,per-sale,batched,rollout,refunds")
+    parser.add_argument(
+        "--sales", type=int, default=300, help="sales posted by batched and summary"
+    )
+    parser.add_argument(
+        "--few-sales",
+        type=int,
+        default=60,
+        help="sales posted by direct and per-sale (a sale at a time: the rate is steady)",
+    )
+    parser.add_argument("--stores", type=int, default=3)
+    parser.add_argument("--only", default="direct,per-sale,batched,summary,rollout,refunds")
+    parser.add_argument(
+        "--no-cost-model",
+        action="store_true",
+        help="emulators answer as fast as they can (no odoo17 cost model), for comparison",
+    )
     parser.add_argument("--refunds", type=int, default=200, help="auto-approved refunds")
     parser.add_argument("--approvals", type=int, default=40, help="refunds approved by Update")
     parser.add_argument("--rollout-stores", default="80,500,2000")

@@ -63,9 +63,26 @@ async def client(temporal_address: str) -> Client:
     return await connect(TemporalSettings(address=temporal_address))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--odoo-cost-model",
+        choices=("none", "odoo17"),
+        default="none",
+        help="run the shared Odoo emulators with this cost model (odoo17: each call uses the "
+        "server time a real Odoo 17 spends on it; slow, for throughput runs)",
+    )
+
+
 @pytest.fixture(scope="session")
-def odoo_emulator() -> Iterator[OdooEmulator]:
-    emu = OdooEmulator()
+def odoo_cost_model(request: pytest.FixtureRequest) -> str | None:
+    """The cost model of the shared emulators: None unless ``--odoo-cost-model odoo17``."""
+    name = str(request.config.getoption("--odoo-cost-model"))
+    return None if name == "none" else name
+
+
+@pytest.fixture(scope="session")
+def odoo_emulator(odoo_cost_model: str | None) -> Iterator[OdooEmulator]:
+    emu = OdooEmulator(cost_model=odoo_cost_model)
     emu.start(port=0)
     odoo = odoo_rpc(emu)
     seed_catalogue(odoo)
@@ -79,9 +96,21 @@ POSTGRES_LIKE = Concurrency(mode="postgres", retries=5, seed=13)
 
 
 @pytest.fixture(scope="session")
-def postgres_odoo_emulator() -> Iterator[OdooEmulator]:
+def postgres_odoo_emulator(odoo_cost_model: str | None) -> Iterator[OdooEmulator]:
     """A second emulator, seeded like the first, whose calls interleave as on PostgreSQL."""
-    emu = OdooEmulator(concurrency=POSTGRES_LIKE)
+    emu = OdooEmulator(concurrency=POSTGRES_LIKE, cost_model=odoo_cost_model)
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def costed_odoo_emulator() -> Iterator[OdooEmulator]:
+    """Opt-in: an emulator of the test's own, seeded like the others, interleaving as on
+    PostgreSQL and costing what Odoo 17 costs (``cost_model="odoo17"``), for throughput and
+    timing-sensitive end-to-end tests."""
+    emu = OdooEmulator(concurrency=POSTGRES_LIKE, cost_model="odoo17")
     emu.start(port=0)
     seed_catalogue(odoo_rpc(emu))
     yield emu

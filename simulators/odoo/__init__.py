@@ -31,6 +31,13 @@ serialize access due to concurrent update"), after ``--conflict-retries`` new at
 (Odoo makes 5; default 0); drafts created at once in a journal's new period share a name.
 ``stats()`` counts ``serialization_failures`` (answered) and ``write_conflicts`` (lost).
 
+Cost model (``cost_model="odoo17"`` of ``OdooEmulator``, ``--cost-model odoo17``; off by
+default): each call uses the server time a real Odoo 17 (``workers=0``) spends on what it does
+(per RPC, per record created, per journal item, per entry posted, per stock move validated,
+per row of a table searched on an unindexed field), as CPU under the GIL: two heavy calls at
+once each take about twice as long. ``stats()`` then reports ``server_time_s`` (charged),
+``server_cpu_s`` (used) and ``server_time_by_method``. Parameters: ``cost.CostModel``.
+
 Run-time control over HTTP (JSON bodies):
 
 * ``GET /_emulator/faults``: the current fault settings;
@@ -39,6 +46,9 @@ Run-time control over HTTP (JSON bodies):
   value; ``fault_mix`` (``{"transport": 1, "lost_response": 3}``) weighs the kinds;
 * ``GET /_emulator/stats``: ``calls``, ``object_calls``, ``errors`` (Odoo errors answered),
   ``by_method`` (``model.method`` or ``service.method``), ``faults`` by kind, ``faults_total``;
+  ``server_time_s``/``server_cpu_s``/``server_time_by_method`` (cost model), ``cost_model``,
+  ``work`` (what committed calls did: ``"create account.move"``, ``"post account.move"``,
+  ``"done stock.move"``... counts);
   ``DELETE /_emulator/stats`` zeroes them;
 * ``POST /_emulator/reset``: wipe the database back to the seeded chart.
 
@@ -53,7 +63,8 @@ odoorpc surfaces a dropped connection as ``http.client.RemoteDisconnected`` and 
 from __future__ import annotations
 
 from .concurrency import Concurrency
+from .cost import CostModel
 from .emulator import OdooEmulator
 from .faults import FAULT_KINDS, Faults
 
-__all__ = ["FAULT_KINDS", "Concurrency", "Faults", "OdooEmulator"]
+__all__ = ["FAULT_KINDS", "Concurrency", "CostModel", "Faults", "OdooEmulator"]

@@ -8,6 +8,7 @@ import sys
 from simulators.serving import add_server_arguments, comma_list, prepare, serve
 
 from .concurrency import MODES, Concurrency
+from .cost import MODELS as COST_MODELS
 from .emulator import OdooEmulator
 from .faults import FAULT_KINDS, Faults
 
@@ -78,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="postgres mode: run a call that lost a write conflict again this many times "
         "before answering the serialization failure (Odoo: 5)",
     )
+    parser.add_argument(
+        "--cost-model",
+        choices=("none", *COST_MODELS),
+        default="none",
+        help="odoo17: each call uses the server time a real Odoo 17 (workers=0) spends on it "
+        "(CPU under the GIL, shared by concurrent calls); none: answer at once",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -111,18 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         dbs=args.list_dbs,
         faults=faults,
         concurrency=concurrency,
+        cost_model=None if args.cost_model == "none" else args.cost_model,
     )
     return serve(
         emulator,
         args.host,
         args.port,
         "simulators.odoo",
-        "Odoo 17 emulator on http://%s:%s db=%s faults=%s concurrency=%s",
+        "Odoo 17 emulator on http://%s:%s db=%s faults=%s concurrency=%s cost_model=%s",
         args.host,
         args.port,
         args.dbname,
         faults.to_dict(),
         concurrency.to_dict(),
+        args.cost_model,
     )
 
 

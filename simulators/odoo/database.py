@@ -28,6 +28,7 @@ from .concurrency import (
     restore_inserts,
     stash_inserts,
 )
+from .cost import consume_current
 from .models import MODEL_CLASSES
 from .orm import Env, Registry
 from .seed import seed
@@ -157,6 +158,9 @@ class Database:
                 self.conn.commit()
                 self.ledger.hold(txn)
                 delay = self.concurrency.commit_delay()
+        # The call's server time (cost model): its transaction stays open meanwhile, and the
+        # lock is free for the other calls.
+        consume_current()
         if failed:
             pause(self.concurrency.conflict_delay_ms / 1000)
             raise SerializationFailure()

@@ -7,6 +7,7 @@ from typing import Any
 from simulators.serving import BackgroundServer
 
 from .concurrency import Concurrency
+from .cost import CostModel
 from .database import Database
 from .faults import Faults
 from .rpc import Services
@@ -21,6 +22,8 @@ class OdooEmulator(BackgroundServer):
     ``concurrency``: ``"serial"`` (default: one call at a time) or ``"postgres"`` (calls
     interleave, commits land out of id order, colliding writers get PostgreSQL's
     serialization failure), or a ``Concurrency`` with its delays and seed.
+    ``cost_model``: None (default: calls answer as fast as the emulator can), ``"odoo17"``
+    or a ``CostModel``: each call uses the server time a real Odoo 17 would (see ``cost``).
     """
 
     server_class = EmulatorHTTPServer
@@ -35,6 +38,7 @@ class OdooEmulator(BackgroundServer):
         dbs: list[str] | None = None,
         faults: Faults | None = None,
         concurrency: str | Concurrency = "serial",
+        cost_model: str | CostModel | None = None,
     ) -> None:
         self.dbname = dbname
         if isinstance(concurrency, str):
@@ -42,7 +46,12 @@ class OdooEmulator(BackgroundServer):
         self.database = Database(db_path, concurrency)
         users = dict(users if users is not None else {"admin": "admin"})
         self.database.ensure_users(sorted(users))
-        self.services = Services(self.database, dbname, users, dbs if dbs is not None else [dbname])
+        if isinstance(cost_model, str):
+            cost_model = CostModel.named(cost_model)
+        self.cost_model = cost_model
+        self.services = Services(
+            self.database, dbname, users, dbs if dbs is not None else [dbname], cost_model
+        )
         self.faults = faults or Faults()
         self.stats_counter = Stats()
 
@@ -56,6 +65,11 @@ class OdooEmulator(BackgroundServer):
     def stats(self) -> dict[str, Any]:
         return {
             **self.stats_counter.snapshot(),
+            "cost_model": self.cost_model.name if self.cost_model else None,
+            # What committed calls did, e.g. "post account.move": entries posted.
+            "work": {
+                f"{kind} {model}": n for (kind, model), n in sorted(self.services.work.items())
+            },
             # Answered to clients / lost by an attempt (some then retried).
             "serialization_failures": self.database.ledger.failures,
             "write_conflicts": self.database.ledger.conflicts_lost,
@@ -63,6 +77,7 @@ class OdooEmulator(BackgroundServer):
 
     def reset_stats(self) -> None:
         self.stats_counter.clear()
+        self.services.work.clear()
 
     def reset(self) -> None:
         """Wipe the database back to the seeded chart (users kept)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -118,6 +118,11 @@ class Env:
         self.verified: dict[str, set[int]] = defaultdict(set)
         self.unlinked: set[str] = set()
         self.memo: dict[Any, Any] = {}
+        # What this call did, for the cost model: ("create", model) rows inserted, ("post",
+        # "account.move"/"account.move.line") entries and items posted, ("done", "stock.move")
+        # stock moves validated; and the (model, domain) of every search it ran.
+        self.work: Counter[tuple[str, str]] = Counter()
+        self.searched: list[tuple[str, Any]] = []
 
     def __getitem__(self, model_name: str) -> Any:
         return self.registry.models[model_name](self)
@@ -131,6 +136,7 @@ class Env:
         )
         # Same transaction: share its caches.
         env.verified, env.unlinked, env.memo = self.verified, self.unlinked, self.memo
+        env.work, env.searched = self.work, self.searched
         return env
 
     def committed(self) -> None:
@@ -293,6 +299,7 @@ class BaseModel:
         return None
 
     def _where(self, domain: Domain) -> ColumnElement[bool]:
+        self.env.searched.append((self._name, domain))
         clause = compile_domain(self, list(domain or []))
         if "active" in self._fields and self.env.context.get("active_test", True):
             mentions_active = any(
@@ -586,6 +593,7 @@ class BaseModel:
         last = int(self._conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
         ids = list(range(last - len(params) + 1, last + 1))
         self.env.verified[self._name].update(ids)
+        self.env.work["create", self._name] += len(ids)
         return ids
 
     def _create(self, vals_list: Sequence[dict[str, Any]]) -> list[int]:

@@ -9,10 +9,13 @@ reaches the transport, which serialises it like Odoo.
 from __future__ import annotations
 
 import copy
+import threading
+from collections import Counter
 from typing import Any
 
 from sqlalchemy import select
 
+from . import cost
 from .concurrency import SerializationFailure
 from .database import Database
 from .exceptions import AccessDenied, AccessError, DatabaseNotFound, UserError
@@ -29,9 +32,19 @@ class Services:
     """The RPC services of one emulated server (one database)."""
 
     def __init__(
-        self, database: Database, dbname: str, users: dict[str, str], dbs: list[str]
+        self,
+        database: Database,
+        dbname: str,
+        users: dict[str, str],
+        dbs: list[str],
+        cost_model: cost.CostModel | None = None,
     ) -> None:
         self.database = database
+        self.cost_model = cost_model
+        # What committed calls did: ("create", model) rows, ("post", ...) entries and items,
+        # ("done", "stock.move") moves validated (see Env.work).
+        self.work: Counter[tuple[str, str]] = Counter()
+        self._work_lock = threading.Lock()
         self.dbname = dbname
         self.users = dict(users)
         self.dbs = list(dbs)
@@ -128,13 +141,46 @@ class Services:
         context: dict[str, Any],
     ) -> Any:
         with self.database.transaction(uid=int(uid), context=context) as env:
-            self._check_credentials(uid, password, env)
-            if name.startswith("_"):
-                raise AccessError(f"Private methods (such as {name}) cannot be called remotely.")
-            if model not in env:
-                raise UserError(f"Object {model} doesn't exist")
-            records = env[model]
-            function = getattr(type(records), name, None)
-            if getattr(function, "_rpc_kind", None) is None:
-                raise AttributeError(f"The method '{name}' does not exist on the model '{model}'")
-            return getattr(records, name)(*call_args, **call_kwargs)
+            charge = cost.current() if self.cost_model is not None else None
+            try:
+                result = self._run(env, uid, password, model, name, call_args, call_kwargs)
+            except BaseException:
+                if charge is not None:
+                    # A failed call cost what it did before failing (the floor at least).
+                    charge.add(self._charge(env, model, name, call_args, None))
+                raise
+            if charge is not None:
+                # Charged inside the transaction: in the postgres mode it is consumed before
+                # the commit, with the transaction open.
+                charge.add(self._charge(env, model, name, call_args, result))
+        with self._work_lock:  # committed
+            self.work.update(env.work)
+        return result
+
+    def _charge(self, env: Any, model: str, name: str, args: list[Any], result: Any) -> float:
+        assert self.cost_model is not None
+        try:
+            return self.cost_model.object_call(env, model, name, args, result)
+        except Exception:  # a connection left unusable by the failure: the floor
+            return self.cost_model.rpc_floor_s
+
+    def _run(
+        self,
+        env: Any,
+        uid: Any,
+        password: Any,
+        model: str,
+        name: str,
+        call_args: list[Any],
+        call_kwargs: dict[str, Any],
+    ) -> Any:
+        self._check_credentials(uid, password, env)
+        if name.startswith("_"):
+            raise AccessError(f"Private methods (such as {name}) cannot be called remotely.")
+        if model not in env:
+            raise UserError(f"Object {model} doesn't exist")
+        records = env[model]
+        function = getattr(type(records), name, None)
+        if getattr(function, "_rpc_kind", None) is None:
+            raise AttributeError(f"The method '{name}' does not exist on the model '{model}'")
+        return getattr(records, name)(*call_args, **call_kwargs)

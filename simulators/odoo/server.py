@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from simulators.serving import Dropped, SimulatorHTTPServer, SimulatorRequestHandler
 
+from . import cost
 from .exceptions import AccessDenied, serialize_exception
 from .faults import Faults
 from .rpc import VERSION_INFO
@@ -47,6 +48,10 @@ class Stats:
         self.errors = 0
         self.by_method: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        # Cost model: server seconds charged, and the thread CPU the calls really used.
+        self.server_time_s = 0.0
+        self.server_cpu_s = 0.0
+        self.server_time_by_method: dict[str, float] = {}
 
     def record_call(self, service: str, method: str, target: str | None) -> None:
         with self._lock:
@@ -58,6 +63,14 @@ class Stats:
     def record_fault(self, kind: str) -> None:
         with self._lock:
             self.faults[kind] += 1
+
+    def record_cost(self, target: str, charged: float, used: float) -> None:
+        with self._lock:
+            self.server_time_s += charged
+            self.server_cpu_s += used
+            self.server_time_by_method[target] = (
+                self.server_time_by_method.get(target, 0.0) + charged
+            )
 
     def record_error(self) -> None:
         with self._lock:
@@ -75,6 +88,12 @@ class Stats:
                     for kind in ("transport", "http_500", "lost_response")
                 },
                 "faults_total": sum(self.faults.values()),
+                "server_time_s": round(self.server_time_s, 6),
+                "server_cpu_s": round(self.server_cpu_s, 6),
+                "server_time_by_method": {
+                    k: round(v, 6)
+                    for k, v in sorted(self.server_time_by_method.items(), key=lambda kv: -kv[1])
+                },
             }
 
 
@@ -224,20 +243,39 @@ class OdooRequestHandler(SimulatorRequestHandler):
         if fault == "http_500":
             self._http_500()
             return
-        try:
-            result = emulator.services.dispatch(str(service), str(method), args)
-            response: dict[str, Any] = {"jsonrpc": "2.0", "id": request.get("id"), "result": result}
-        except Exception as exc:
-            emulator.stats_counter.record_error()
-            response = {
-                "jsonrpc": "2.0",
-                "id": request.get("id"),
-                "error": serialize_exception(exc),
-            }
+        response = self._dispatch(request, str(service), str(method), args, target)
         if fault == "lost_response":
             # The transaction is committed: the work is done, only the answer is lost.
             self._drop()
         self._send(200, response)
+
+    def _dispatch(
+        self, request: Any, service: str, method: str, args: list[Any], target: str | None
+    ) -> dict[str, Any]:
+        """Run the call; with a cost model, answer only once its server time is used."""
+        emulator = self.emulator
+        model = emulator.cost_model
+        if model is None:
+            return self._answer(request, service, method, args)
+        with cost.charging() as charge:
+            if service != "object":
+                charge.add(model.service_call(service, method))
+            response = self._answer(request, service, method, args)
+            charge.seconds = max(charge.seconds, model.rpc_floor_s)
+            charge.consume()
+            emulator.stats_counter.record_cost(
+                target or f"{service}.{method}", charge.seconds, charge.used
+            )
+        return response
+
+    def _answer(self, request: Any, service: str, method: str, args: list[Any]) -> dict[str, Any]:
+        emulator = self.emulator
+        try:
+            result = emulator.services.dispatch(service, method, args)
+            return {"jsonrpc": "2.0", "id": request.get("id"), "result": result}
+        except Exception as exc:
+            emulator.stats_counter.record_error()
+            return {"jsonrpc": "2.0", "id": request.get("id"), "error": serialize_exception(exc)}
 
 
 class EmulatorHTTPServer(SimulatorHTTPServer):

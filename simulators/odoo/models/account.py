@@ -715,6 +715,8 @@ class AccountMove(BaseModel):
                 raise UserError("You need to add a line before posting.")
         self._check_balanced(ids)
         self._write(ids, {"state": "posted", "posted_before": True})
+        self.env.work["post", "account.move"] += len(ids)
+        self.env.work["post", "account.move.line"] += sum(counts.values())
 
     @api_records
     def action_post(self, ids: Any) -> bool:

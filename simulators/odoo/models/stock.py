@@ -698,6 +698,7 @@ class StockMove(BaseModel):
             ["product_id", "location_id", "location_dest_id", "quantity", "state", "picking_id"],
         )
         todo = {mid: v for mid, v in raw.items() if v["state"] not in ("done", "cancel")}
+        self.env.work["done", "stock.move"] += len(todo)
         storable = self._storable([v["product_id"] for v in todo.values()])
         usage = self._location_usage(
             [v["location_id"] for v in todo.values()]
