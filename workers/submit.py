@@ -44,6 +44,7 @@ from workflows.store_ledger import (
     SUMMARY,
     LedgerInput,
     LedgerSubmission,
+    LedgerSubmissions,
     StoreLedger,
     ledger_workflow_id,
 )
@@ -110,24 +111,7 @@ async def submit_sale(
                 txn_id=sale.txn_id,
                 ledger_state=known,
             )
-        await client.start_workflow(
-            StoreLedger.run,
-            LedgerInput(
-                store_id=sale.store_id,
-                business_day=sale.business_day,
-                mode=LEDGER_MODES[mode],
-                batch_size=(
-                    settings.summary_batch_size if mode is Mode.SUMMARY else settings.batch_size
-                ),
-                max_batch_age=timedelta(seconds=settings.batch_max_age_s),
-                idle_close_after=timedelta(seconds=settings.ledger_idle_close_s),
-            ),
-            id=ledger_id,
-            task_queue=settings.task_queue,
-            start_signal="add_sale",
-            start_signal_args=[LedgerSubmission(sale=raw)],
-            static_summary=f"Ledger of store **{sale.store_id}** for {sale.business_day}",
-        )
+        await _to_ledger(client, settings, sale, mode, "add_sale", LedgerSubmission(sale=raw))
         return Submitted(
             workflow_id=ledger_id,
             submission=Submission.QUEUED,
@@ -167,6 +151,62 @@ async def submit_sale(
     return result
 
 
+async def _to_ledger(
+    client: Client, settings: Settings, sale: Sale, mode: Mode, signal: str, arg: Any
+) -> None:
+    """Signal-with-start the sale's ledger (store and day) with `signal(arg)`."""
+    await client.start_workflow(
+        StoreLedger.run,
+        LedgerInput(
+            store_id=sale.store_id,
+            business_day=sale.business_day,
+            mode=LEDGER_MODES[mode],
+            batch_size=(
+                settings.summary_batch_size if mode is Mode.SUMMARY else settings.batch_size
+            ),
+            max_batch_age=timedelta(seconds=settings.batch_max_age_s),
+            idle_close_after=timedelta(seconds=settings.ledger_idle_close_s),
+        ),
+        id=ledger_workflow_id(sale.store_id, sale.business_day),
+        task_queue=settings.task_queue,
+        start_signal=signal,
+        start_signal_args=[arg],
+        static_summary=f"Ledger of store **{sale.store_id}** for {sale.business_day}",
+    )
+
+
+# Sales of one ledger sent in one signal by `submit_many` (a few hundred KiB at most).
+LEDGER_CHUNK = 200
+
+
+async def _submit_chunk(
+    client: Client, settings: Settings, chunk: list[tuple[dict[str, Any], Sale]], mode: Mode
+) -> list[Submitted]:
+    """Many sales of one ledger: one query for the ones it knows, one signal for the rest."""
+    first = chunk[0][1]
+    ledger_id = ledger_workflow_id(first.store_id, first.business_day)
+    known = await _ledger_states(client, ledger_id, [sale.txn_id for _, sale in chunk])
+    out, fresh = [], []
+    for raw, sale in chunk:
+        state = known.get(sale.txn_id)
+        out.append(
+            Submitted(
+                workflow_id=ledger_id,
+                submission=Submission.DUPLICATE if state else Submission.QUEUED,
+                store_id=sale.store_id,
+                txn_id=sale.txn_id,
+                ledger_state=state,
+            )
+        )
+        if not state:
+            fresh.append(LedgerSubmission(sale=raw))
+    if fresh:
+        await _to_ledger(
+            client, settings, first, mode, "add_sales", LedgerSubmissions(submissions=fresh)
+        )
+    return out
+
+
 # How long a submission waits for a ledger to say whether it knows a sale: past this, the sale is
 # queued (the ledger absorbs a duplicate anyway) rather than holding the POS up.
 LEDGER_QUERY_TIMEOUT = timedelta(seconds=5)
@@ -175,15 +215,19 @@ LEDGER_QUERY_TIMEOUT = timedelta(seconds=5)
 async def _ledger_state(client: Client, ledger_id: str, txn_id: str) -> str | None:
     """Where the store's ledger (its current or last run) has this sale (`posted`, `pending`,
     `exception`), or None when it does not know it."""
+    return (await _ledger_states(client, ledger_id, [txn_id])).get(txn_id)
+
+
+async def _ledger_states(client: Client, ledger_id: str, txn_ids: list[str]) -> dict[str, str]:
+    """The sales the ledger knows, with where it has them; {} when no ledger answers."""
     handle = client.get_workflow_handle_for(StoreLedger.run, ledger_id)
     try:
         states = await handle.query(
-            StoreLedger.sale_statuses, [txn_id], rpc_timeout=LEDGER_QUERY_TIMEOUT
+            StoreLedger.sale_statuses, txn_ids, rpc_timeout=LEDGER_QUERY_TIMEOUT
         )
     except (RPCError, WorkflowQueryFailedError):
-        return None  # no ledger yet, or none answering: queue it
-    state = states.get(txn_id, "unknown")
-    return None if state == "unknown" else state
+        return {}  # no ledger yet, or none answering: queue them
+    return {t: s for t, s in states.items() if s != "unknown"}
 
 
 async def _ended_rejected(client: Client, workflow_id: str) -> bool:
@@ -236,25 +280,71 @@ async def submit_many(
 ) -> list[Submitted]:
     """Submit in order of arrival (a ledger sees a store's sales in file order). One result per
     input, in order: a sale that could not be submitted is `failed` with the error, and the
-    others still go (nothing is silently skipped)."""
+    others still go (nothing is silently skipped). Valid sales bound for a ledger (batched or
+    summary mode) go in chunks: one query and one signal per chunk of a ledger's sales, not per
+    sale, so Temporal is not what limits a store's volume."""
     gate = asyncio.Semaphore(concurrency)
+    raws = list(raws)
+
+    def failed(raw: dict[str, Any] | str, e: Exception) -> Submitted:
+        store = raw.get("store_id") if isinstance(raw, dict) else None
+        txn = raw.get("txn_id") if isinstance(raw, dict) else None
+        return Submitted(
+            workflow_id="",
+            submission=Submission.FAILED,
+            store_id=store if isinstance(store, str) else None,
+            txn_id=txn if isinstance(txn, str) else None,
+            errors=[FieldError(field="submission", message=f"{type(e).__name__}: {e}")],
+        )
 
     async def one(raw: dict[str, Any] | str) -> Submitted:
         async with gate:
             try:
                 return await submit_sale(client, settings, raw, mode, source)
             except Exception as e:
-                store = raw.get("store_id") if isinstance(raw, dict) else None
-                txn = raw.get("txn_id") if isinstance(raw, dict) else None
-                return Submitted(
-                    workflow_id="",
-                    submission=Submission.FAILED,
-                    store_id=store if isinstance(store, str) else None,
-                    txn_id=txn if isinstance(txn, str) else None,
-                    errors=[FieldError(field="submission", message=f"{type(e).__name__}: {e}")],
-                )
+                return failed(raw, e)
 
-    return list(await asyncio.gather(*(one(r) for r in raws)))
+    async def ledger(items: list[tuple[int, dict[str, Any], Sale]], how: Mode) -> None:
+        # A ledger's chunks one after the other: it sees its sales in order.
+        for start in range(0, len(items), LEDGER_CHUNK):
+            part = items[start : start + LEDGER_CHUNK]
+            async with gate:
+                try:
+                    answers = await _submit_chunk(
+                        client, settings, [(r, s) for _, r, s in part], how
+                    )
+                except Exception as e:
+                    answers = [failed(raw, e) for _, raw, _ in part]
+            for (i, _, _), answer in zip(part, answers, strict=True):
+                results[i] = answer
+
+    async def single(i: int) -> None:
+        results[i] = await one(raws[i])
+
+    results: list[Submitted | None] = [None] * len(raws)
+    singles: list[int] = []
+    ledgers: dict[tuple[str, str, Mode], list[tuple[int, dict[str, Any], Sale]]] = {}
+    for i, raw in enumerate(raws):
+        sale = _valid(raw)
+        how = mode or (Mode(settings.posting_mode_for(sale.store_id)) if sale else None)
+        if sale is None or how not in LEDGER_MODES or not isinstance(raw, dict):
+            singles.append(i)
+            continue
+        ledgers.setdefault((sale.store_id, sale.business_day.isoformat(), how), []).append(
+            (i, raw, sale)
+        )
+    await asyncio.gather(
+        *(ledger(items, how) for (_, _, how), items in ledgers.items()),
+        *(single(i) for i in singles),
+    )
+    return [r for r in results if r is not None]
+
+
+def _valid(raw: dict[str, Any] | str) -> Sale | None:
+    try:
+        return parse_sale(raw)
+    except SaleRejected:
+        return None
 
 
 FINAL = {SaleStatus.POSTED, *EXCEPTION_STATES}

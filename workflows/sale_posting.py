@@ -20,7 +20,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.odoo.sales import OdooSalesActivities, PostSaleInput, PostSaleResult
-    from activities.odoo.stock import DecrementStockInput, OdooStockActivities
+    from activities.odoo.stock import (
+        DecrementStockInput,
+        DecrementStockResult,
+        OdooStockActivities,
+    )
     from domain.ids import business_id
     from domain.posting import stock_lines_for
     from domain.sale import (
@@ -96,6 +100,7 @@ class SalePostingResult(BaseModel):
     move_name: str | None = None
     already_posted: bool = False
     picking_name: str | None = None
+    picking_id: int | None = None
     # Set when another path's picking (e.g. a ledger batch) carries this sale's goods.
     stock_origin: str | None = None
     # Set when a summary entry holds the sale (summary mode): its ref, `SUM:{store}:{day}:{batch}`.
@@ -141,17 +146,25 @@ class SalePosting:
             self._result.stock_origin = posted.stock_origin
             return self._finish(SaleStatus.POSTED)
 
-        stock = await self._until_done(
-            "move the stock",
-            input.attention_timeout,
-            lambda: workflow.execute_activity_method(
+        # The entry was posted by this run for the first time: no picking of the sale can exist
+        # yet, so the first try skips the claim's read (activities/odoo/stock.py). Any later
+        # try (after ops retried a refusal) claims.
+        first_try = [not posted.already_posted]
+
+        def move_stock() -> Awaitable[DecrementStockResult]:
+            new_origin, first_try[0] = first_try[0], False
+            return workflow.execute_activity_method(
                 OdooStockActivities.decrement_stock,
-                DecrementStockInput(origin=sale.key, lines=stock_lines_for([sale])),
+                DecrementStockInput(
+                    origin=sale.key, lines=stock_lines_for([sale]), new_origin=new_origin
+                ),
                 **ODOO_WRITE,
-            ),
-        )
+            )
+
+        stock = await self._until_done("move the stock", input.attention_timeout, move_stock)
         if stock is None:
             return self._finish(SaleStatus.FAILED)
+        self._result.picking_id = stock.picking_id
         self._result.picking_name = stock.picking_name
         return self._finish(SaleStatus.POSTED)
 

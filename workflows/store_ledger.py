@@ -74,6 +74,12 @@ class LedgerSubmission(BaseModel):
     stock_origin: str | None = None
 
 
+class LedgerSubmissions(BaseModel):
+    """Many sales in one signal (`add_sales`): what a bulk submission sends per chunk."""
+
+    submissions: list[LedgerSubmission]
+
+
 class ParkedStock(BaseModel):
     """A batch's goods Odoo would not move: kept, with why, until ops retry or dismiss it."""
 
@@ -242,6 +248,12 @@ class StoreLedger:
             return
         self._c.pending.append(sale)
         self._update_details()
+
+    @workflow.signal
+    def add_sales(self, many: LedgerSubmissions) -> None:
+        """Each sale as if it came alone by `add_sale`, in order."""
+        for submission in many.submissions:
+            self.add_sale(submission)
 
     @workflow.signal
     def close(self) -> None:

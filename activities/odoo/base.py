@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from odoorpc.error import RPCError
+from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.odoo.claim import Refusal
+from activities.odoo.claim import RECHECK, Recheck, Refusal
 from activities.odoo.client import (
     OdooClient,
     OdooUnavailable,
@@ -57,6 +58,12 @@ def record_from_narration(text: str | bool | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
+
+
+def first_attempt() -> bool:
+    """True in an activity's first attempt (and outside any activity, e.g. a unit test): no
+    earlier attempt of this call can have left records behind."""
+    return not activity.in_activity() or activity.info().attempt == 1
 
 
 def odoo_datetime(at: datetime) -> str:
@@ -104,25 +111,29 @@ class OdooActivityBase:
             ],
         }
 
-    def _post_entries(self, survivors: dict[str, int]) -> dict[str, Refusal]:
-        """Finish claimed entries: post them all in one RPC, or one by one to find the refused."""
+    def _post_entries(self, survivors: dict[str, int]) -> dict[str, Refusal | Recheck]:
+        """Finish claimed entries: post them all in one RPC, or one by one to find the refused.
+        A draft's name is `/` until it is posted (docs/odoo17-behaviour.md §e): callers read
+        the posted names back."""
         try:
             self.odoo.call_raw("account.move", "action_post", list(survivors.values()))
             return {}
         except RPCError:
             pass  # find out which one, below
-        refused: dict[str, Refusal] = {}
+        answers: dict[str, Refusal | Recheck] = {}
         for key, move_id in survivors.items():
-            refusal = self._post_entry(key, move_id)
-            if refusal is not None:
-                refused[key] = refusal
-        return refused
+            answer = self._post_entry(key, move_id)
+            if answer is not None:
+                answers[key] = answer
+        return answers
 
-    def _post_entry(self, key: str, move_id: int) -> Refusal | None:
-        for _ in range(3):
+    def _post_entry(self, key: str, move_id: int) -> Refusal | Recheck | None:
+        """Post one entry: None when this call posted it, RECHECK when a racing attempt's work
+        (or a renumbering) means the claim must read it again, or Odoo's refusal."""
+        for attempt in range(3):
             try:
                 self.odoo.call_raw("account.move", "action_post", [move_id])
-                return None
+                return None if attempt == 0 else RECHECK
             except RPCError as e:
                 if is_sequence_collision(e):
                     # Two drafts got the same sequence name (first move of a period, created
@@ -130,6 +141,6 @@ class OdooActivityBase:
                     self.odoo.call("account.move", "write", [move_id], {"name": "/"})
                     continue
                 if "must be in draft" in str(e) or error_name(e) == "odoo.exceptions.MissingError":
-                    return None  # a racing attempt posted or removed it: the claim reads again
+                    return RECHECK  # a racing attempt posted or removed it
                 return refusal_of(e, f"account.move.action_post {key}")
         raise OdooUnavailable(f"entry {move_id} for {key}: sequence name kept colliding")

@@ -13,7 +13,13 @@ draft, as docs/architecture.md ("Exactly-once writes") explains:
    *before* the survivor is finished, so a racing attempt that finished another draft first makes
    that removal fail, and this attempt re-converges instead of finishing a second record;
 4. finish the survivor (post, validate); an error from a racing attempt's work ("must be in
-   draft", a record gone) is not a verdict: read again and converge.
+   draft", a record gone) is not a verdict: read again and converge. A survivor this attempt
+   finished without such an error is the key's record: no other live draft was visible, every
+   racing attempt must remove it before finishing its own, and it can no longer be removed.
+
+Each step costs Odoo server time (docs/odoo17-behaviour.md §h), so a caller that expects no
+record yet (a first posting) may say `fresh`: step 1 is skipped and the draft created at once;
+step 3's read still finds any other record of the key, finished or not, so nothing is lost.
 
 Business refusals (Odoo's UserError/ValidationError on the finishing call) come back per key, so
 a batch goes on without the refused ones; transport faults are raised as retryable.
@@ -22,8 +28,8 @@ a batch goes on without the refused ones; transport faults are raised as retryab
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from odoorpc.error import RPCError
@@ -44,6 +50,15 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class Recheck:
+    """What a finisher answers for a key when its call did not show that this attempt finished
+    the record (a racing attempt's work, a renamed record): the claim reads it again."""
+
+
+RECHECK = Recheck()
+
+
+@dataclass(frozen=True)
 class Claimed:
     key: str
     id: int
@@ -51,6 +66,8 @@ class Claimed:
     # True when another attempt (or an earlier activity) had already finished it: this call
     # changed nothing in Odoo for this key.
     already: bool
+    # The extra fields the claim was asked to read, as last read (before finishing).
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,14 +91,17 @@ class ClaimKind:
 MOVE = ClaimKind("account.move", "ref", frozenset({"posted"}), frozenset({"cancel"}))
 PICKING = ClaimKind("stock.picking", "origin", frozenset({"done"}), frozenset({"cancel"}))
 
-# Finish the survivors (key -> record id). Returns the keys Odoo refused, with why. May raise
+# Finish the survivors (key -> record id). Returns the keys Odoo refused, with why, and the keys
+# to read again (RECHECK); every other survivor was finished by this call. May raise
 # OdooUnavailable (retry the activity) or RPCError (classified by the caller).
-Finisher = Callable[[dict[str, int]], dict[str, Refusal]]
+Finisher = Callable[[dict[str, int]], dict[str, Refusal | Recheck]]
 # Create one draft for each of these keys (they have none that is live).
 Creator = Callable[[list[str]], dict[str, Refusal]]
 
 
-def find(odoo: OdooClient, kind: ClaimKind, keys: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+def find(
+    odoo: OdooClient, kind: ClaimKind, keys: Iterable[str], fields: Sequence[str] = ()
+) -> dict[str, list[dict[str, Any]]]:
     """The records of each key that still count, lowest id first."""
     keys = list(keys)
     if not keys:
@@ -90,7 +110,7 @@ def find(odoo: OdooClient, kind: ClaimKind, keys: Iterable[str]) -> dict[str, li
         kind.model,
         "search_read",
         [*kind.domain, (kind.key_field, "in", keys)],
-        fields=[kind.key_field, "name", *(["state"] if kind.has_state else [])],
+        fields=[kind.key_field, "name", *(["state"] if kind.has_state else []), *fields],
         order="id asc",
     )
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -107,16 +127,25 @@ def claim(
     keys: Iterable[str],
     create: Creator,
     finish: Finisher | None = None,
+    fresh: bool = False,
+    fields: Sequence[str] = (),
 ) -> dict[str, Claimed | Refusal]:
-    """Converge every key on one finished record (see the module docstring)."""
+    """Converge every key on one finished record (see the module docstring). `fields`: more
+    fields to read with each record, returned in `Claimed.values`."""
     result: dict[str, Claimed | Refusal] = {}
     pending = list(dict.fromkeys(keys))
     created: set[str] = set()
     finished_here: set[str] = set()
+    if fresh and pending:
+        for key, refusal in create(pending).items():
+            result[key] = refusal
+        created.update(pending)
+        pending = [k for k in pending if k not in result]
     for _ in range(MAX_ROUNDS):
         if not pending:
             return result
-        rows = find(odoo, kind, pending)
+        rows = find(odoo, kind, pending, fields)
+        by_id = {r["id"]: r for live in rows.values() for r in live}
         survivors: dict[str, int] = {}
         losers: list[int] = []
         missing: list[str] = []
@@ -125,12 +154,16 @@ def claim(
             done = [r for r in live if r["state"] in kind.done_states]
             drafts = [r for r in live if r["state"] not in kind.done_states]
             if done:
-                result[key] = Claimed(key, done[0]["id"], done[0]["name"], key not in finished_here)
+                result[key] = Claimed(
+                    key, done[0]["id"], done[0]["name"], key not in finished_here, done[0]
+                )
                 losers.extend(r["id"] for r in drafts)
             elif not drafts:
                 missing.append(key)
             elif kind.draft_is_goal:
-                result[key] = Claimed(key, drafts[0]["id"], drafts[0]["name"], key not in created)
+                result[key] = Claimed(
+                    key, drafts[0]["id"], drafts[0]["name"], key not in created, drafts[0]
+                )
                 losers.extend(r["id"] for r in drafts[1:])
             else:
                 survivors[key] = drafts[0]["id"]
@@ -146,10 +179,17 @@ def claim(
             pending = [k for k in pending if k not in result]
             continue  # read our drafts back: another attempt's may be lower
         if survivors and finish is not None:
-            refused = finish(survivors)
-            for key, refusal in refused.items():
-                result[key] = refusal
-            finished_here.update(k for k in survivors if k not in refused)
+            answers = finish(survivors)
+            for key, record_id in survivors.items():
+                answer = answers.get(key)
+                if isinstance(answer, Refusal):
+                    result[key] = answer
+                elif answer is None:
+                    # Finished by this call: the key's record (module docstring, step 4).
+                    row = by_id[record_id]
+                    result[key] = Claimed(key, record_id, row["name"], False, row)
+                else:
+                    finished_here.add(key)  # read again: ours if it is finished now
             pending = [k for k in pending if k not in result]
     if pending:
         raise OdooUnavailable(

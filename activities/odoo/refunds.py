@@ -17,7 +17,7 @@ from activities.odoo.base import (
     raise_refusal,
     record_from_narration,
 )
-from activities.odoo.claim import remove
+from activities.odoo.claim import Refusal, remove
 from activities.odoo.client import OdooUnavailable
 from activities.odoo.summary import sales_of_record
 from domain.posting import refund_entry_for
@@ -257,9 +257,9 @@ class OdooRefundActivities(OdooActivityBase):
             self.odoo.call(
                 "account.move", "write", [input.move_id], {"narration": narration("refund", record)}
             )
-            refusal = self._post_entry(input.refund_key, input.move_id)
-            if refusal is not None:
-                raise_refusal(refusal)
+            answer = self._post_entry(input.refund_key, input.move_id)
+            if isinstance(answer, Refusal):
+                raise_refusal(answer)
         row = self.odoo.call("account.move", "read", [input.move_id], ["state", "name"])[0]
         if row["state"] != "posted":
             raise OdooUnavailable(f"refund entry {input.move_id} not posted after posting")

@@ -20,6 +20,7 @@ from temporalio import activity
 
 from activities.odoo.base import (
     OdooActivityBase,
+    first_attempt,
     narration,
     raise_refusal,
     refusal_of,
@@ -119,10 +120,13 @@ class OdooSalesActivities(OdooActivityBase):
             vals,
             create=lambda keys: self._create_drafts({k: vals[k] for k in keys}),
             finish=self._post_entries,
+            # A first attempt expects no entry yet: create at once (a duplicate still shows
+            # in the read that follows). A retry reads first.
+            fresh=first_attempt(),
         )
-        named = self._stock_origins([c for c in claimed.values() if isinstance(c, Claimed)])
+        named, names = self._stock_origins([c for c in claimed.values() if isinstance(c, Claimed)])
         return [
-            self._outcome(sale, refused.get(sale.key) or claimed[sale.key], named, origins)
+            self._outcome(sale, refused.get(sale.key) or claimed[sale.key], named, origins, names)
             for sale in sales
         ]
 
@@ -155,13 +159,17 @@ class OdooSalesActivities(OdooActivityBase):
                 refused[sale.key] = Refusal("AmountNotBookable", str(e))
         return refused
 
-    def _stock_origins(self, posted: list[Claimed]) -> dict[int, str | None]:
-        """The stock origin each posted entry names, by move id (read back: the surviving draft
-        may be another attempt's, carrying that attempt's origin)."""
+    def _stock_origins(self, posted: list[Claimed]) -> tuple[dict[int, str | None], dict[int, str]]:
+        """The stock origin each posted entry names, and its posted name, by move id (read
+        back: the surviving draft may be another attempt's, carrying that attempt's origin, and
+        a draft is named `/` until it is posted)."""
         if not posted:
-            return {}
-        rows = self.odoo.call("account.move", "read", [c.id for c in posted], ["narration"])
-        return {r["id"]: stock_origin_of(r.get("narration")) for r in rows}
+            return {}, {}
+        rows = self.odoo.call("account.move", "read", [c.id for c in posted], ["narration", "name"])
+        return (
+            {r["id"]: stock_origin_of(r.get("narration")) for r in rows},
+            {r["id"]: r["name"] for r in rows},
+        )
 
     def _company_currency(self) -> str:
         if self._currency is None:
@@ -182,6 +190,7 @@ class OdooSalesActivities(OdooActivityBase):
         result: Claimed | Refusal,
         named: dict[int, str | None],
         origins: dict[str, str],
+        names: dict[int, str],
     ) -> SaleOutcome:
         if isinstance(result, Refusal):
             return SaleOutcome(
@@ -196,7 +205,7 @@ class OdooSalesActivities(OdooActivityBase):
             txn_id=sale.txn_id,
             posted=True,
             move_id=result.id,
-            move_name=result.name,
+            move_name=names.get(result.id, result.name),
             already_posted=result.already,
             stock_origin=named.get(result.id),
             # An entry naming no origin was posted before entries named one: the path that

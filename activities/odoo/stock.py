@@ -17,8 +17,8 @@ from odoorpc.error import RPCError
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.odoo.base import OdooActivityBase, raise_refusal, refusal_of
-from activities.odoo.claim import PICKING, Refusal, claim
+from activities.odoo.base import OdooActivityBase, first_attempt, raise_refusal, refusal_of
+from activities.odoo.claim import PICKING, RECHECK, Recheck, Refusal, claim
 from activities.odoo.client import ProductInfo
 from domain.posting import StockLine
 
@@ -29,6 +29,10 @@ class DecrementStockInput(BaseModel):
     lines: list[StockLine]
     # False: goods leave (stock -> customers); True: goods come back (a refund's restock).
     incoming: bool = False
+    # The caller knows no picking of this origin can exist yet (a sale whose entry its own
+    # workflow just posted, asking for the first time): a first attempt creates and validates
+    # without the claim's read (one RPC less, docs/odoo17-behaviour.md §h). A retry claims.
+    new_origin: bool = False
 
 
 class DecrementStockResult(BaseModel):
@@ -50,12 +54,19 @@ class OdooStockActivities(OdooActivityBase):
         if not lines:
             return DecrementStockResult(picking_id=None, picking_name=None, skipped_skus=skipped)
         vals = self._picking_vals(input, lines, found)
+        if input.new_origin and first_attempt():
+            done = self._create_and_validate(input.origin, vals)
+            if done is not None:
+                return DecrementStockResult(
+                    picking_id=done, picking_name=None, skipped_skus=skipped
+                )
         result = claim(
             self.odoo,
             PICKING,
             [input.origin],
             create=lambda keys: self._create(input.origin, vals),
             finish=self._validate,
+            fresh=first_attempt(),
         )[input.origin]
         if isinstance(result, Refusal):
             raise_refusal(result)
@@ -99,6 +110,18 @@ class OdooStockActivities(OdooActivityBase):
             ],
         }
 
+    def _create_and_validate(self, origin: str, vals: dict[str, Any]) -> int | None:
+        """The picking of a new origin, created and validated: its id, or None when the claim
+        must read (a racing attempt's work). Odoo's refusals are raised."""
+        try:
+            picking_id = int(self.odoo.call_raw("stock.picking", "create", vals))
+        except RPCError as e:
+            raise_refusal(refusal_of(e, f"stock.picking.create {origin}"))
+        answer = self._validate({origin: picking_id}).get(origin)
+        if isinstance(answer, Refusal):
+            raise_refusal(answer)
+        return picking_id if answer is None else None
+
     def _create(self, origin: str, vals: dict[str, Any]) -> dict[str, Refusal]:
         try:
             self.odoo.call_raw("stock.picking", "create", vals)
@@ -106,14 +129,16 @@ class OdooStockActivities(OdooActivityBase):
             return {origin: refusal_of(e, f"stock.picking.create {origin}")}
         return {}
 
-    def _validate(self, survivors: dict[str, int]) -> dict[str, Refusal]:
-        refused: dict[str, Refusal] = {}
+    def _validate(self, survivors: dict[str, int]) -> dict[str, Refusal | Recheck]:
+        refused: dict[str, Refusal | Recheck] = {}
         for origin, picking_id in survivors.items():
             try:
                 answer = self.odoo.call_raw("stock.picking", "button_validate", [picking_id])
             except RPCError as e:
                 if self._state(picking_id) in ("done", None):
-                    continue  # a racing attempt validated (or removed) it: the claim reads again
+                    # A racing attempt validated (or removed) it: the claim reads again.
+                    refused[origin] = RECHECK
+                    continue
                 refused[origin] = refusal_of(e, f"stock.picking.button_validate {origin}")
                 continue
             if answer is not True:

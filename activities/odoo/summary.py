@@ -28,7 +28,7 @@ from odoorpc.error import RPCError
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.odoo.base import narration, record_from_narration, refusal_of
+from activities.odoo.base import first_attempt, narration, record_from_narration, refusal_of
 from activities.odoo.claim import MOVE, Claimed, Refusal, claim
 from activities.odoo.sales import OdooSalesActivities, SaleOutcome
 from domain.posting import summary_entry_for, summary_ref
@@ -141,6 +141,7 @@ class OdooSummaryActivities(OdooSalesActivities):
                 [input.ref],
                 create=lambda keys: self._create_summary(input.ref, vals),
                 finish=self._post_entries,
+                fresh=first_attempt(),
             )[input.ref]
             if isinstance(claimed, Refusal):
                 # Nothing was booked: every sale goes on alone (its own workflow shows why).
@@ -165,9 +166,11 @@ class OdooSummaryActivities(OdooSalesActivities):
         outcomes: dict[str, SaleOutcome],
     ) -> None:
         """Record what the posted summary holds: its own narration is the truth."""
-        rows = self.odoo.call("account.move", "read", [claimed.id], ["narration"])
+        rows = self.odoo.call("account.move", "read", [claimed.id], ["narration", "name"])
         included = sales_of_record(record_from_narration(rows[0]["narration"] if rows else None))
-        result.move_id, result.move_name = claimed.id, claimed.name
+        # A draft is named `/` until it is posted: the posted name, read back.
+        name = rows[0]["name"] if rows else claimed.name
+        result.move_id, result.move_name = claimed.id, name
         result.already_posted = claimed.already
         result.included = included
         for sale in included:
@@ -176,7 +179,7 @@ class OdooSummaryActivities(OdooSalesActivities):
                 txn_id=sale.txn_id,
                 posted=True,
                 move_id=claimed.id,
-                move_name=claimed.name,
+                move_name=name,
                 # Whether this attempt or an earlier one posted the summary, the sale is new.
                 already_posted=False,
                 stock_origin=input.ref,

@@ -10,11 +10,17 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.odoo.client import OdooClient, OdooSettings
-from activities.odoo.sales import OdooSalesActivities, PostSaleInput, PostSalesBatchInput
-from domain.posting import PostingProfile, journal_entry_for
+from activities.odoo.sales import (
+    OdooSalesActivities,
+    PostSaleInput,
+    PostSaleResult,
+    PostSalesBatchInput,
+)
+from activities.odoo.stock import DecrementStockInput, DecrementStockResult, OdooStockActivities
+from domain.posting import PostingProfile, journal_entry_for, stock_lines_for
 from domain.sale import Sale, parse_sale
 from simulators.odoo import OdooEmulator
-from tests.activities.helpers import new_product, sale_of
+from tests.activities.helpers import ScriptedClient, new_product, sale_of
 from tests.workflows.helpers import lines_of, moves_for
 
 
@@ -105,3 +111,51 @@ def test_amounts_too_large_to_book_exactly_are_refused(
         sales.post_sale(PostSaleInput(sale=huge))
     assert refused.value.type == "AmountNotBookable" and refused.value.non_retryable
     assert moves_for(odoo, huge.key) == []
+
+
+def test_a_first_posting_costs_odoo_four_calls_and_its_stock_two(
+    odoo_emulator: OdooEmulator, odoo: odoorpc.ODOO
+) -> None:
+    # Each RPC costs Odoo server time (docs/odoo17-behaviour.md §h): a sale's first posting
+    # creates its draft at once, reads once (for a racing or earlier record), posts, and reads
+    # the posted name; its stock, known to be new, is created and validated.
+    scripted = ScriptedClient(odoo_emulator)
+    sales = OdooSalesActivities(scripted, PostingProfile())
+    stock = OdooStockActivities(scripted, PostingProfile())
+
+    def post(sale: Sale) -> tuple[PostSaleResult, DecrementStockResult]:
+        return sales.post_sale(PostSaleInput(sale=sale)), stock.decrement_stock(
+            DecrementStockInput(origin=sale.key, lines=stock_lines_for([sale]), new_origin=True)
+        )
+
+    post(a_sale(odoo))  # the caches (journal, currency, warehouse) warm
+    sale = a_sale(odoo)
+    scripted.calls.clear()
+    posted, moved = post(sale)
+    calls = [c for c in scripted.calls if c[0] != "product.product"]
+    assert calls == [
+        ("account.move", "create"),
+        ("account.move", "search_read"),
+        ("account.move", "action_post"),
+        ("account.move", "read"),
+        ("stock.picking", "create"),
+        ("stock.picking", "button_validate"),
+    ]
+    assert posted.move_name == moves_for(odoo, sale.key)[0]["name"] != "/"
+    [picking] = odoo.execute_kw(
+        "stock.picking", "search_read", [[("origin", "=", sale.key)]], {"fields": ["state"]}
+    )
+    assert picking == {"id": moved.picking_id, "state": "done"}
+
+
+def test_a_first_posting_of_a_sale_posted_before_books_nothing(
+    odoo_emulator: OdooEmulator, odoo: odoorpc.ODOO
+) -> None:
+    sale = a_sale(odoo)
+    client = OdooClient(OdooSettings(url=f"http://127.0.0.1:{odoo_emulator.port}", timeout_s=10))
+    first = OdooSalesActivities(client, PostingProfile()).post_sale(PostSaleInput(sale=sale))
+    # The same sale again, by another path that expects nothing yet (its first attempt): the
+    # draft it creates at once is seen beside the posted entry, and removed.
+    again = OdooSalesActivities(client, PostingProfile()).post_sale(PostSaleInput(sale=sale))
+    assert again.already_posted and again.move_id == first.move_id
+    assert [m["state"] for m in moves_for(odoo, sale.key)] == ["posted"]

@@ -45,7 +45,7 @@ async def test_a_sale_is_posted_once_with_its_stock(
     assert all(ln["name"].startswith(f"POS:{store_id}:X0000 ") for ln in lines)
     pickings = pickings_for(odoo, f"POS:{store_id}:X0000")
     assert [(p["state"], p["origin"]) for p in pickings] == [("done", f"POS:{store_id}:X0000")]
-    assert result.picking_name == pickings[0]["name"]
+    assert result.picking_id == pickings[0]["id"]
 
 
 async def test_a_duplicate_start_is_absorbed(
