@@ -376,10 +376,10 @@ class StoreLedger:
             else:
                 outcomes = await self._post(batch, origin)
             by_key = {s.key: s for s in batch}
-            posted_sales = []
+            posted_sales, booked = [], []
             for o in outcomes:
                 if o.posted:
-                    self._posted.add(o.txn_id)
+                    booked.append(o.txn_id)
                     if o.owns_stock:
                         posted_sales.append(by_key[o.key])
                     if o.already_posted:
@@ -392,7 +392,8 @@ class StoreLedger:
                             stock_origin=origin if o.error_type == BATCH_FAILED else None,
                         )
                     )
-            self._in_flight = set()
+            # Booked, but reported posted only once their goods have moved (or are parked).
+            self._in_flight = set(booked)
             self._c.batches += 1
             if posted_sales:
                 picking = await self._move_stock(
@@ -406,6 +407,8 @@ class StoreLedger:
                 trace = self._trace.get(posted_sales[0].txn_id)
                 if picking and trace and trace.ref == origin:
                     trace.picking_name = picking
+            self._posted.update(booked)
+            self._in_flight = set()
         for parked in retries:
             await self._move_stock(parked)
         if retries:

@@ -103,6 +103,34 @@ async def test_sale_post_wait_and_status(
     assert posting_workflow_id(store_id, "X0001") in inbox.stdout and "Rejected" in inbox.stdout
 
 
+async def test_sale_post_in_summary_mode_and_the_status_names_its_summary(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    sales = sales_for(store_id, 3)
+    file = tmp_path / "sales.jsonl"
+    file.write_text("\n".join(json.dumps(s) for s in [*sales, sales[1]]))
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+
+    async with running_worker(client, settings):
+        posted = await asyncio.to_thread(
+            run_cli, ["sale", "post", str(file), "--mode", "summary", "--wait"], env
+        )
+        status = await asyncio.to_thread(run_cli, ["sale", "status", store_id, "X0002"], env)
+
+    assert posted.returncode == 0, posted.stderr
+    assert "4 lines: 3 queued, 1 duplicate" in posted.stdout or "4 lines: 4 queued" in posted.stdout
+    assert "settled: 3 posted" in posted.stdout
+    shown = json.loads(status.stdout)
+    assert shown["status"] == "Posted"
+    assert shown["summary_ref"].startswith(f"SUM:{store_id}:2026-11-20:")
+    assert shown["move_name"] and shown["picking_name"]
+
+
 def test_unreachable_temporal_is_a_clear_error(tmp_path: Path) -> None:
     file = tmp_path / "s.jsonl"
     file.write_text("{}\n")

@@ -19,7 +19,7 @@ from workers.ingress import build_app
 from workers.submit import Submission, Submitted, wait_until_settled
 from workflows.price_rollout import PriceRollout, PriceRolloutInput, rollout_workflow_id
 from workflows.sale_posting import SalePosting, SaleStatus, posting_workflow_id
-from workflows.store_ledger import ledger_workflow_id
+from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 
 async def test_post_sales_over_http(
@@ -74,6 +74,39 @@ async def test_post_sales_over_http(
     assert queued.json()["workflow_id"] == ledger_workflow_id(store_id, date(2026, 11, 20))
     assert status.status_code == 200 and status.json()["status"] == "Posted"
     assert unknown.status_code == 404
+
+
+async def test_summary_mode_by_query_or_by_the_stores_configured_default(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str, store_id: str
+) -> None:
+    other_store = f"{store_id}B"
+    settings = settings_for(
+        odoo_emulator,
+        temporal_address,
+        posting_mode="per-sale",
+        store_posting_modes={other_store: "summary"},
+    )
+    app = build_app(settings, client=client)
+    sale = sales_for(store_id, 1)[0]
+    configured = dict(sales_for(other_store, 1)[0])
+    transport = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress")
+    async with running_worker(client, settings), transport as http:
+        asked = await http.post("/v1/sales?mode=summary", content=json.dumps(sale))
+        by_default = await http.post("/v1/sales", content=json.dumps(configured))
+        wrong = await http.post("/v1/sales?mode=" + "x" * 500, content=json.dumps(sale))
+        for store in (store_id, other_store):
+            ledger = client.get_workflow_handle_for(
+                StoreLedger.run, ledger_workflow_id(store, date(2026, 11, 20))
+            )
+            await ledger.signal(StoreLedger.close)
+            progress = await ledger.result()
+            assert (progress.mode, progress.posted, progress.summaries) == ("summary", 1, 1)
+
+    assert asked.status_code == 202 and asked.json()["status"] == "queued"
+    assert by_default.status_code == 202 and by_default.json()["status"] == "queued"
+    assert wrong.status_code == 400
+    message = wrong.json()["errors"][0]["message"]
+    assert message.startswith("must be per-sale, batched or summary") and len(message) < 120
 
 
 # -- hostile input: refused with a 4xx and nothing started, or kept as Rejected -------------
