@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from pydantic import BaseModel
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 
-from domain.pricing import Rollout, parse_rollout
+from domain.pricing import Rollout, parse_rollout, store_id_problem
 from workers.settings import Settings
 from workflows.price_rollout import (
     PriceRollout,
     PriceRolloutInput,
     RolloutReport,
+    StorePriceCommand,
     rollout_workflow_id,
 )
 
@@ -68,3 +75,58 @@ async def validation_verdict(
         if loop.time() > deadline:
             raise TimeoutError(f"rollout {handle.id} still being checked after {timeout}")
         await asyncio.sleep(poll)
+
+
+class StoreCommand(BaseModel):
+    """One command a rollout sent to a store (the change, or its revert), and how it ended."""
+
+    rollout_workflow_id: str
+    command_id: str
+    outcome: str
+    sends: int = 0
+    reason: str | None = None
+    confirmed_at: datetime | None = None
+
+
+async def store_commands(client: Client, store_id: str, limit: int = 50) -> list[StoreCommand]:
+    """Every command sent to `store_id` by the newest `limit` rollouts, newest first.
+
+    Rollouts send commands in batches (no workflow per store): each rollout answers the
+    `store_commands` query with the commands it sent the store. Rollouts started before then
+    have a `StorePriceCommand` child per store, found by its `StoreId` search attribute."""
+    problem = store_id_problem(store_id)
+    if problem:
+        raise ValueError(problem)
+    found: list[StoreCommand] = []
+    async for wf in client.list_workflows('WorkflowType = "PriceRollout"', limit=limit):
+        handle = client.get_workflow_handle_for(PriceRollout.run, wf.id, run_id=wf.run_id)
+        try:
+            results = await handle.query(PriceRollout.store_commands, store_id)
+        except WorkflowQueryFailedError:
+            continue  # a rollout from before batched commands: its children are listed below
+        found.extend(
+            StoreCommand(
+                rollout_workflow_id=wf.id,
+                command_id=r.command_id,
+                outcome=r.outcome.value,
+                sends=r.sends,
+                reason=r.reason,
+                confirmed_at=r.confirmed_at,
+            )
+            for r in results
+        )
+    legacy = f'WorkflowType = "StorePriceCommand" AND StoreId = "{store_id}"'
+    async for wf in client.list_workflows(legacy, limit=limit):
+        child = client.get_workflow_handle_for(StorePriceCommand.run, wf.id, run_id=wf.run_id)
+        state = await child.query(StorePriceCommand.state)
+        found.append(
+            StoreCommand(
+                rollout_workflow_id=wf.parent_id or "?",
+                command_id=wf.id,
+                outcome=state.outcome.value if state else "pending",
+                sends=state.sends if state else 0,
+                reason=state.reason if state else None,
+                confirmed_at=state.confirmed_at if state else None,
+            )
+        )
+    return found
