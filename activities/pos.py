@@ -266,4 +266,5 @@ async def _each(
     unreached: dict[str, StoreSend] = {}
     beat(force=True)
     await asyncio.gather(*(run(s, c) for s, c in commands.items() if s not in done))
+    beat(force=True)
     return StoreSends(stores={**unreached, **done})

@@ -21,7 +21,8 @@ from simulators.pos import PosPlatform
 from tests.activities.test_pricing_activities import rollout_items
 from tests.conftest import SECRET, applied_twice, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import eventually
-from workers.rollouts import start_rollout
+from tests.workflows.test_cli import one_line_error, run_cli
+from workers.rollouts import start_rollout, store_commands
 from workflows.price_rollout import (
     CancelRequest,
     PriceRollout,
@@ -463,3 +464,75 @@ async def _commanded(handle: Any, store: str) -> None:
         lambda r: store in r.stores and r.stores[store].accepted,
         timeout=20,
     )
+
+
+async def test_confirmations_arriving_together_reach_the_rollout_in_few_signals(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    stores = [f"S{i:03d}" for i in range(1, 41)]
+    pos.set_fleet(apply_delay_ms=600_000)  # the stores will not confirm by themselves
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings), httpx.AsyncClient(base_url=ingress_url) as http:
+        rollout, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": stores}, confirm_within="PT30S"),
+        )
+        await eventually(
+            lambda: handle.query(PriceRollout.report),
+            lambda r: len(r.stores) == 40 and all(x.accepted for x in r.stores.values()),
+            timeout=20,
+        )
+
+        async def confirm(store: str) -> int:
+            body = json.dumps(
+                {
+                    "platform_id": "pos-main",
+                    "store_id": store,
+                    "command_id": f"price-rollout:{rollout.rollout_id}:{store}",
+                    "status": "rejected" if store == "S040" else "applied",
+                    "reason": "price below cost floor" if store == "S040" else None,
+                }
+            ).encode()
+            ts = str(int(time.time()))
+            headers = {
+                "X-POS-Platform": "pos-main",
+                "X-POS-Timestamp": ts,
+                "X-POS-Signature": sign(SECRET, ts, body),
+            }
+            response = await http.post("/v1/pos/confirmations", content=body, headers=headers)
+            return response.status_code
+
+        answers = await asyncio.gather(*(confirm(s) for s in stores))
+        # Each was answered once its batch's signal was delivered: the rollout has them all.
+        progress = await handle.query(PriceRollout.progress)
+        report = await handle.result()
+        history = await handle.fetch_history()
+        commands = await store_commands(client, "S007")
+        env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+        listed = await asyncio.to_thread(
+            run_cli, ["price-rollout", "commands", "--store", "S007"], env
+        )
+        bad = await asyncio.to_thread(run_cli, ["price-rollout", "commands", "--store", "S:7"], env)
+    assert answers == [202] * 40
+    assert progress.counts == {"confirmed": 39, "rejected": 1}
+    assert report.status is RolloutStatus.COMPLETED
+    assert report.stores["S040"].reason == "price below cost floor"
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert set(signals) == {"confirmations"} and len(signals) < 40
+    # Ops find the command sent to a store without a workflow per store.
+    mine = [c for c in commands if c.rollout_workflow_id == handle.id]
+    assert [(c.command_id, c.outcome, c.sends) for c in mine] == [
+        (f"price-rollout:{rollout.rollout_id}:S007", "confirmed", 1)
+    ]
+    assert listed.returncode == 0, listed.stderr
+    assert f"price-rollout:{rollout.rollout_id}:S007" in listed.stdout
+    assert one_line_error(bad).startswith("retailflow: --store: store id 'S:7' must be")
