@@ -622,14 +622,19 @@ async def cmd_rollout_commands(args: argparse.Namespace, settings: Settings) -> 
         raise CliError(f"--limit: {args.limit} is not a positive number of rollouts")
     client = await _client(settings)
     found = await store_commands(client, args.store, limit=args.limit)
-    if not found:
+    if not found.commands:
         print(f"no command sent to {args.store} by the newest {args.limit} rollouts")
-        return EXIT_OK
-    print(f"{'rollout':<32} {'command':<48} {'outcome':<12} {'sends':>5}  confirmed at / reason")
-    for c in found:
+    else:
+        print(f"{'rollout':<32} {'command':<48} {'outcome':<12} {'sends':>5}  confirmed / reason")
+    for c in found.commands:
         rollout = c.rollout_workflow_id.removeprefix("price-rollout:")
         at = c.confirmed_at.isoformat(timespec="seconds") if c.confirmed_at else c.reason or ""
         print(f"{rollout:<32} {c.command_id:<48} {c.outcome:<12} {c.sends:>5}  {at}")
+    if found.unanswered:
+        print(
+            f"{len(found.unanswered)} rollout(s) did not answer (is a worker running?): "
+            + ", ".join(sorted(found.unanswered)[:10])
+        )
     return EXIT_OK
 
 

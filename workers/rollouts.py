@@ -14,6 +14,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
 )
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from domain.pricing import Rollout, parse_rollout, store_id_problem
 from workers.settings import Settings
@@ -88,25 +89,49 @@ class StoreCommand(BaseModel):
     confirmed_at: datetime | None = None
 
 
-async def store_commands(client: Client, store_id: str, limit: int = 50) -> list[StoreCommand]:
+class StoreCommands(BaseModel):
+    commands: list[StoreCommand] = []
+    # Rollouts that did not answer (no worker polling their task queue, or busy): with why.
+    unanswered: dict[str, str] = {}
+
+
+async def store_commands(
+    client: Client,
+    store_id: str,
+    limit: int = 50,
+    timeout: timedelta = timedelta(seconds=10),
+) -> StoreCommands:
     """Every command sent to `store_id` by the newest `limit` rollouts, newest first.
 
     Rollouts send commands in batches (no workflow per store): each rollout answers the
-    `store_commands` query with the commands it sent the store. Rollouts started before then
-    have a `StorePriceCommand` child per store, found by its `StoreId` search attribute."""
+    `store_commands` query with the commands it sent the store (a few rollouts asked at a
+    time). Rollouts started before then have a `StorePriceCommand` child per store, found by
+    its `StoreId` search attribute. Raises ValueError for a store id no store can have."""
     problem = store_id_problem(store_id)
     if problem:
         raise ValueError(problem)
-    found: list[StoreCommand] = []
-    async for wf in client.list_workflows('WorkflowType = "PriceRollout"', limit=limit):
-        handle = client.get_workflow_handle_for(PriceRollout.run, wf.id, run_id=wf.run_id)
-        try:
-            results = await handle.query(PriceRollout.store_commands, store_id)
-        except WorkflowQueryFailedError:
-            continue  # a rollout from before batched commands: its children are listed below
-        found.extend(
+    out = StoreCommands()
+    gate = asyncio.Semaphore(8)
+
+    async def ask(wf_id: str, run_id: str | None) -> list[StoreCommand]:
+        handle = client.get_workflow_handle_for(PriceRollout.run, wf_id, run_id=run_id)
+        async with gate:
+            try:
+                results = await handle.query(
+                    PriceRollout.store_commands, store_id, rpc_timeout=timeout
+                )
+            except WorkflowQueryFailedError as e:
+                if "store_commands" not in str(e):
+                    out.unanswered[wf_id] = str(e)[:200]
+                return []  # from before batched commands: its children are listed below
+            except RPCError as e:
+                out.unanswered[wf_id] = f"{e.status.name if e.status else 'error'}: {e.message}"[
+                    :200
+                ]
+                return []
+        return [
             StoreCommand(
-                rollout_workflow_id=wf.id,
+                rollout_workflow_id=wf_id,
                 command_id=r.command_id,
                 outcome=r.outcome.value,
                 sends=r.sends,
@@ -114,12 +139,23 @@ async def store_commands(client: Client, store_id: str, limit: int = 50) -> list
                 confirmed_at=r.confirmed_at,
             )
             for r in results
-        )
+        ]
+
+    rollouts = [
+        (wf.id, wf.run_id)
+        async for wf in client.list_workflows('WorkflowType = "PriceRollout"', limit=limit)
+    ]
+    for found in await asyncio.gather(*(ask(w, r) for w, r in rollouts)):
+        out.commands.extend(found)
     legacy = f'WorkflowType = "StorePriceCommand" AND StoreId = "{store_id}"'
     async for wf in client.list_workflows(legacy, limit=limit):
         child = client.get_workflow_handle_for(StorePriceCommand.run, wf.id, run_id=wf.run_id)
-        state = await child.query(StorePriceCommand.state)
-        found.append(
+        try:
+            state = await child.query(StorePriceCommand.state, rpc_timeout=timeout)
+        except (WorkflowQueryFailedError, RPCError) as e:
+            out.unanswered[wf.id] = str(e)[:200]
+            continue
+        out.commands.append(
             StoreCommand(
                 rollout_workflow_id=wf.parent_id or "?",
                 command_id=wf.id,
@@ -129,4 +165,4 @@ async def store_commands(client: Client, store_id: str, limit: int = 50) -> list
                 confirmed_at=state.confirmed_at if state else None,
             )
         )
-    return found
+    return out

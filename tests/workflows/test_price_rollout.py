@@ -529,7 +529,7 @@ async def test_confirmations_arriving_together_reach_the_rollout_in_few_signals(
     ]
     assert set(signals) == {"confirmations"} and len(signals) < 40
     # Ops find the command sent to a store without a workflow per store.
-    mine = [c for c in commands if c.rollout_workflow_id == handle.id]
+    mine = [c for c in commands.commands if c.rollout_workflow_id == handle.id]
     assert [(c.command_id, c.outcome, c.sends) for c in mine] == [
         (f"price-rollout:{rollout.rollout_id}:S007", "confirmed", 1)
     ]
