@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.pos_client import PosClient
+from activities.pos_client import PosClient, PosUnavailable
 from domain.pricing import PriceChange, StoreTarget, TargetKind, store_id_problem
 
 
@@ -107,3 +110,161 @@ class PosActivities:
                 return PriceCommandStatus(state=CommandState.UNKNOWN)
             raise
         return PriceCommandStatus.from_platform(body)
+
+
+# -- fleet scale: many stores per activity --------------------------------------------------
+
+# HTTP requests one batched activity keeps in flight to the POS platform.
+BATCH_CONCURRENCY = 50
+# How long one batched send keeps retrying a store that is offline or busy before it returns
+# (the workflow resends the stores still unreached later, until the rollout's deadline).
+SEND_ROUND = timedelta(seconds=20)
+
+
+class SendOutcome(StrEnum):
+    ANSWERED = "answered"  # the store has the command: `state` says where it stands
+    REFUSED = "refused"  # the platform refused the command for good (4xx): `reason` says why
+    UNREACHED = "unreached"  # offline or busy all along this round: `reason` is the last error
+
+
+class StoreSend(BaseModel):
+    """One store's answer to a batched send or status read."""
+
+    outcome: SendOutcome
+    state: CommandState | None = None
+    reason: str | None = None
+    applied_at: datetime | None = None
+
+
+class SendPriceCommandsInput(BaseModel):
+    """The same kind of command to many stores: `commands` maps store -> command id; every
+    store gets `changes` unless `overrides` gives it its own (a revert to its own old prices)."""
+
+    commands: dict[str, str]
+    changes: list[PriceChange]
+    overrides: dict[str, list[PriceChange]] = {}
+    effective_at: datetime
+    callback_url: str | None = None
+    # Stop retrying unreached stores then (the rollout's deadline, or the round's end).
+    give_up_at: datetime
+    concurrency: int = BATCH_CONCURRENCY
+
+
+class PriceCommandRefs(BaseModel):
+    commands: dict[str, str]  # store -> command id
+    concurrency: int = BATCH_CONCURRENCY
+
+
+class StoreSends(BaseModel):
+    stores: dict[str, StoreSend]
+
+
+def _status(body: dict[str, Any]) -> StoreSend:
+    s = PriceCommandStatus.from_platform(body)
+    return StoreSend(
+        outcome=SendOutcome.ANSWERED, state=s.state, reason=s.reason, applied_at=s.applied_at
+    )
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+class BatchedPosActivities:
+    """A rollout's commands and status reads, hundreds of stores per activity: async HTTP with
+    bounded concurrency. Progress is heartbeated, so a retried attempt (a worker died) skips the
+    stores already answered; a resend is harmless anyway (commands are idempotent by id)."""
+
+    def __init__(self, pos: PosClient) -> None:
+        self.pos = pos
+
+    @activity.defn
+    async def send_price_commands(self, input: SendPriceCommandsInput) -> StoreSends:
+        """Send (or resend) each store its command; a store offline or busy is retried with
+        backoff until `give_up_at`, then reported unreached."""
+
+        async def one(store: str, command: str) -> StoreSend:
+            changes = input.overrides.get(store, input.changes)
+            body = [c.model_dump(mode="json") for c in changes]
+            delay = 0.5
+            while True:
+                try:
+                    return _status(
+                        await self.pos.send_price_command(
+                            store, command, body, input.effective_at, input.callback_url
+                        )
+                    )
+                except ApplicationError as e:
+                    if e.non_retryable:
+                        return StoreSend(outcome=SendOutcome.REFUSED, reason=e.message)
+                    error: BaseException = e
+                    wait = e.next_retry_delay.total_seconds() if e.next_retry_delay else delay
+                except PosUnavailable as e:
+                    error, wait = e, delay
+                left = (input.give_up_at - datetime.now(UTC)).total_seconds()
+                if left <= wait:
+                    return StoreSend(outcome=SendOutcome.UNREACHED, reason=_why(error))
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 5.0)
+
+        return await _each(input.commands, input.concurrency, one)
+
+    @activity.defn
+    async def price_command_statuses(self, input: PriceCommandRefs) -> StoreSends:
+        """Where each store's command stands (one try each): a store that does not know it
+        says `unknown` (send it again), one that does not answer is unreached."""
+
+        async def one(store: str, command: str) -> StoreSend:
+            try:
+                return _status(await self.pos.command_status(store, command))
+            except ApplicationError as e:
+                if e.type == "PosNotFound":
+                    return StoreSend(outcome=SendOutcome.ANSWERED, state=CommandState.UNKNOWN)
+                return StoreSend(outcome=SendOutcome.UNREACHED, reason=e.message)
+            except PosUnavailable as e:
+                return StoreSend(outcome=SendOutcome.UNREACHED, reason=_why(e))
+
+        return await _each(input.commands, input.concurrency, one)
+
+
+async def _each(
+    commands: dict[str, str],
+    concurrency: int,
+    one: Callable[[str, str], Awaitable[StoreSend]],
+) -> StoreSends:
+    """`one(store, command)` for every store, `concurrency` at a time, heartbeating what is
+    done; a retried attempt starts from its last heartbeat."""
+    info = activity.info()
+    done: dict[str, StoreSend] = {}
+    if info.heartbeat_details:
+        try:
+            done = StoreSends.model_validate(info.heartbeat_details[0]).stores
+        except ValidationError:
+            done = {}
+    done = {s: r for s, r in done.items() if s in commands}
+    gate = asyncio.Semaphore(max(1, concurrency))
+    last_beat = 0.0
+
+    def beat(force: bool = False) -> None:
+        nonlocal last_beat
+        now = time.monotonic()
+        if force or now - last_beat >= 1.0:
+            last_beat = now
+            activity.heartbeat(StoreSends(stores=done).model_dump(mode="json"))
+
+    async def run(store: str, command: str) -> None:
+        async with gate:
+            result = await one(store, command)
+        # Unreached is not progress: a retried attempt tries the store again.
+        if result.outcome is not SendOutcome.UNREACHED:
+            done[store] = result
+        else:
+            unreached[store] = result
+        beat()
+
+    unreached: dict[str, StoreSend] = {}
+    beat(force=True)
+    await asyncio.gather(*(run(s, c) for s, c in commands.items() if s not in done))
+    beat(force=True)
+    return StoreSends(stores={**unreached, **done})

@@ -19,9 +19,11 @@ per-sale post fewer sales (`--few-sales`) than the other modes (`--sales`). For 
 Odoo server-time split is read from the emulator's `/_emulator/stats`: server seconds, RPCs by
 method, seconds by method (results.json, `odoo`).
 
-  rollout   a PriceRollout of 20 SKUs to 80, 500 and 2,000 simulated stores answering at once
+  rollout   a PriceRollout of 20 SKUs to 80, 500, 2,000 and 10,000 simulated stores at once
             (POS simulator in its own process, confirmations through `retailflow ingress`):
-            wall time from the effective time to the last store confirmation, and the worker
+            the Odoo phase (pricelist items written) on its own, then wall time from when
+            stores were commanded (the effective time, or once Odoo was written if later) to
+            the last store confirmation, the rollout's history length, and the worker
             process's peak memory (VmHWM).
 
   refunds   auto-approved refunds per second end to end (gateway refund + Odoo entry), and
@@ -357,7 +359,8 @@ async def run_rollout(temporal_address: str, workdir: Path, stores: int) -> dict
         procs.append(ingress)
         wait_for_port(ingress_port, ingress, "the ingress")
         client = await connect(settings.temporal)
-        effective = datetime.now(UTC) + timedelta(seconds=3)
+        started = datetime.now(UTC)
+        effective = started + timedelta(seconds=3)
         _, handle = await start_rollout(
             client,
             settings,
@@ -377,11 +380,21 @@ async def run_rollout(temporal_address: str, workdir: Path, stores: int) -> dict
         done = time.time()
         confirmed = [r.confirmed_at for r in report.stores.values() if r.confirmed_at]
         assert len(confirmed) == stores, f"{stores - len(confirmed)} stores not confirmed"
+        assert report.odoo_written_at and report.commanding_started_at
         last = max(confirmed)
+        # Stores are commanded at the effective time, or once Odoo is written if that took
+        # longer: the rollout figure counts from then, the Odoo phase is reported on its own.
+        commanding = report.commanding_started_at
+        history = await handle.fetch_history()
         return {
             "stores": stores,
+            "odoo_items": report.odoo_items,
+            "odoo_phase_s": (report.odoo_written_at - started).total_seconds(),
+            "effective_after_odoo": effective >= report.odoo_written_at,
+            "commanding_to_last_confirmation_s": (last - commanding).total_seconds(),
             "effective_to_last_confirmation_s": (last - effective).total_seconds(),
             "effective_to_workflow_end_s": done - effective.timestamp(),
+            "parent_history_events": len(history.events),
             "worker_peak_rss_mb": peak_rss_mb(worker.pid),
             "ingress_peak_rss_mb": peak_rss_mb(ingress.pid),
         }
@@ -620,10 +633,18 @@ async def main(args: argparse.Namespace) -> None:
                     for n in (int(x) for x in args.rollout_stores.split(",")):
                         r = await run_rollout(address, workdir, n)
                         results["rollouts"].append(r)
+                        when = (
+                            "the effective time"
+                            if r["effective_after_odoo"]
+                            else "once Odoo was written, after the effective time"
+                        )
                         print(
-                            f"rollout  20 SKUs to {n} stores: last confirmation "
-                            f"{r['effective_to_last_confirmation_s']:.1f} s after the effective "
-                            f"time, worker peak RSS {r['worker_peak_rss_mb']:.0f} MB",
+                            f"rollout  20 SKUs to {n} stores: Odoo ({r['odoo_items']} items) "
+                            f"written in {r['odoo_phase_s']:.1f} s; last confirmation "
+                            f"{r['commanding_to_last_confirmation_s']:.1f} s after commanding "
+                            f"started ({when}), "
+                            f"{r['parent_history_events']} history events, worker peak RSS "
+                            f"{r['worker_peak_rss_mb']:.0f} MB",
                             flush=True,
                         )
                     continue
@@ -658,12 +679,18 @@ async def main(args: argparse.Namespace) -> None:
                 f"{o['server_time_s'] / r['settled_s']:.0%} |"
             )
     if results.get("rollouts"):
-        print("\n| stores | effective → last confirmation | → workflow end | worker peak RSS |")
-        print("| --- | --- | --- | --- |")
+        print(
+            "\n| stores | Odoo phase (items) | effective → last confirmation | → workflow end "
+            "| parent history events | worker peak RSS | ingress peak RSS |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- |")
         for r in results["rollouts"]:
+            late = "" if r["effective_after_odoo"] else " (from Odoo written)"
             print(
-                f"| {r['stores']} | {r['effective_to_last_confirmation_s']:.1f} s | "
-                f"{r['effective_to_workflow_end_s']:.1f} s | {r['worker_peak_rss_mb']:.0f} MB |"
+                f"| {r['stores']:,} | {r['odoo_phase_s']:.1f} s ({r['odoo_items']:,}) | "
+                f"{r['commanding_to_last_confirmation_s']:.1f} s{late} | "
+                f"{r['effective_to_workflow_end_s']:.1f} s | {r['parent_history_events']:,} | "
+                f"{r['worker_peak_rss_mb']:.0f} MB | {r['ingress_peak_rss_mb']:.0f} MB |"
             )
     if "per-sale" in runs and "batched" in runs:
         speedup = runs["batched"]["settled_per_s"] / runs["per-sale"]["settled_per_s"]
@@ -692,7 +719,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--refunds", type=int, default=200, help="auto-approved refunds")
     parser.add_argument("--approvals", type=int, default=40, help="refunds approved by Update")
-    parser.add_argument("--rollout-stores", default="80,500,2000")
+    parser.add_argument("--rollout-stores", default="80,500,2000,10000")
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
     os._exit(0)

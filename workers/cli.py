@@ -7,7 +7,7 @@ retailflow sale status STORE TXN
 retailflow sale retry|dismiss STORE TXN --by NAME [--comment TEXT]
 retailflow sale exceptions [--store S]     the exception inbox (sales, ledgers' parked stock)
 retailflow ledger retry-stock|dismiss-stock STORE DAY --by NAME [--comment TEXT]
-retailflow price-rollout start|status|cancel ...
+retailflow price-rollout start|status|cancel|commands ...
 retailflow refund request|approve|reject|retry|resolved|list|show ...
 retailflow demo [--keep-running]           everything on the embedded default
 
@@ -55,13 +55,14 @@ from domain.pricing import (
     parse_duration,
     parse_rollout,
     read_changes,
+    store_id_problem,
 )
 from domain.refund import RefundRejected, load_policy
 from domain.sale import SaleRefused
 from domain.validation import field_errors
 from workers.client import connect
 from workers.refunds import first_verdict, request_refund
-from workers.rollouts import start_rollout, validation_verdict
+from workers.rollouts import start_rollout, store_commands, validation_verdict
 from workers.settings import Settings, load_settings
 from workers.submit import (
     Mode,
@@ -612,6 +613,31 @@ async def cmd_rollout_cancel(args: argparse.Namespace, settings: Settings) -> in
     return 0
 
 
+async def cmd_rollout_commands(args: argparse.Namespace, settings: Settings) -> int:
+    """Every command the newest rollouts sent to one store (the change, any revert)."""
+    problem = store_id_problem(args.store)
+    if problem:
+        raise CliError(f"--store: {problem}")
+    if args.limit < 1:
+        raise CliError(f"--limit: {args.limit} is not a positive number of rollouts")
+    client = await _client(settings)
+    found = await store_commands(client, args.store, limit=args.limit)
+    if not found.commands:
+        print(f"no command sent to {args.store} by the newest {args.limit} rollouts")
+    else:
+        print(f"{'rollout':<32} {'command':<48} {'outcome':<12} {'sends':>5}  confirmed / reason")
+    for c in found.commands:
+        rollout = c.rollout_workflow_id.removeprefix("price-rollout:")
+        at = c.confirmed_at.isoformat(timespec="seconds") if c.confirmed_at else c.reason or ""
+        print(f"{rollout:<32} {c.command_id:<48} {c.outcome:<12} {c.sends:>5}  {at}")
+    if found.unanswered:
+        print(
+            f"{len(found.unanswered)} rollout(s) did not answer (is a worker running?): "
+            + ", ".join(sorted(found.unanswered)[:10])
+        )
+    return EXIT_OK
+
+
 async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> int:
     if args.file:
         try:
@@ -897,6 +923,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", required=True, type=_name)
     p.add_argument("--reason", default="")
     p.set_defaults(func=cmd_rollout_cancel)
+    p = rollout.add_parser("commands", help="every command the newest rollouts sent to a store")
+    p.add_argument("--store", required=True)
+    p.add_argument(
+        "--limit", type=int, default=50, help="how many of the newest rollouts to ask (50)"
+    )
+    p.set_defaults(func=cmd_rollout_commands)
 
     refund = sub.add_parser("refund", help="refunds with approval").add_subparsers(
         dest="refund_command", required=True

@@ -10,7 +10,9 @@ POST /v1/sales[?mode=per-sale|batched|summary]   body: one sale (the JSON contra
   503 {"status": "unavailable", ...}          Temporal could not take it: send it again
 GET /v1/sales/{store_id}/{txn_id}          where a sale stands
 POST /v1/pos/confirmations                 a store's signed confirmation of a price command
-  202 delivered; 401 bad signature; 422 malformed; 404 unknown command; 409 command closed
+  202 delivered; 401 bad signature; 422 malformed; 404 unknown command; 409 rollout closed
+  (confirmations are coalesced per rollout into one signal; each is answered once its
+  signal is delivered)
 POST /v1/gateway/webhook                   the payment gateway's events (Stripe webhooks)
   200 {"status": "received", "result": ...}  a failed refund reaches its Refund workflow;
       other events are received and ignored
@@ -22,9 +24,11 @@ GET /healthz
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from enum import StrEnum
 from typing import Any
 
 import stripe
@@ -44,7 +48,14 @@ from domain.validation import FieldError, field_errors
 from workers.client import connect
 from workers.settings import Settings
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
-from workflows.price_rollout import StoreConfirmation, StorePriceCommand, is_rollout_command_id
+from workflows.price_rollout import (
+    PriceRollout,
+    StoreConfirmation,
+    StorePriceCommand,
+    is_rollout_command_id,
+    parse_command_id,
+    rollout_workflow_id,
+)
 from workflows.refund import report_gateway_refund_failed
 
 log = logging.getLogger("retailflow.ingress")
@@ -72,6 +83,79 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
+class Delivery(StrEnum):
+    DELIVERED = "delivered"
+    UNKNOWN = "unknown"  # no such rollout
+    CLOSED = "closed"  # the rollout is over
+
+
+# Confirmations per signal: a batch of them stays far below Temporal's 2 MB payload limit.
+MAX_CONFIRMATIONS_PER_SIGNAL = 500
+
+
+class ConfirmationBatcher:
+    """Coalesces the confirmations of each rollout into one signal (`PriceRollout.confirmations`
+    with a list): the first one is sent at once, those that arrive while a signal is in flight
+    go together in the next. `deliver` returns only after the signal carrying its confirmation
+    was accepted by Temporal, so a confirmation the POS was answered 202 for is never lost."""
+
+    def __init__(self, client: Callable[[], Client], linger_s: float = 0.005) -> None:
+        self._client = client
+        self._linger_s = linger_s
+        self._queues: dict[str, list[tuple[dict[str, Any], asyncio.Future[Delivery]]]] = {}
+        self._flushing: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def deliver(self, workflow_id: str, confirmation: dict[str, Any]) -> Delivery:
+        future: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(workflow_id, []).append((confirmation, future))
+        if workflow_id not in self._flushing:
+            self._flushing.add(workflow_id)
+            task = asyncio.create_task(self._flush(workflow_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _flush(self, workflow_id: str) -> None:
+        try:
+            if self._linger_s:
+                await asyncio.sleep(self._linger_s)
+            while queue := self._queues.get(workflow_id):
+                batch = queue[:MAX_CONFIRMATIONS_PER_SIGNAL]
+                del queue[: len(batch)]
+                try:
+                    outcome = await self._signal(workflow_id, [c for c, _ in batch])
+                except Exception as e:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(e)
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(outcome)
+        finally:
+            self._flushing.discard(workflow_id)
+            if not self._queues.get(workflow_id):
+                self._queues.pop(workflow_id, None)
+
+    async def _signal(self, workflow_id: str, items: list[dict[str, Any]]) -> Delivery:
+        handle = self._client().get_workflow_handle(workflow_id)
+        try:
+            await handle.signal(PriceRollout.confirmations, items)
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Not found: a rollout that never existed, or one that is over.
+            try:
+                await handle.describe()
+            except RPCError as d:
+                if d.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return Delivery.UNKNOWN
+            return Delivery.CLOSED
+        return Delivery.DELIVERED
+
+
 def _refused(errors: list[FieldError], status_code: int = 422) -> JSONResponse:
     return JSONResponse(
         {"status": "refused", "errors": [e.model_dump() for e in errors]}, status_code=status_code
@@ -95,6 +179,7 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
     state: dict[str, Client] = {}
     if client is not None:
         state["client"] = client
+    batcher = ConfirmationBatcher(lambda: state["client"])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -192,6 +277,11 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         if not is_rollout_command_id(confirmation.command_id):
             log.warning("refused a confirmation for unknown command %r", confirmation.command_id)
             return JSONResponse({"status": "unknown command"}, status_code=404)
+        ref = parse_command_id(confirmation.command_id)
+        if ref is not None:
+            return await _to_rollout(confirmation, ref.rollout_id, ref.store_id)
+        # The legacy '-' form: a rollout started before ids were joined by ':' has a child
+        # workflow per command, which takes the confirmation itself.
         handle = state["client"].get_workflow_handle(confirmation.command_id)
         try:
             await handle.signal(StorePriceCommand.confirm, confirmation)
@@ -208,6 +298,30 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                     "refused a confirmation for unknown command %r", confirmation.command_id
                 )
                 return JSONResponse({"status": "unknown command"}, status_code=404)
+            return JSONResponse({"status": "closed"}, status_code=409)
+        return JSONResponse({"status": "delivered"}, status_code=202)
+
+    async def _to_rollout(
+        confirmation: StoreConfirmation, rollout_id: str, store_id: str
+    ) -> JSONResponse:
+        """A command of the rollout's: delivered to it with the others arriving meanwhile."""
+        if store_id != confirmation.store_id:
+            log.warning(
+                "refused a confirmation from store %r for another store's command %r",
+                confirmation.store_id,
+                confirmation.command_id,
+            )
+            return JSONResponse({"status": "unknown command"}, status_code=404)
+        try:
+            outcome = await batcher.deliver(
+                rollout_workflow_id(rollout_id), confirmation.model_dump(mode="json")
+            )
+        except Exception as e:  # Temporal unreachable or overloaded: the POS sends it again
+            return _unavailable("delivering the confirmation", e)
+        if outcome is Delivery.UNKNOWN:
+            log.warning("refused a confirmation for unknown command %r", confirmation.command_id)
+            return JSONResponse({"status": "unknown command"}, status_code=404)
+        if outcome is Delivery.CLOSED:
             return JSONResponse({"status": "closed"}, status_code=409)
         return JSONResponse({"status": "delivered"}, status_code=202)
 

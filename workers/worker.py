@@ -14,7 +14,7 @@ from activities.gateway_client import GatewayClient
 from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
-from activities.pos import PosActivities
+from activities.pos import BatchedPosActivities, PosActivities
 from activities.pos_client import PosClient
 from activities.sale_refunds import SaleRefundsActivities
 from domain.posting import PostingProfile, load_profile
@@ -43,6 +43,7 @@ def build_worker(
     task_queue: str | None = None,
 ) -> Worker:
     pos_activities = PosActivities(pos)
+    pos_batches = BatchedPosActivities(pos)
     payments = PaymentActivities(gateway or GatewayClient(settings.gateway()))
     return Worker(
         client,
@@ -57,6 +58,8 @@ def build_worker(
             pos_activities.list_stores,
             pos_activities.send_price_command,
             pos_activities.price_command_status,
+            pos_batches.send_price_commands,
+            pos_batches.price_command_statuses,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -16,13 +16,21 @@ id, `price-rollout:{rollout_id}:{store_id}`) the key a confirmation is routed by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializationInfo,
+    StringConstraints,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -37,14 +45,22 @@ with workflow.unsafe.imports_passed_through():
         WritePricelistItemsInput,
     )
     from activities.pos import (
+        BATCH_CONCURRENCY,
+        SEND_ROUND,
+        BatchedPosActivities,
         CommandState,
         ListStoresInput,
         PosActivities,
         PriceCommandRef,
+        PriceCommandRefs,
         PriceCommandStatus,
+        SendOutcome,
         SendPriceCommandInput,
+        SendPriceCommandsInput,
+        StoreSend,
+        StoreSends,
     )
-    from domain.ids import SEPARATOR, business_id
+    from domain.ids import SEPARATOR, BadIdPart, business_id
     from domain.pricing import PriceChange, Rollout, RolloutRejected, parse_rollout
     from workflows.policies import POS_READ, odoo_chunk_write
     from workflows.search_attributes import RETAIL_STATUS, STORE_ID, status_details
@@ -55,6 +71,10 @@ ROLLOUT_KIND = "price-rollout"
 # contain: `R-1`+`S1` and `R`+`1-S1` were one command. Those still in flight keep their ids.
 LEGACY_PREFIX = "price-rollout-"
 COLON_IDS_PATCH = "price-rollout-colon-ids"
+# Rollouts started before commands were sent in batches have one child workflow per store:
+# they keep that path to their end (their histories replay it).
+BATCHED_PATCH = "price-rollout-batched-commands"
+REVERT = "revert"
 
 
 def rollout_workflow_id(rollout_id: str) -> str:
@@ -78,6 +98,29 @@ def command_id(rollout_id: str, store_id: str, revert: bool = False, legacy: boo
 def is_rollout_command_id(value: str) -> bool:
     """Whether a confirmation's command id can name a store command (new or legacy form)."""
     return value.startswith((f"{ROLLOUT_KIND}{SEPARATOR}", LEGACY_PREFIX))
+
+
+class CommandRef(BaseModel):
+    """What a `price-rollout:{rollout}:{store}[:revert]` command id names."""
+
+    rollout_id: str
+    store_id: str
+    revert: bool = False
+
+
+def parse_command_id(value: str) -> CommandRef | None:
+    """The rollout, store and kind a command id names; None for anything else (the legacy
+    `-` form included: it cannot be split unambiguously)."""
+    parts = value.split(SEPARATOR)
+    if len(parts) == 4 and parts[3] == REVERT:
+        parts, revert = parts[:3], True
+    else:
+        revert = False
+    if len(parts) != 3 or parts[0] != ROLLOUT_KIND or not all(parts[1:]):
+        return None
+    if any(p != p.strip() or not p.isprintable() for p in parts[1:]):
+        return None
+    return CommandRef(rollout_id=parts[1], store_id=parts[2], revert=revert)
 
 
 # Items (or prices) per Odoo activity call: work that grows with the rollout is done in chunks
@@ -161,8 +204,10 @@ class StoreCommandInput(BaseModel):
 
 
 class StoreCommandResult(BaseModel):
-    store_id: str
-    command_id: str
+    # In a rollout's report these are left out of the payload (the key and the rollout id
+    # give them back): a 10,000-store report stays far below Temporal's 2 MB payload limit.
+    store_id: str = ""
+    command_id: str = ""
     outcome: StoreOutcome
     accepted: bool = False  # the store holds the command (it applies it, even if late)
     reason: str | None = None
@@ -307,6 +352,37 @@ class StorePriceCommand:
         return self._result
 
 
+# -- batched commands: a few history events per store, not a workflow ------------------------
+
+# Stores per activity call: its input and result (about 100 bytes a store) stay small.
+STORES_PER_CALL = 500
+# Unreached stores are sent their command again after this, doubling up to RESEND_MAX.
+RESEND_FIRST = timedelta(seconds=1)
+RESEND_MAX = timedelta(seconds=30)
+SEND_HEARTBEAT = timedelta(seconds=30)
+# A status read of a few hundred stores, `BATCH_CONCURRENCY` at a time (10 s each at worst).
+POS_BATCH_READ: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "heartbeat_timeout": SEND_HEARTBEAT,
+    "retry_policy": RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3),
+}
+
+
+class _Fleet:
+    """The commands of one kind (the change, or its revert) to many stores, in the rollout's
+    own state: per-store results, and how many are still open (neither confirmed, rejected nor
+    given up)."""
+
+    def __init__(self, revert: bool, stores: list[str], results: dict[str, StoreCommandResult]):
+        self.revert = revert
+        self.results = results
+        for store in stores:
+            results[store] = StoreCommandResult(outcome=StoreOutcome.PENDING)
+        self.open = set(stores)
+        self.last_error: dict[str, str] = {}
+        self.closed = False
+
+
 # -- the rollout ----------------------------------------------------------------------------
 
 
@@ -361,8 +437,47 @@ class RolloutReport(BaseModel):
     stores: dict[str, StoreCommandResult] = {}
     failure_ratio: float = 0.0
     compensation: Compensation | None = None
-    # Signals the rollout could not take (a malformed cancel), with why.
+    # Signals the rollout could not take (a malformed cancel or confirmation), with why.
     ignored_signals: list[str] = []
+    ignored_count: int = 0
+    # When Odoo held every item of the rollout, and when the first store was commanded (the
+    # effective time, or later when writing Odoo took longer).
+    odoo_written_at: datetime | None = None
+    commanding_started_at: datetime | None = None
+
+    @field_serializer("stores")
+    def _compact_stores(
+        self, stores: dict[str, StoreCommandResult], info: SerializationInfo
+    ) -> dict[str, Any]:
+        """Each store's result without what its key and the rollout id say, nor defaults."""
+        mode = "json" if info.mode_is_json() else "python"
+        out: dict[str, Any] = {}
+        for store, r in stores.items():
+            d = r.model_dump(mode=mode, exclude_defaults=True)
+            if d.get("store_id") == store:
+                del d["store_id"]
+            if d.get("command_id") and d["command_id"] == _command_id_or_none(
+                self.rollout_id, store
+            ):
+                del d["command_id"]
+            out[store] = d
+        return out
+
+    @model_validator(mode="after")
+    def _complete_stores(self) -> RolloutReport:
+        for store, r in self.stores.items():
+            if not r.store_id:
+                r.store_id = store
+            if not r.command_id:
+                r.command_id = _command_id_or_none(self.rollout_id, store) or ""
+        return self
+
+
+def _command_id_or_none(rollout_id: str | None, store: str) -> str | None:
+    try:
+        return command_id(rollout_id, store) if rollout_id else None
+    except BadIdPart:
+        return None
 
 
 @workflow.defn
@@ -375,11 +490,17 @@ class PriceRollout:
         self._cancel: CancelRequest | None = None
         self._legacy_ids = False
         self._product_ids: dict[str, int] = {}
+        # Batched commands (no child per store): the commands of each kind (the change, its
+        # revert) and their results, which confirmations update as they arrive.
+        self._batched = False
+        self._fleets: dict[bool, _Fleet] = {}
+        self._rollout_id: str | None = None
 
     @workflow.run
     async def run(self, input: PriceRolloutInput) -> RolloutReport:
         # A rollout started by an older release keeps its '-' command ids (its children exist).
         self._legacy_ids = not workflow.patched(COLON_IDS_PATCH)
+        self._batched = workflow.patched(BATCHED_PATCH)
         rep = self._report
         raw_id = input.rollout.get("rollout_id")
         rep.rollout_id = raw_id if isinstance(raw_id, str) else None
@@ -389,6 +510,7 @@ class PriceRollout:
             rep.reasons = [str(err) for err in e.errors]
             return self._finish(RolloutStatus.REJECTED)
         rep.requested_by = rollout.requested_by
+        self._rollout_id = rollout.rollout_id
 
         # Everything that can refuse the rollout runs before the first write.
         try:
@@ -444,6 +566,7 @@ class PriceRollout:
                 **odoo_chunk_write(len(changes) * len(store_chunk)),
             )
             rep.odoo_items += written.written
+        rep.odoo_written_at = workflow.now()
         self._set_status(RolloutStatus.SCHEDULED)
 
         wait = rollout.effective_at - workflow.now()
@@ -454,7 +577,11 @@ class PriceRollout:
                 pass
         if self._cancel is None:
             self._set_status(RolloutStatus.COMMANDING)
-            await self._command_stores(input, rollout, stores)
+            rep.commanding_started_at = workflow.now()
+            if self._batched:
+                await self._command_fleet(input, rollout, stores)
+            else:
+                await self._command_stores(input, rollout, stores)
 
         failed = [s for s, r in rep.stores.items() if r.outcome is not StoreOutcome.CONFIRMED]
         rep.failure_ratio = len(failed) / len(stores)
@@ -468,7 +595,10 @@ class PriceRollout:
             )
         if why is None:
             return self._finish(RolloutStatus.COMPLETED)
-        await self._compensate(input, rollout, why)
+        if self._batched:
+            await self._compensate_fleet(input, rollout, why)
+        else:
+            await self._compensate(input, rollout, why)
         return self._finish(RolloutStatus.COMPENSATED)
 
     async def _command_stores(
@@ -602,6 +732,403 @@ class PriceRollout:
                 else f"{len(changes)} prices to {store}"
             ),
         )
+
+    # -- batched commands (rollouts started by this release) --------------------------------
+
+    async def _command_fleet(
+        self, input: PriceRolloutInput, rollout: Rollout, stores: list[str]
+    ) -> None:
+        fleet = self._fleets[False] = _Fleet(False, stores, self._report.stores)
+        max_failures = rollout.max_failure_ratio * len(stores)
+
+        def stopping() -> bool:
+            return self._cancel is not None or self._failures > max_failures
+
+        deadline = workflow.now() + rollout.confirm_within
+        await self._run_fleet(input, rollout, fleet, {}, rollout.changes, deadline, stopping)
+        for store in sorted(fleet.open):
+            r = fleet.results[store]
+            if stopping():
+                r.outcome = StoreOutcome.CANCELLED
+                if not r.sends:
+                    r.reason = "not commanded: the rollout stopped first"
+            else:
+                r.outcome = StoreOutcome.UNREACHABLE
+                r.reason = self._unreached_reason(fleet, store, deadline)
+            self._set_state(store, r.outcome)
+        fleet.open.clear()
+        fleet.closed = True
+        self._update_details()
+
+    async def _compensate_fleet(self, input: PriceRolloutInput, rollout: Rollout, why: str) -> None:
+        """Stores that took the change (or may have: a command cancelled in flight) get their
+        old prices back, as batched commands; Odoo loses the rollout's items."""
+        self._set_status(RolloutStatus.COMPENSATING)
+        comp = self._report.compensation = Compensation(why=why)
+        rep = self._report
+        touched = sorted(
+            s
+            for s, r in rep.stores.items()
+            if r.outcome is not StoreOutcome.REJECTED
+            and (
+                r.accepted
+                or r.outcome is StoreOutcome.CONFIRMED
+                or (r.outcome is StoreOutcome.CANCELLED and r.sends > 0)
+            )
+        )
+        base = [
+            PriceChange(sku=c.sku, price=rep.old_prices[c.sku], currency=c.currency)
+            for c in rollout.changes
+        ]
+        overrides = {
+            store: [
+                PriceChange(
+                    sku=c.sku,
+                    price=rep.store_old_prices[store].get(c.sku, rep.old_prices[c.sku]),
+                    currency=c.currency,
+                )
+                for c in rollout.changes
+            ]
+            for store in touched
+            if rep.store_old_prices.get(store)
+        }
+        if touched:
+            fleet = self._fleets[True] = _Fleet(True, touched, {})
+            deadline = workflow.now() + rollout.confirm_within
+            await self._run_fleet(
+                input, rollout, fleet, overrides, base, deadline, lambda: False, revert=True
+            )
+            fleet.closed = True
+            for store in touched:
+                r = fleet.results[store]
+                if r.outcome is StoreOutcome.CONFIRMED:
+                    comp.stores_reverted.append(store)
+                elif rep.stores[store].accepted or r.accepted:
+                    reason = r.reason or self._unreached_reason(fleet, store, deadline)
+                    outcome = StoreOutcome.REJECTED if r.reason else StoreOutcome.UNREACHABLE
+                    comp.stores_not_reverted[store] = f"{outcome.value}: {reason}"
+                # A command cancelled before the store received it needs no revert.
+        for changes, store_chunk in item_chunks(rollout.changes, sorted(self._states)):
+            removed = await workflow.execute_activity_method(
+                OdooPricingActivities.remove_pricelist_items,
+                RemovePricelistItemsInput(
+                    rollout_id=rollout.rollout_id,
+                    pricelist=input.pricelist,
+                    stores=store_chunk,
+                    product_ids=[self._product_ids[c.sku] for c in changes],
+                ),
+                **odoo_chunk_write(len(changes) * len(store_chunk)),
+            )
+            comp.odoo_items_removed += removed.removed
+
+    @staticmethod
+    def _unreached_reason(fleet: _Fleet, store: str, deadline: datetime) -> str:
+        r = fleet.results[store]
+        if r.accepted:
+            return f"accepted but not confirmed by {deadline.isoformat()}"
+        last = fleet.last_error.get(store)
+        return f"not reachable before {deadline.isoformat()}" + (f" ({last})" if last else "")
+
+    async def _run_fleet(
+        self,
+        input: PriceRolloutInput,
+        rollout: Rollout,
+        fleet: _Fleet,
+        overrides: dict[str, list[PriceChange]],
+        changes: list[PriceChange],
+        deadline: datetime,
+        stopping: Callable[[], bool],
+        revert: bool = False,
+    ) -> None:
+        """Send every store its command, then wait for the confirmations (signals from the
+        ingress, in batches), resending to unreached stores with backoff and polling the
+        stores that accepted but have not confirmed, until all are settled or the deadline."""
+        resend_after = RESEND_FIRST
+        next_send = workflow.now()
+        next_poll = workflow.now() + input.poll_every
+        effective_at = workflow.now() if revert else rollout.effective_at
+
+        def settled() -> bool:
+            return not fleet.open or stopping()
+
+        while not settled() and workflow.now() < deadline:
+            now = workflow.now()
+            unsent = [s for s in sorted(fleet.open) if not fleet.results[s].accepted]
+            if unsent and now >= next_send:
+                await self._send_round(
+                    input,
+                    rollout,
+                    fleet,
+                    unsent,
+                    overrides,
+                    changes,
+                    effective_at,
+                    deadline,
+                    stopping,
+                )
+                next_send = workflow.now() + resend_after
+                resend_after = min(resend_after * 2, RESEND_MAX)
+                continue
+            if now >= next_poll:
+                waiting = [s for s in sorted(fleet.open) if fleet.results[s].accepted]
+                if waiting:
+                    await self._poll_round(input, fleet, waiting, stopping)
+                next_poll = workflow.now() + input.poll_every
+                continue
+            wake = min(next_poll, deadline)
+            if any(not fleet.results[s].accepted for s in fleet.open):
+                wake = min(wake, next_send)
+            try:
+                await workflow.wait_condition(settled, timeout=max(wake - now, timedelta(0)))
+            except TimeoutError:
+                pass
+
+    async def _batches(
+        self,
+        calls: list[Callable[[], Awaitable[None]]],
+        parallel: int,
+        stopping: Callable[[], bool],
+    ) -> None:
+        """Run the activity calls, `parallel` at a time; cancel those in flight on stop."""
+        gate = asyncio.Semaphore(max(1, parallel))
+
+        async def gated(call: Callable[[], Awaitable[None]]) -> None:
+            async with gate:
+                if not stopping():
+                    await call()
+
+        tasks = [asyncio.ensure_future(gated(c)) for c in calls]
+        await workflow.wait_condition(lambda: all(t.done() for t in tasks) or stopping())
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _send_round(
+        self,
+        input: PriceRolloutInput,
+        rollout: Rollout,
+        fleet: _Fleet,
+        stores: list[str],
+        overrides: dict[str, list[PriceChange]],
+        changes: list[PriceChange],
+        effective_at: datetime,
+        deadline: datetime,
+        stopping: Callable[[], bool],
+    ) -> None:
+        per_call = max(1, min(input.concurrency, BATCH_CONCURRENCY))
+        parallel = max(1, input.concurrency // per_call)
+        size = min(STORES_PER_CALL, max(per_call, -(-len(stores) // parallel)))
+
+        def call(chunk: list[str]) -> Callable[[], Awaitable[None]]:
+            async def send() -> None:
+                now = workflow.now()
+                for store in chunk:
+                    fleet.results[store].sends += 1
+                    if not fleet.revert and self._states.get(store) is StoreOutcome.PENDING:
+                        self._set_state(store, StoreOutcome.COMMANDED)
+                try:
+                    sent = await workflow.execute_activity_method(
+                        BatchedPosActivities.send_price_commands,
+                        SendPriceCommandsInput(
+                            commands={
+                                s: command_id(rollout.rollout_id, s, revert=fleet.revert)
+                                for s in chunk
+                            },
+                            changes=changes,
+                            overrides={s: overrides[s] for s in chunk if s in overrides},
+                            effective_at=effective_at,
+                            callback_url=input.callback_url,
+                            give_up_at=min(deadline, now + SEND_ROUND),
+                            concurrency=per_call,
+                        ),
+                        start_to_close_timeout=SEND_ROUND
+                        + timedelta(seconds=60)
+                        + timedelta(seconds=10) * (len(chunk) // per_call + 1),
+                        heartbeat_timeout=SEND_HEARTBEAT,
+                        # Temporal retries a lost attempt until the deadline; the next one
+                        # resumes from its heartbeat.
+                        schedule_to_close_timeout=max(deadline - now, timedelta(seconds=30)),
+                        retry_policy=RetryPolicy(
+                            initial_interval=timedelta(seconds=1),
+                            maximum_interval=timedelta(seconds=10),
+                        ),
+                        summary=f"{len(chunk)} {'reverts' if fleet.revert else 'commands'}",
+                    )
+                except ActivityError as e:
+                    for store in chunk:
+                        fleet.last_error[store] = str(e.cause or e)[:300]
+                    return
+                self._took(fleet, sent)
+
+            return send
+
+        calls = [call(chunk) for chunk in chunks(stores, size)]
+        await self._batches(calls, parallel, stopping)
+        self._update_details()
+
+    async def _poll_round(
+        self,
+        input: PriceRolloutInput,
+        fleet: _Fleet,
+        stores: list[str],
+        stopping: Callable[[], bool],
+    ) -> None:
+        """Ask the stores that accepted but did not confirm (a callback may have been lost)."""
+        rid = self._rollout_id or ""
+        per_call = max(1, min(input.concurrency, BATCH_CONCURRENCY))
+
+        def call(chunk: list[str]) -> Callable[[], Awaitable[None]]:
+            async def poll() -> None:
+                for store in chunk:
+                    fleet.results[store].polls += 1
+                try:
+                    read = await workflow.execute_activity_method(
+                        BatchedPosActivities.price_command_statuses,
+                        PriceCommandRefs(
+                            commands={s: command_id(rid, s, revert=fleet.revert) for s in chunk},
+                            concurrency=per_call,
+                        ),
+                        summary=f"{len(chunk)} statuses",
+                        **POS_BATCH_READ,
+                    )
+                except ActivityError:
+                    return  # unreachable right now; keep waiting for the callbacks
+                self._took(fleet, read)
+
+            return poll
+
+        calls = [call(chunk) for chunk in chunks(stores, STORES_PER_CALL)]
+        await self._batches(calls, max(1, input.concurrency // per_call), stopping)
+        self._update_details()
+
+    def _took(self, fleet: _Fleet, answers: StoreSends) -> None:
+        """What the stores answered to a send or a status read."""
+        for store, a in answers.stores.items():
+            if store not in fleet.open:
+                continue
+            r = fleet.results[store]
+            if a.outcome is SendOutcome.UNREACHED:
+                fleet.last_error[store] = a.reason or "no answer"
+            elif a.outcome is SendOutcome.REFUSED:
+                self._settle(fleet, store, StoreOutcome.REJECTED, reason=a.reason or "refused")
+            elif a.state is CommandState.UNKNOWN:
+                r.accepted = False  # the store lost it (or never got it): send it again
+            else:
+                r.accepted = True
+                self._answered(fleet, store, a)
+
+    def _answered(self, fleet: _Fleet, store: str, a: StoreSend | PriceCommandStatus) -> None:
+        if a.state is CommandState.APPLIED:
+            at = a.applied_at or workflow.now()
+            self._settle(fleet, store, StoreOutcome.CONFIRMED, confirmed_at=at)
+        elif a.state is CommandState.REJECTED:
+            self._settle(fleet, store, StoreOutcome.REJECTED, reason=a.reason or "rejected")
+        elif fleet.results[store].outcome is StoreOutcome.PENDING:
+            fleet.results[store].outcome = StoreOutcome.COMMANDED
+
+    def _settle(
+        self,
+        fleet: _Fleet,
+        store: str,
+        outcome: StoreOutcome,
+        reason: str | None = None,
+        confirmed_at: datetime | None = None,
+    ) -> None:
+        r = fleet.results[store]
+        r.outcome, r.reason, r.confirmed_at = outcome, reason, confirmed_at
+        if outcome is StoreOutcome.CONFIRMED:
+            r.accepted = True
+        fleet.open.discard(store)
+        if not fleet.revert:
+            self._set_state(store, outcome)
+            if outcome is not StoreOutcome.CONFIRMED:
+                self._failures += 1
+
+    @workflow.signal
+    async def confirmations(self, batch: Any) -> None:
+        """Store confirmations, a list of StoreConfirmation, as the ingress coalesced them. Each
+        is checked here too: one that names no command of this rollout, or is malformed, is
+        kept with its reason for ops (the first few) and counted, never fails the workflow."""
+        items = batch if isinstance(batch, list) else [batch]
+        if not isinstance(batch, list):
+            self._ignore_signal("confirmations: not a list")
+        forward: list[tuple[str, StoreConfirmation]] = []
+        for raw in items:
+            parsed, why = invalid_reason(StoreConfirmation, raw)
+            if not isinstance(parsed, StoreConfirmation):
+                self._ignore_signal(f"confirmation ignored: {why}")
+                continue
+            if not self._batched:
+                forward.append((parsed.command_id, parsed))
+                continue
+            self._confirmed(parsed)
+        if forward:
+            await self._forward(forward)
+        self._update_details()
+
+    def _confirmed(self, c: StoreConfirmation) -> None:
+        ref = parse_command_id(c.command_id)
+        fleet = self._fleets.get(ref.revert) if ref else None
+        if ref is None or ref.rollout_id != self._rollout_id:
+            self._ignore_signal(f"confirmation ignored: {c.command_id!r} is not this rollout's")
+            return
+        if fleet is None or ref.store_id not in fleet.results:
+            self._ignore_signal(f"confirmation ignored: {c.command_id!r}: no such command was sent")
+            return
+        r = fleet.results[ref.store_id]
+        if c.store_id != ref.store_id:
+            self._ignore_store(r, f"store_id: {c.store_id!r} is not this command's store")
+        elif ref.store_id in fleet.open:
+            r.accepted = True
+            self._answered(
+                fleet,
+                ref.store_id,
+                PriceCommandStatus(
+                    state=CommandState(c.status), reason=c.reason, applied_at=c.applied_at
+                ),
+            )
+
+    async def _forward(self, items: list[tuple[str, StoreConfirmation]]) -> None:
+        """A rollout started before batched commands: its children take the confirmations."""
+        for cid, c in items:
+            try:
+                await workflow.get_external_workflow_handle(cid).signal(
+                    StorePriceCommand.confirm, c
+                )
+            except Exception as e:  # the child closed or never existed
+                self._ignore_signal(f"confirmation for {cid!r} not forwarded: {e}")
+
+    def _ignore_store(self, r: StoreCommandResult, why: str) -> None:
+        r.ignored_count += 1
+        if len(r.ignored) < MAX_IGNORED:
+            r.ignored.append(f"confirmation ignored: {why}")
+
+    def _ignore_signal(self, why: str) -> None:
+        workflow.logger.warning("%s", why)
+        self._report.ignored_count += 1
+        if len(self._report.ignored_signals) < MAX_IGNORED:
+            self._report.ignored_signals.append(why)
+
+    @workflow.query
+    def store_commands(self, store_id: str) -> list[StoreCommandResult]:
+        """Every command this rollout sent to one store (the change, its revert), with its
+        outcome: `retailflow price-rollout commands --store S` asks every rollout."""
+        out = []
+        for fleet in (self._fleets.get(False), self._fleets.get(True)):
+            r = fleet.results.get(store_id) if fleet else None
+            if fleet is not None and r is not None and r.sends:
+                out.append(
+                    r.model_copy(
+                        update={
+                            "store_id": store_id,
+                            "command_id": command_id(
+                                self._rollout_id or "", store_id, revert=fleet.revert
+                            ),
+                        }
+                    )
+                )
+        return out
 
     @workflow.signal
     def cancel(self, request: Any) -> None:

@@ -30,7 +30,10 @@ async def test_killed_worker_mid_rollout_completes_without_double_apply(
     ingress_url: str,
     tmp_path: Path,
 ) -> None:
-    pos.set_fleet(apply_delay_ms=300)
+    # Every store holds its command at once (sent in batches); they apply it over ~8 s, so
+    # the kill lands with some confirmed and the rest still to come.
+    for i, store in enumerate(pos.store_ids()):
+        pos.set_knobs(store, apply_delay_ms=300 + 100 * i)
     settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
     settings = settings.model_copy(update={"rollout_concurrency": 10})
     log = tmp_path / "worker.log"

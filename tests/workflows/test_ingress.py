@@ -202,18 +202,19 @@ async def test_confirmations_bogus_stale_unknown_and_closed(
         httpx.AsyncClient(transport=transport, base_url="http://ingress") as http,
     ):
         await client.get_workflow_handle(closed_id).result()
-        bogus_body = body(closed_id, "bogus")
+        # A command of the closed rollout (the rollout's id and a store).
+        bogus_body = body(f"{closed_id}:S001", "bogus")
         bogus = await http.post(
             "/v1/pos/confirmations", content=bogus_body, headers=_signed(bogus_body)
         )
-        nan_body = body(closed_id)
+        nan_body = body(f"{closed_id}:S001")
         nan = await http.post(
             "/v1/pos/confirmations", content=nan_body, headers=_signed(nan_body, "nan")
         )
         closed = await http.post(
             "/v1/pos/confirmations", content=nan_body, headers=_signed(nan_body)
         )
-        unknown_body = body(rollout_workflow_id(f"never{uuid.uuid4().hex[:6]}"))
+        unknown_body = body(rollout_workflow_id(f"never{uuid.uuid4().hex[:6]}") + ":S001")
         unknown = await http.post(
             "/v1/pos/confirmations", content=unknown_body, headers=_signed(unknown_body)
         )

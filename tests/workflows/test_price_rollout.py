@@ -14,7 +14,6 @@ import httpx
 import odoorpc
 import pytest
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from activities.pos_signing import sign
 from simulators.odoo import OdooEmulator
@@ -22,13 +21,13 @@ from simulators.pos import PosPlatform
 from tests.activities.test_pricing_activities import rollout_items
 from tests.conftest import SECRET, applied_twice, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import eventually
-from workers.rollouts import start_rollout
+from tests.workflows.test_cli import one_line_error, run_cli
+from workers.rollouts import start_rollout, store_commands
 from workflows.price_rollout import (
     CancelRequest,
     PriceRollout,
     RolloutStatus,
     StoreOutcome,
-    StorePriceCommand,
 )
 
 CHANGES = [
@@ -99,19 +98,22 @@ async def test_rollout_to_80_stores_with_offline_and_rejecting_stores(
     assert report.failure_ratio == pytest.approx(3 / 80)
     # Odoo was written before any store was commanded.
     kinds = [e.WhichOneof("attributes") for e in history.events]
-    activities = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
+    scheduled = [
+        (i, e.activity_task_scheduled_event_attributes.activity_type.name)
+        for i, e in enumerate(history.events)
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
+    activities = [name for _, name in scheduled]
     assert activities[:3] == ["list_stores", "prepare_price_rollout", "write_pricelist_items"]
-    first_child = kinds.index("start_child_workflow_execution_initiated_event_attributes")
-    last_write = max(
-        i
-        for i, e in enumerate(history.events)
-        if e.HasField("activity_task_completed_event_attributes")
-    )
-    assert last_write < first_child
+    first_send = next(i for i, name in scheduled if name == "send_price_commands")
+    last_write = max(i for i, name in scheduled if name == "write_pricelist_items")
+    completed = [i for i, k in enumerate(kinds) if k == "activity_task_completed_event_attributes"]
+    assert max(i for i in completed if i < first_send) > last_write
+    # Commands go out in batches: no workflow per store, a few events per store at most.
+    assert "start_child_workflow_execution_initiated_event_attributes" not in kinds
+    assert len(history.events) < 3 * 80
+    assert report.odoo_written_at and report.commanding_started_at
+    assert report.odoo_written_at <= report.commanding_started_at
     # Stores and Odoo agree on the new prices; no store applied a command twice.
     assert pos.prices("S001")["COFFEE-250"] == Decimal("5.99")
     assert pos.prices("S030")["MILK-1L"] == Decimal("1.09")
@@ -174,7 +176,12 @@ async def test_failure_threshold_exceeded_compensates_stores_and_odoo(
     assert report.compensation is not None
     assert "over the 20.0% threshold" in report.compensation.why
     confirmed = sorted(s for s, r in report.stores.items() if r.outcome is StoreOutcome.CONFIRMED)
-    assert confirmed and report.compensation.stores_reverted == confirmed
+    # Every store that took the change, or holds it unconfirmed when the rollout stopped early.
+    took = sorted(
+        s for s, r in report.stores.items() if r.outcome is not StoreOutcome.REJECTED and r.accepted
+    )
+    assert confirmed and set(confirmed) <= set(took)
+    assert report.compensation.stores_reverted == took
     assert report.compensation.stores_not_reverted == {}  # rejected stores never applied it
     # Stores and Odoo agree again, on the prices in force before the rollout.
     assert report.old_prices == {"SOAP-BAR": Decimal("1.85"), "BATT-AA4": Decimal("5.99")}
@@ -199,8 +206,11 @@ async def test_cancel_mid_rollout_compensates(
     pos: PosPlatform,
     ingress_url: str,
 ) -> None:
-    pos.set_fleet(apply_delay_ms=1500)
     stores = [f"S{i:03d}" for i in range(51, 71)]
+    # Every store holds the command at once; three apply it quickly, the others slowly.
+    pos.set_fleet(apply_delay_ms=3000)
+    for store in stores[:3]:
+        pos.set_knobs(store, apply_delay_ms=20)
     settings = settings_for(
         odoo_emulator,
         temporal_address,
@@ -237,7 +247,11 @@ async def test_cancel_mid_rollout_compensates(
     for store in stores:
         prices = pos.prices(store)
         assert {sku: prices[sku] for sku in report.old_prices} == report.old_prices, store
-    assert any(r.outcome is StoreOutcome.CANCELLED for r in report.stores.values())
+    cancelled = [s for s, r in report.stores.items() if r.outcome is StoreOutcome.CANCELLED]
+    assert cancelled
+    # A store that held the command unconfirmed gets the revert too (it applied it late).
+    assert set(cancelled) <= set(report.compensation.stores_reverted)
+    assert applied_twice(pos) == []
     assert report.compensation.odoo_items_removed == report.odoo_items == 2 * len(stores)
     assert rollout_items(odoo, report.rollout_id or "") == []
 
@@ -351,7 +365,7 @@ async def test_forged_confirmation_is_refused_and_never_applied(
             a_rollout(target={"kind": "list", "stores": ["S077"]}, confirm_within="PT20S"),
         )
         command = f"price-rollout:{rollout.rollout_id}:S077"
-        child = await _commanded(client, command)
+        await _commanded(handle, "S077")
         body = json.dumps(
             {
                 "platform_id": "pos-main",
@@ -366,15 +380,22 @@ async def test_forged_confirmation_is_refused_and_never_applied(
         replayed = await post(http, body, "pos-main", SECRET, "1000")
         other = body.replace(command.encode(), b"price-rollout-NOPE-S077")
         unknown_command = await post(http, other, "pos-main", SECRET, now)
+        # Another store's command, or a command of a rollout that does not exist.
+        another = body.replace(b'"store_id": "S077"', b'"store_id": "S001"')
+        wrong_store = await post(http, another, "pos-main", SECRET, now)
+        nope = body.replace(rollout.rollout_id.encode(), b"NOPE")
+        unknown_rollout = await post(http, nope, "pos-main", SECRET, now)
         await asyncio.sleep(0.5)
-        still = await child.query(StorePriceCommand.state)
+        still = (await handle.query(PriceRollout.progress)).stores["S077"]
         genuine = await post(http, body, "pos-main", SECRET, now)
         report = await handle.result()
 
-    assert (forged, unknown_platform, replayed, unknown_command) == (401, 401, 401, 404)
-    assert still is not None and still.outcome is StoreOutcome.COMMANDED
+    assert (forged, unknown_platform, replayed) == (401, 401, 401)
+    assert (unknown_command, wrong_store, unknown_rollout) == (404, 404, 404)
+    assert still is StoreOutcome.COMMANDED
     assert genuine == 202
     assert report.stores["S077"].outcome is StoreOutcome.CONFIRMED
+    assert report.ignored_signals == []
 
 
 async def test_bogus_confirmation_sent_to_the_workflow_is_kept_and_cancel_still_works(
@@ -392,47 +413,126 @@ async def test_bogus_confirmation_sent_to_the_workflow_is_kept_and_cancel_still_
             settings,
             a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT20S"),
         )
-        child = await _commanded(client, f"price-rollout:{rollout.rollout_id}:S078")
-        bogus = {
-            "platform_id": "pos-main",
-            "store_id": "S078",
-            "command_id": child.id,
-            "status": "bogus",
-        }
+        await _commanded(handle, "S078")
+        command = f"price-rollout:{rollout.rollout_id}:S078"
+        good = {"platform_id": "pos-main", "store_id": "S078", "command_id": command}
         # Straight to the workflow, as a signed-but-wrong confirmation once reached it: it
         # used to fail every workflow task (ValueError: 'bogus' is not a valid CommandState).
-        await child.signal("confirm", bogus)
-        await child.signal("confirm", "not even an object")
+        await handle.signal(
+            "confirmations",
+            [
+                {**good, "status": "bogus"},
+                "not even an object",
+                {**good, "store_id": "S001", "status": "applied"},  # another store's command
+                {
+                    **good,
+                    "command_id": f"price-rollout:{rollout.rollout_id}:S001",
+                    "status": "applied",
+                },
+                {**good, "command_id": "price-rollout:elsewhere:S078", "status": "applied"},
+            ],
+        )
+        await handle.signal("confirmations", {"not": "a list"})
         await handle.signal("cancel", {"by": ""})
         state = await eventually(
-            lambda: child.query(StorePriceCommand.state),
-            lambda s: s is not None and s.ignored_count == 2,
+            lambda: handle.query(PriceRollout.report),
+            lambda r: len(r.ignored_signals) == 7,
         )
         await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="bogus"))
         report = await handle.result()
-    assert state is not None and state.outcome is StoreOutcome.COMMANDED
-    assert "status: Input should be 'applied' or 'rejected'" in state.ignored[0]
+    assert state.stores["S078"].outcome is StoreOutcome.COMMANDED
+    reasons = report.ignored_signals
+    assert "status: Input should be 'applied' or 'rejected'" in reasons[0]
+    assert reasons[1].startswith("confirmation ignored: input: Input should be a valid")
+    assert "S001" in reasons[2] and "no such command was sent" in reasons[2]
+    assert "'price-rollout:elsewhere:S078' is not this rollout's" in reasons[3]
+    assert reasons[4] == "confirmations: not a list"
+    assert reasons[5].startswith("confirmation ignored: platform_id: Field required")
+    assert reasons[6].startswith("cancel ignored: by")
     assert report.status is RolloutStatus.COMPENSATED
-    assert report.ignored_signals and report.ignored_signals[0].startswith("cancel ignored: by")
     assert report.compensation is not None
     assert report.compensation.why == "cancelled by ops-sam: bogus"
     assert report.stores["S078"].outcome is StoreOutcome.CANCELLED
-    assert report.stores["S078"].ignored_count == 2
+    assert report.stores["S078"].ignored_count == 1
+    assert "'S001' is not this command's store" in report.stores["S078"].ignored[0]
 
 
-async def _commanded(client: Client, command: str) -> Any:
-    child = client.get_workflow_handle_for(StorePriceCommand.run, command)
-    for _ in range(200):
-        state = await child.query(StorePriceCommand.state) if await _started(child) else None
-        if state and state.outcome is StoreOutcome.COMMANDED:
-            return child
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{command} was never commanded")
+async def _commanded(handle: Any, store: str) -> None:
+    """Once the store holds its command (the send answered), unconfirmed."""
+    await eventually(
+        lambda: handle.query(PriceRollout.report),
+        lambda r: store in r.stores and r.stores[store].accepted,
+        timeout=20,
+    )
 
 
-async def _started(handle: Any) -> bool:
-    try:
-        await handle.describe()
-        return True
-    except RPCError:
-        return False
+async def test_confirmations_arriving_together_reach_the_rollout_in_few_signals(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    stores = [f"S{i:03d}" for i in range(1, 41)]
+    pos.set_fleet(apply_delay_ms=600_000)  # the stores will not confirm by themselves
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings), httpx.AsyncClient(base_url=ingress_url) as http:
+        rollout, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": stores}, confirm_within="PT30S"),
+        )
+        await eventually(
+            lambda: handle.query(PriceRollout.report),
+            lambda r: len(r.stores) == 40 and all(x.accepted for x in r.stores.values()),
+            timeout=20,
+        )
+
+        async def confirm(store: str) -> int:
+            body = json.dumps(
+                {
+                    "platform_id": "pos-main",
+                    "store_id": store,
+                    "command_id": f"price-rollout:{rollout.rollout_id}:{store}",
+                    "status": "rejected" if store == "S040" else "applied",
+                    "reason": "price below cost floor" if store == "S040" else None,
+                }
+            ).encode()
+            ts = str(int(time.time()))
+            headers = {
+                "X-POS-Platform": "pos-main",
+                "X-POS-Timestamp": ts,
+                "X-POS-Signature": sign(SECRET, ts, body),
+            }
+            response = await http.post("/v1/pos/confirmations", content=body, headers=headers)
+            return response.status_code
+
+        answers = await asyncio.gather(*(confirm(s) for s in stores))
+        # Each was answered once its batch's signal was delivered: the rollout has them all.
+        progress = await handle.query(PriceRollout.progress)
+        report = await handle.result()
+        history = await handle.fetch_history()
+        commands = await store_commands(client, "S007")
+        env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+        listed = await asyncio.to_thread(
+            run_cli, ["price-rollout", "commands", "--store", "S007"], env
+        )
+        bad = await asyncio.to_thread(run_cli, ["price-rollout", "commands", "--store", "S:7"], env)
+    assert answers == [202] * 40
+    assert progress.counts == {"confirmed": 39, "rejected": 1}
+    assert report.status is RolloutStatus.COMPLETED
+    assert report.stores["S040"].reason == "price below cost floor"
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert set(signals) == {"confirmations"} and len(signals) < 40
+    # Ops find the command sent to a store without a workflow per store.
+    mine = [c for c in commands.commands if c.rollout_workflow_id == handle.id]
+    assert [(c.command_id, c.outcome, c.sends) for c in mine] == [
+        (f"price-rollout:{rollout.rollout_id}:S007", "confirmed", 1)
+    ]
+    assert listed.returncode == 0, listed.stderr
+    assert f"price-rollout:{rollout.rollout_id}:S007" in listed.stdout
+    assert one_line_error(bad).startswith("retailflow: --store: store id 'S:7' must be")
