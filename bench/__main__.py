@@ -67,6 +67,30 @@ HERE = Path(__file__).parent
 
 # Set by --no-cost-model: emulators answer as fast as they can.
 COST_MODEL = "odoo17"
+# The dev server's pid, for the CPU profile of each run.
+TEMPORAL_PID: int | None = None
+
+
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used so far (/proc; 0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Profile:
+    """Where the CPU went during a run: each process's CPU seconds between start and stop."""
+
+    def __init__(self, **pids: int | None) -> None:
+        self.pids = {"bench client": os.getpid(), **pids}
+        self.start = {name: cpu_s(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        return {name: cpu_s(pid) - self.start[name] for name, pid in self.pids.items()}
 
 
 class Odoo:
@@ -249,8 +273,9 @@ async def run_workflows(
     tag: str,
     workdir: Path,
     entry_per_sale: bool = True,
-) -> tuple[float, float]:
-    """(seconds until Odoo holds every entry, seconds until every workflow is settled).
+) -> tuple[float, float, dict[str, float]]:
+    """(seconds until Odoo holds every entry, seconds until every workflow is settled, CPU
+    seconds of each process meanwhile).
 
     ``entry_per_sale`` False (summary): entries are not counted, posted is settled."""
     settings = Settings(
@@ -274,6 +299,13 @@ async def run_workflows(
         client = await connect(settings.temporal)
         await asyncio.sleep(2)  # worker connected and polling
         odoo.reset_stats()
+        profile = Profile(
+            **{
+                "retailflow worker": worker.pid,
+                "Temporal dev server": TEMPORAL_PID,
+                "Odoo emulator": odoo.proc.pid,
+            }
+        )
         start = time.perf_counter()
         submitted = await submit_many(client, settings, sales, mode, source="bench", concurrency=64)
         posted = None
@@ -287,7 +319,7 @@ async def run_workflows(
         while not odoo.stock_done():
             await asyncio.sleep(0.1)
         settled = time.perf_counter() - start
-        return posted if posted is not None else settled, settled
+        return posted if posted is not None else settled, settled, profile.stop()
     finally:
         stop(worker)
 
@@ -558,13 +590,14 @@ async def run_mode(
     try:
         if mode is None:
             odoo.reset_stats()
+            profile = Profile(**{"Odoo emulator": odoo.proc.pid})
             secs = run_direct(odoo, sales)
-            r: dict[str, Any] = {"posted_s": secs, "settled_s": secs}
+            r: dict[str, Any] = {"posted_s": secs, "settled_s": secs, "cpu_s": profile.stop()}
         else:
-            posted, settled = await run_workflows(
+            posted, settled, cpu = await run_workflows(
                 address, odoo, sales, mode, tag, workdir, entry_per_sale
             )
-            r = {"posted_s": posted, "settled_s": settled}
+            r = {"posted_s": posted, "settled_s": settled, "cpu_s": cpu}
         r["odoo"] = odoo.server_split()
         if entry_per_sale:
             assert odoo.posted(f"POS:{tag}") == len(sales)
@@ -590,6 +623,12 @@ async def run_mode(
         flush=True,
     )
     print_split(name, r["odoo"], r["settled_s"])
+    print(
+        "          cpu: "
+        + ", ".join(f"{who} {secs:.1f} s" for who, secs in r["cpu_s"].items())
+        + f" (wall {r['settled_s']:.1f} s, 2 cores)",
+        flush=True,
+    )
     return r
 
 
@@ -612,6 +651,8 @@ async def main(args: argparse.Namespace) -> None:
             temporal = subprocess.Popen(
                 dev_server_command(tport, None, workdir / "temporal.sqlite"), stdout=log, stderr=log
             )
+        global TEMPORAL_PID
+        TEMPORAL_PID = temporal.pid
         try:
             wait_for_port(tport, temporal, "the Temporal dev server")
             address = f"127.0.0.1:{tport}"
@@ -678,6 +719,13 @@ async def main(args: argparse.Namespace) -> None:
                 f"{o['server_time_s'] / r['sales']:.3f} | "
                 f"{o['server_time_s'] / r['settled_s']:.0%} |"
             )
+    if runs:
+        names = list(dict.fromkeys(n for r in runs.values() for n in r["cpu_s"]))
+        print("\n| mode | wall s | " + " | ".join(f"{n} CPU s" for n in names) + " |")
+        print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
+        for name, r in runs.items():
+            cells = " | ".join(f"{r['cpu_s'].get(n, 0.0):.1f}" for n in names)
+            print(f"| {name} | {r['settled_s']:.1f} | {cells} |")
     if results.get("rollouts"):
         print(
             "\n| stores | Odoo phase (items) | effective → last confirmation | → workflow end "

@@ -47,7 +47,8 @@ ROOT = Path(".demo")
 POS_SECRET = "demo-secret"
 WEBHOOK_SECRET = "whsec_retailflow"
 STORES = ("S001", "S002", "S003")
-MODES = {"S001": Mode.PER_SALE, "S002": Mode.PER_SALE, "S003": Mode.BATCHED}
+# Each store's configured posting mode: the three ways to book sales, side by side.
+MODES = {"S001": Mode.PER_SALE, "S002": Mode.SUMMARY, "S003": Mode.BATCHED}
 
 
 def _admin(port: int, path: str, body: dict[str, object], method: str = "PUT") -> None:
@@ -159,7 +160,9 @@ async def run_demo(args: argparse.Namespace) -> int:
             gateway_api_base=f"http://127.0.0.1:{args.gateway_port}",
             confirmation_url=f"http://127.0.0.1:{args.ingress_port}/v1/pos/confirmations",
             batch_size=20,
+            summary_batch_size=50,
             batch_max_age_s=1.0,
+            store_posting_modes={store: mode.value for store, mode in MODES.items()},
             ledger_idle_close_s=60.0,
             temporal=TemporalSettings(address=address),
         )
@@ -199,14 +202,12 @@ async def run_demo(args: argparse.Namespace) -> int:
                         {"id": p["reference"], "amount": cents, "currency": "usd"},
                         "POST",
                     )
-        batched = [r for r in stream if isinstance(r, dict) and r.get("store_id") == "S003"]
-        per_sale = [r for r in stream if not (isinstance(r, dict) and r.get("store_id") == "S003")]
         print(
             f"submitting {len(stream)} sales ({facts['resubmitted']} cashier retries, "
             f"{len(facts['invalid'])} invalid); Odoo fails {args.fault_rate:.0%} of calls"
         )
-        submitted = await submit_many(client, settings, per_sale, Mode.PER_SALE, "demo")
-        submitted += await submit_many(client, settings, batched, Mode.BATCHED, "demo")
+        # No mode named: each store's configured one (MODES).
+        submitted = await submit_many(client, settings, stream, None, "demo")
         followed = [s for s in submitted if s.submission is not Submission.FAILED]
         settled = await wait_until_settled(client, followed, td(minutes=10))
         _set_faults(args.odoo_port, 0.0)
@@ -228,8 +229,8 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
             '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
-            '\n  rollouts touching a store: WorkflowType = "StorePriceCommand" AND StoreId = "S002"'
         )
+        print("  rollout commands sent to a store: retailflow price-rollout commands --store S002")
         if args.keep_running:
             print("\neverything stays up: Ctrl-C to stop.", flush=True)
             await wait_for_ctrl_c()
