@@ -38,6 +38,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 with workflow.unsafe.imports_passed_through():
     from activities.odoo.pricing import (
+        ItemsInto,
         OdooPricingActivities,
         PreparePriceRolloutInput,
         PricelistItem,
@@ -61,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
         StoreSends,
     )
     from domain.ids import SEPARATOR, BadIdPart, business_id
-    from domain.pricing import PriceChange, Rollout, RolloutRejected, parse_rollout
+    from domain.pricing import PriceChange, Rollout, RolloutRejected, TargetKind, parse_rollout
     from workflows.policies import POS_READ, odoo_chunk_write
     from workflows.search_attributes import RETAIL_STATUS, STORE_ID, status_details
 
@@ -75,6 +76,9 @@ COLON_IDS_PATCH = "price-rollout-colon-ids"
 # they keep that path to their end (their histories replay it).
 BATCHED_PATCH = "price-rollout-batched-commands"
 REVERT = "revert"
+# Rollouts to all stores started before their items went once into the base pricelist wrote
+# one item per store and SKU: they keep doing so (and undo it so) to their end.
+BASE_ITEMS_PATCH = "price-rollout-base-items"
 
 
 def rollout_workflow_id(rollout_id: str) -> str:
@@ -143,6 +147,11 @@ def item_chunks(
         per_call = max(1, size // len(change_chunk))
         out.extend((change_chunk, store_chunk) for store_chunk in chunks(stores, per_call))
     return out
+
+
+# Stores per call that looks for store pricelists shadowing the base pricelist: each call
+# costs a few reads, and writes only for the stores with rules of their own.
+STORES_PER_LOOKUP = 500
 
 
 # -- one store ------------------------------------------------------------------------------
@@ -432,7 +441,8 @@ class RolloutReport(BaseModel):
     # another: store -> SKU -> price. Compensation restores these.
     old_prices: dict[str, Decimal] = {}
     store_old_prices: dict[str, dict[str, Decimal]] = {}
-    # How many pricelist items the rollout owns in Odoo (one per store and SKU).
+    # How many pricelist items the rollout owns in Odoo (one per store and SKU; to all stores,
+    # one per SKU in the base pricelist and one per SKU a store's own rules would shadow).
     odoo_items: int = 0
     stores: dict[str, StoreCommandResult] = {}
     failure_ratio: float = 0.0
@@ -495,6 +505,8 @@ class PriceRollout:
         self._batched = False
         self._fleets: dict[bool, _Fleet] = {}
         self._rollout_id: str | None = None
+        # A rollout to all stores: its items are in the base pricelist (BASE_ITEMS_PATCH).
+        self._base_items = False
 
     @workflow.run
     async def run(self, input: PriceRolloutInput) -> RolloutReport:
@@ -545,8 +557,11 @@ class PriceRollout:
         for store in stores:
             self._set_state(store, StoreOutcome.PENDING)
 
-        # Odoo, the system of record, first: each store's pricelist gets the rollout's items.
-        for changes, store_chunk in item_chunks(rollout.changes, stores):
+        # Odoo, the system of record, first.
+        self._base_items = rollout.target.kind is TargetKind.ALL and workflow.patched(
+            BASE_ITEMS_PATCH
+        )
+        for changes, store_chunk, into in self._odoo_writes(rollout, stores):
             written = await workflow.execute_activity_method(
                 OdooPricingActivities.write_pricelist_items,
                 WritePricelistItemsInput(
@@ -562,8 +577,9 @@ class PriceRollout:
                         )
                         for c in changes
                     ],
+                    into=into,
                 ),
-                **odoo_chunk_write(len(changes) * len(store_chunk)),
+                **odoo_chunk_write(len(changes) * max(1, len(store_chunk))),
             )
             rep.odoo_items += written.written
         rep.odoo_written_at = workflow.now()
@@ -600,6 +616,51 @@ class PriceRollout:
         else:
             await self._compensate(input, rollout, why)
         return self._finish(RolloutStatus.COMPENSATED)
+
+    def _odoo_writes(
+        self, rollout: Rollout, stores: list[str]
+    ) -> list[tuple[list[PriceChange], list[str], ItemsInto]]:
+        """The write calls: a rollout to some stores puts an item per store and SKU in their
+        own pricelists. One to all stores puts an item per SKU in the base pricelist, which
+        every store falls back to, then one per SKU in the stores whose own rules for it would
+        shadow the base item (so the newest rollout still wins there): items grow with the
+        distinct prices, not with stores times SKUs."""
+        if not self._base_items:
+            return [(c, s, ItemsInto.STORES) for c, s in item_chunks(rollout.changes, stores)]
+        out: list[tuple[list[PriceChange], list[str], ItemsInto]] = []
+        for changes in chunks(rollout.changes, CHUNK):
+            out.append((changes, [], ItemsInto.BASE))
+            out.extend((changes, s, ItemsInto.OVERRIDES) for s in chunks(stores, STORES_PER_LOOKUP))
+        return out
+
+    def _odoo_removals(
+        self, rollout: Rollout, stores: list[str]
+    ) -> list[tuple[list[PriceChange], list[str], bool]]:
+        """The remove calls, undoing `_odoo_writes` (the base items go with the first)."""
+        if not self._base_items:
+            return [(c, s, False) for c, s in item_chunks(rollout.changes, stores)]
+        out: list[tuple[list[PriceChange], list[str], bool]] = []
+        for changes in chunks(rollout.changes, CHUNK):
+            per_call = max(1, CHUNK // len(changes))
+            out.extend((changes, s, i == 0) for i, s in enumerate(chunks(stores, per_call) or [[]]))
+        return out
+
+    async def _remove_items(self, input: PriceRolloutInput, rollout: Rollout) -> int:
+        removed = 0
+        for changes, store_chunk, base in self._odoo_removals(rollout, sorted(self._states)):
+            done = await workflow.execute_activity_method(
+                OdooPricingActivities.remove_pricelist_items,
+                RemovePricelistItemsInput(
+                    rollout_id=rollout.rollout_id,
+                    pricelist=input.pricelist,
+                    stores=store_chunk,
+                    product_ids=[self._product_ids[c.sku] for c in changes],
+                    base=base,
+                ),
+                **odoo_chunk_write(len(changes) * max(1, len(store_chunk))),
+            )
+            removed += done.removed
+        return removed
 
     async def _command_stores(
         self, input: PriceRolloutInput, rollout: Rollout, stores: list[str]
@@ -688,18 +749,7 @@ class PriceRollout:
 
         await asyncio.gather(*(revert(s) for s in touched))
         comp.stores_reverted.sort()
-        for changes, store_chunk in item_chunks(rollout.changes, sorted(self._states)):
-            removed = await workflow.execute_activity_method(
-                OdooPricingActivities.remove_pricelist_items,
-                RemovePricelistItemsInput(
-                    rollout_id=rollout.rollout_id,
-                    pricelist=input.pricelist,
-                    stores=store_chunk,
-                    product_ids=[self._product_ids[c.sku] for c in changes],
-                ),
-                **odoo_chunk_write(len(changes) * len(store_chunk)),
-            )
-            comp.odoo_items_removed += removed.removed
+        comp.odoo_items_removed += await self._remove_items(input, rollout)
 
     async def _command_store(
         self,
@@ -808,18 +858,7 @@ class PriceRollout:
                     outcome = StoreOutcome.REJECTED if r.reason else StoreOutcome.UNREACHABLE
                     comp.stores_not_reverted[store] = f"{outcome.value}: {reason}"
                 # A command cancelled before the store received it needs no revert.
-        for changes, store_chunk in item_chunks(rollout.changes, sorted(self._states)):
-            removed = await workflow.execute_activity_method(
-                OdooPricingActivities.remove_pricelist_items,
-                RemovePricelistItemsInput(
-                    rollout_id=rollout.rollout_id,
-                    pricelist=input.pricelist,
-                    stores=store_chunk,
-                    product_ids=[self._product_ids[c.sku] for c in changes],
-                ),
-                **odoo_chunk_write(len(changes) * len(store_chunk)),
-            )
-            comp.odoo_items_removed += removed.removed
+        comp.odoo_items_removed += await self._remove_items(input, rollout)
 
     @staticmethod
     def _unreached_reason(fleet: _Fleet, store: str, deadline: datetime) -> str:

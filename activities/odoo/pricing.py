@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from odoorpc.error import RPCError
@@ -114,6 +115,19 @@ class PricelistItem(BaseModel):
     end: datetime | None = None
 
 
+class ItemsInto(StrEnum):
+    """Where a rollout's items go."""
+
+    # Into each listed store's own pricelist (created the first time a rollout reaches it).
+    STORES = "stores"
+    # Once into the base pricelist, which every store's pricelist falls back to.
+    BASE = "base"
+    # Into those of the listed stores' pricelists that have rules of their own for the
+    # products (an earlier rollout's item would shadow the base item there). No pricelist is
+    # created: a store without one has the base price.
+    OVERRIDES = "overrides"
+
+
 class WritePricelistItemsInput(BaseModel):
     rollout_id: str
     # The base pricelist's name; each store's own is `{pricelist} {store}`.
@@ -121,6 +135,7 @@ class WritePricelistItemsInput(BaseModel):
     # Every item goes into each of these stores' pricelists, keyed by the rollout.
     stores: list[str]
     items: list[PricelistItem]
+    into: ItemsInto = ItemsInto.STORES
 
 
 class WrittenPricelistItems(BaseModel):
@@ -133,6 +148,8 @@ class RemovePricelistItemsInput(BaseModel):
     pricelist: str
     stores: list[str]
     product_ids: list[int]
+    # The rollout's items in the base pricelist go too.
+    base: bool = False
 
 
 class RemovedPricelistItems(BaseModel):
@@ -176,11 +193,7 @@ class OdooPricingActivities(OdooActivityBase):
     def _store_pricelists(self, input: ClaimStorePricelistsInput) -> StorePricelists:
         """The base pricelist and each store's own, created exactly once."""
 
-        def create_base(names: list[str]) -> dict[str, Refusal]:
-            self._create_pricelists({n: {"name": n} for n in names})
-            return {}
-
-        base = claim(self.odoo, PRICELIST_BY_NAME, [input.pricelist], create=create_base)
+        base = claim(self.odoo, PRICELIST_BY_NAME, [input.pricelist], create=self._create_base)
         base_id = _claimed(base[input.pricelist]).id
         keys = {store_pricelist_key(input.pricelist, s): s for s in input.stores}
 
@@ -218,16 +231,26 @@ class OdooPricingActivities(OdooActivityBase):
 
     @activity.defn
     def write_pricelist_items(self, input: WritePricelistItemsInput) -> WrittenPricelistItems:
-        """One fixed-price item per store and product of the rollout, exactly once, in the
-        store's own pricelist (claimed here the first time a rollout reaches the store)."""
-        pricelists = self._store_pricelists(
-            ClaimStorePricelistsInput(pricelist=input.pricelist, stores=input.stores)
-        )
-        wanted: dict[str, tuple[int, PricelistItem]] = {
-            item_key(input.rollout_id, pl, item.product_id): (pl, item)
-            for pl in sorted(set(pricelists.by_store.values()))
-            for item in input.items
-        }
+        """The rollout's fixed-price items, exactly once, where `into` says: one per store and
+        product in the stores' own pricelists (claimed here the first time a rollout reaches a
+        store), one per product in the base pricelist, or one per product in each store
+        pricelist whose own rules would shadow the base item."""
+        wanted: dict[str, tuple[int, PricelistItem]] = {}
+        if input.into is ItemsInto.STORES:
+            pricelists = self._store_pricelists(
+                ClaimStorePricelistsInput(pricelist=input.pricelist, stores=input.stores)
+            )
+            targets = {pl: input.items for pl in pricelists.by_store.values()}
+        elif input.into is ItemsInto.BASE:
+            base = claim(self.odoo, PRICELIST_BY_NAME, [input.pricelist], create=self._create_base)
+            targets = {_claimed(base[input.pricelist]).id: input.items}
+        else:
+            targets = self._shadowing(input.pricelist, input.stores, input.items)
+        for pl in sorted(targets):
+            for item in targets[pl]:
+                wanted[item_key(input.rollout_id, pl, item.product_id)] = (pl, item)
+        if not wanted:
+            return WrittenPricelistItems(written=0, created=0)
         created_here: dict[str, int] = {}
 
         def create(missing: list[str]) -> dict[str, Refusal]:
@@ -270,11 +293,17 @@ class OdooPricingActivities(OdooActivityBase):
         own = self._bound(
             PRICELIST, [store_pricelist_key(input.pricelist, s) for s in input.stores]
         )
+        lists = set(own.values())
+        if input.base:
+            base = self.odoo.call(
+                PRICELIST, "search", [("name", "=", input.pricelist)], order="id asc", limit=1
+            )
+            lists.update(base[:1])
         keys = [
-            item_key(input.rollout_id, pl, pid)
-            for pl in sorted(set(own.values()))
-            for pid in input.product_ids
+            item_key(input.rollout_id, pl, pid) for pl in sorted(lists) for pid in input.product_ids
         ]
+        if not keys:
+            return RemovedPricelistItems(removed=0)
         rows = self.odoo.call(
             "ir.model.data",
             "search_read",
@@ -289,6 +318,34 @@ class OdooPricingActivities(OdooActivityBase):
         return RemovedPricelistItems(removed=len(existing))
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _create_base(self, names: list[str]) -> dict[str, Refusal]:
+        self._create_pricelists({n: {"name": n} for n in names})
+        return {}
+
+    def _shadowing(
+        self, base_name: str, stores: list[str], items: list[PricelistItem]
+    ) -> dict[int, list[PricelistItem]]:
+        """The store pricelists (among `stores`' existing ones) where a rule of their own
+        comes before the fallback to the base pricelist for one of the items' products, and
+        the items each needs so that the rollout's item is still the newest there. Rules are
+        counted whatever their window: one that applies at another time, or is parked by a
+        rollout being written, still comes first when it applies."""
+        own = self._bound(PRICELIST, [store_pricelist_key(base_name, s) for s in stores])
+        if not own:
+            return {}
+        found = self.odoo.call(
+            PRICELIST, "search", [("name", "=", base_name)], order="id asc", limit=1
+        )
+        base_id: int | None = found[0] if found else None
+        by_product = {str(i.product_id): i.product_id for i in items}
+        lists = {str(pl): pl for pl in own.values()}
+        pairs = self._may_differ(lists, base_id, by_product)
+        item_of = {i.product_id: i for i in items}
+        out: dict[int, list[PricelistItem]] = defaultdict(list)
+        for pl, pid in sorted({(lists[p], by_product[s]) for p, s in pairs}):
+            out[pl].append(item_of[pid])
+        return dict(out)
 
     def _price(self, pricelist_id: int | None, product_id: int, at: datetime) -> Decimal:
         context: dict[str, Any] = {"date": odoo_datetime(at), "quantity": 1}

@@ -12,6 +12,7 @@ import pytest
 
 from activities.odoo.client import OdooClient, OdooSettings
 from activities.odoo.pricing import (
+    ItemsInto,
     OdooPricingActivities,
     PreparePriceRolloutInput,
     PricelistItem,
@@ -199,3 +200,118 @@ def test_thousands_of_changes_are_prepared_written_and_removed_in_bounded_chunks
     assert removed == n * len(stores)
     assert rollout_items(odoo, f"BULK-{tag}") == []
     assert price_in(odoo, store_pricelist_name(base, "S011"), skus[-1]) == 2.0
+
+
+def store_price(odoo: odoorpc.ODOO, base: str, store: str, sku: str) -> float:
+    """A store's price: its own pricelist's, or the base pricelist's for a store without one."""
+    own = store_pricelist_name(base, store)
+    found = odoo.execute_kw("product.pricelist", "search", [[("name", "=", own)]])
+    return price_in(odoo, own if found else base, sku)
+
+
+def count(odoo: odoorpc.ODOO, model: str) -> int:
+    n: int = odoo.execute_kw(model, "search_count", [[]])
+    return n
+
+
+def test_an_all_stores_rollout_writes_an_item_per_sku_and_per_shadowing_store_only(
+    pricing: OdooPricingActivities, odoo: odoorpc.ODOO, base: str
+) -> None:
+    stores = [f"S{i:03d}" for i in range(1, 81)]
+    milk, coffee = product_id(odoo, "MILK-1L"), product_id(odoo, "COFFEE-250")
+    list_milk, list_coffee = price_in(odoo, base, "MILK-1L"), price_in(odoo, base, "COFFEE-250")
+    # Earlier targeted rollouts: S001 has its own MILK price, S002 a pricelist without one.
+    write(pricing, odoo, "R-T1", base, ["S001"], {"MILK-1L": "0.99"})
+    write(pricing, odoo, "R-T2", base, ["S002"], {"EGGS-12": "1.11"})
+    items, keys = count(odoo, "product.pricelist.item"), count(odoo, "ir.model.data")
+
+    def write_all(into: ItemsInto, on: list[str]) -> int:
+        return pricing.write_pricelist_items(
+            WritePricelistItemsInput(
+                rollout_id="R-ALL",
+                pricelist=base,
+                stores=on,
+                items=[
+                    PricelistItem(product_id=milk, price=Decimal("1.19"), start=AT),
+                    PricelistItem(product_id=coffee, price=Decimal("5.55"), start=AT),
+                ],
+                into=into,
+            )
+        ).written
+
+    assert write_all(ItemsInto.BASE, []) == 2
+    assert write_all(ItemsInto.OVERRIDES, stores[:40]) == 1  # S001's MILK
+    assert write_all(ItemsInto.OVERRIDES, stores[40:]) == 0
+    # Retried (a lost answer): nothing new.
+    assert write_all(ItemsInto.BASE, []) == 2
+    assert write_all(ItemsInto.OVERRIDES, stores[:40]) == 1
+    # 3 items and their 3 external ids, not 80 stores x 2 SKUs.
+    assert count(odoo, "product.pricelist.item") - items == 3
+    assert count(odoo, "ir.model.data") - keys == 3
+    assert len(rollout_items(odoo, "R-ALL")) == 3
+    for store in ("S001", "S002", "S003", "S080"):
+        assert store_price(odoo, base, store, "MILK-1L") == 1.19, store
+        assert store_price(odoo, base, store, "COFFEE-250") == 5.55, store
+    assert store_price(odoo, base, "S002", "EGGS-12") == 1.11
+    # A later rollout to S002 alone wins there, and only there.
+    write(pricing, odoo, "R-T3", base, ["S002"], {"MILK-1L": "0.88"})
+    assert store_price(odoo, base, "S002", "MILK-1L") == 0.88
+    assert store_price(odoo, base, "S003", "MILK-1L") == 1.19
+
+    # Undone: every store has its price from before R-ALL again; R-T3 stays in force.
+    removed = sum(
+        pricing.remove_pricelist_items(
+            RemovePricelistItemsInput(
+                rollout_id="R-ALL",
+                pricelist=base,
+                stores=part,
+                product_ids=[milk, coffee],
+                base=first,
+            )
+        ).removed
+        for first, part in ((True, stores[:40]), (False, stores[40:]))
+    )
+    assert removed == 3
+    assert rollout_items(odoo, "R-ALL") == []
+    assert store_price(odoo, base, "S001", "MILK-1L") == 0.99
+    assert store_price(odoo, base, "S002", "MILK-1L") == 0.88
+    assert store_price(odoo, base, "S003", "MILK-1L") == list_milk
+    assert store_price(odoo, base, "S001", "COFFEE-250") == list_coffee
+    assert store_price(odoo, base, "S080", "COFFEE-250") == list_coffee
+
+
+def test_a_store_rule_of_someone_elses_gets_the_all_stores_item_too(
+    pricing: OdooPricingActivities, odoo: odoorpc.ODOO, base: str
+) -> None:
+    """A store pricelist with another rule before its fallback (here a 10% discount on all
+    products, as a person might add) still ends at the rollout's price."""
+    write(pricing, odoo, "R-T1", base, ["S005"], {"EGGS-12": "1.11"})
+    own = odoo.execute_kw(
+        "product.pricelist", "search", [[("name", "=", store_pricelist_name(base, "S005"))]]
+    )[0]
+    odoo.execute_kw(
+        "product.pricelist.item",
+        "create",
+        [
+            {
+                "pricelist_id": own,
+                "applied_on": "3_global",
+                "compute_price": "percentage",
+                "percent_price": 10.0,
+            }
+        ],
+    )
+    item = PricelistItem(product_id=product_id(odoo, "PEN-BLUE"), price=Decimal("0.66"), start=AT)
+    for into in (ItemsInto.BASE, ItemsInto.OVERRIDES):
+        pricing.write_pricelist_items(
+            WritePricelistItemsInput(
+                rollout_id="R-ALL-2",
+                pricelist=base,
+                stores=["S005", "S006"],
+                items=[item],
+                into=into,
+            )
+        )
+    assert len(rollout_items(odoo, "R-ALL-2")) == 2
+    assert store_price(odoo, base, "S005", "PEN-BLUE") == 0.66
+    assert store_price(odoo, base, "S006", "PEN-BLUE") == 0.66

@@ -51,14 +51,18 @@ def a_rollout(**overrides: Any) -> dict[str, Any]:
     return raw
 
 
-def contextual_price(odoo: odoorpc.ODOO, sku: str, at: datetime, store: str = "S001") -> float:
-    """Odoo's price for a SKU in one store (its own pricelist)."""
+def contextual_price(
+    odoo: odoorpc.ODOO, sku: str, at: datetime, store: str = "S001", base: str = "Store prices"
+) -> float:
+    """Odoo's price for a SKU in one store: its own pricelist's, or for a store without one
+    the base pricelist's, which every store's falls back to."""
     pid = odoo.execute_kw("product.product", "search", [[("default_code", "=", sku)]])[0]
-    name = f"Store prices {store}"
-    pricelists = odoo.execute_kw("product.pricelist", "search", [[("name", "=", name)]])
     ctx = {"date": at.strftime("%Y-%m-%d %H:%M:%S"), "quantity": 1}
-    if pricelists:  # before the first rollout, there is none: the list price holds
-        ctx["pricelist"] = pricelists[0]
+    for name in (f"{base} {store}", base):
+        pricelists = odoo.execute_kw("product.pricelist", "search", [[("name", "=", name)]])
+        if pricelists:  # before the first rollout, there is none: the list price holds
+            ctx["pricelist"] = pricelists[0]
+            break
     price: float = odoo.execute_kw(
         "product.product", "get_contextual_price", [[pid]], {"context": ctx}
     )
