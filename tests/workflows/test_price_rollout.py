@@ -540,3 +540,88 @@ async def test_confirmations_arriving_together_reach_the_rollout_in_few_signals(
     assert listed.returncode == 0, listed.stderr
     assert f"price-rollout:{rollout.rollout_id}:S007" in listed.stdout
     assert one_line_error(bad).startswith("retailflow: --store: store id 'S:7' must be")
+
+
+async def test_a_rollout_to_all_stores_writes_odoo_per_sku_and_undoes_it_for_every_store(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    """All 80 stores: one item per SKU in the base pricelist, plus one where a store's own
+    item (an earlier rollout to it alone) would shadow it; a subset rollout still writes per
+    store; compensation gives every store its price from before, of either kind."""
+    base = f"Prices {uuid.uuid4().hex[:6]}"  # Odoo pricelists of this test's own
+    settings = settings_for(
+        odoo_emulator,
+        temporal_address,
+        pos_url=pos.url,
+        pos_secrets={"pos-main": SECRET},
+        confirmation_url=f"{ingress_url}/v1/pos/confirmations",
+        store_pricelist=base,
+    )
+    at = datetime.now(UTC) + timedelta(minutes=3)
+
+    def price(store: str, sku: str = "PEN-BLUE") -> float:
+        return contextual_price(odoo, sku, at, store, base)
+
+    def items() -> int:
+        n: int = odoo.execute_kw("product.pricelist.item", "search_count", [[]])
+        return n
+
+    list_price = price("S001")
+    async with running_worker(client, settings):
+
+        async def run(raw: dict[str, Any]) -> Any:
+            before = items()
+            _, handle = await start_rollout(client, settings, raw, poll_every=timedelta(seconds=2))
+            report = await handle.result()
+            return report, items() - before
+
+        # A rollout to S002 alone: its own pricelist (with the fallback rule) and one item.
+        one = a_rollout(target={"kind": "list", "stores": ["S002"]})
+        r1, n1 = await run({**one, "changes": [{"sku": "PEN-BLUE", "price": "0.70"}]})
+        assert r1.status is RolloutStatus.COMPLETED and r1.odoo_items == 1 and n1 == 2
+        assert (price("S002"), price("S001")) == (0.70, list_price)
+
+        # To all 80 stores: 2 SKUs in the base pricelist, and S002's own PEN-BLUE.
+        changes = [{"sku": "PEN-BLUE", "price": "0.75"}, {"sku": "SOAP-BAR", "price": "1.25"}]
+        r2, n2 = await run(a_rollout(changes=changes))
+        assert r2.status is RolloutStatus.COMPLETED and len(r2.stores) == 80
+        assert r2.odoo_items == n2 == 3  # not 80 x 2
+        for store in ("S001", "S002", "S080"):
+            assert (price(store), price(store, "SOAP-BAR")) == (0.75, 1.25), store
+            assert pos.prices(store)["PEN-BLUE"] == Decimal("0.75"), store
+
+        # S003 alone, after: the newest wins there, the others keep the base price.
+        three = a_rollout(target={"kind": "list", "stores": ["S003"]})
+        r3, _ = await run({**three, "changes": [{"sku": "PEN-BLUE", "price": "0.60"}]})
+        assert r3.status is RolloutStatus.COMPLETED
+        assert (price("S003"), price("S001")) == (0.60, 0.75)
+
+        # To all stores again, cancelled once Odoo holds it: every store's price comes back.
+        later = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+        raw = a_rollout(changes=[{"sku": "PEN-BLUE", "price": "0.80"}], effective_at=later)
+        _, handle = await start_rollout(client, settings, raw)
+        await eventually(
+            lambda: handle.query(PriceRollout.report), lambda r: r.odoo_written_at is not None
+        )
+        held = {s: price(s) for s in ("S001", "S002", "S003")}
+        await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="wrong file"))
+        r4 = await handle.result()
+    assert held == {"S001": 0.80, "S002": 0.80, "S003": 0.80}
+    assert r4.status is RolloutStatus.COMPENSATED and r4.compensation is not None
+    assert r4.odoo_items == r4.compensation.odoo_items_removed == 3  # base, S002, S003
+    assert r4.old_prices == {"PEN-BLUE": Decimal("0.75")}
+    assert r4.store_old_prices == {"S003": {"PEN-BLUE": Decimal("0.60")}}
+    assert rollout_items(odoo, r4.rollout_id or "") == []
+    assert {s: price(s) for s in ("S001", "S002", "S003", "S080")} == {
+        "S001": 0.75,
+        "S002": 0.75,
+        "S003": 0.60,
+        "S080": 0.75,
+    }
+    assert price("S001", "SOAP-BAR") == 1.25
+    assert applied_twice(pos) == []
