@@ -4,7 +4,11 @@ fixed-price pricelist items (exactly once), and remove them again when the rollo
 Each store has its own pricelist (`{base} {store}`, e.g. `Store prices S001`), so a rollout to
 S003 never changes Odoo's price for S001. A store pricelist holds the items of the rollouts that
 reached the store, over one global rule that falls back to the shared base pricelist (`Store
-prices`): a store without an item of its own has the base price, as before stores had their own.
+prices`): a store without an item of its own, or without a pricelist, has the base price. A
+rollout to all stores therefore writes its items once into the base pricelist, plus one in each
+store pricelist whose own rules would come first for the product (Odoo picks a product's items
+before the fallback, the newest first), so the newest rollout still wins there
+(docs/architecture.md, "Price rollouts").
 
 Every record retailflow writes here is keyed by an external id (`ir.model.data`, module
 `retailflow`), the way Odoo connectors bind their own keys: `store_pricelist_<base>-<store>`
