@@ -149,9 +149,10 @@ def item_chunks(
     return out
 
 
-# Stores per call that looks for store pricelists shadowing the base pricelist: each call
-# costs a few reads, and writes only for the stores with rules of their own.
-STORES_PER_LOOKUP = 500
+# Store and SKU pairs per call of a rollout to all stores that looks up (or removes) items in
+# the stores' own pricelists: each call costs a few reads, and writes only for the stores whose
+# own rules would shadow the base item (at most this many items).
+LOOKUP = 5_000
 
 
 # -- one store ------------------------------------------------------------------------------
@@ -630,7 +631,8 @@ class PriceRollout:
         out: list[tuple[list[PriceChange], list[str], ItemsInto]] = []
         for changes in chunks(rollout.changes, CHUNK):
             out.append((changes, [], ItemsInto.BASE))
-            out.extend((changes, s, ItemsInto.OVERRIDES) for s in chunks(stores, STORES_PER_LOOKUP))
+            per_call = max(1, LOOKUP // len(changes))
+            out.extend((changes, s, ItemsInto.OVERRIDES) for s in chunks(stores, per_call))
         return out
 
     def _odoo_removals(
@@ -641,7 +643,7 @@ class PriceRollout:
             return [(c, s, False) for c, s in item_chunks(rollout.changes, stores)]
         out: list[tuple[list[PriceChange], list[str], bool]] = []
         for changes in chunks(rollout.changes, CHUNK):
-            per_call = max(1, CHUNK // len(changes))
+            per_call = max(1, LOOKUP // len(changes))
             out.extend((changes, s, i == 0) for i, s in enumerate(chunks(stores, per_call) or [[]]))
         return out
 
