@@ -117,6 +117,30 @@ def _rate_label(rate: Decimal) -> str:
     return f"{(rate * 100).normalize():f}%"
 
 
+def _tax_credits(
+    label: str, taxes: dict[Decimal, Decimal], profile: PostingProfile
+) -> list[JournalLine]:
+    """One tax credit per rate (none for a zero amount), labelled `{label} tax 15%`."""
+    return [
+        JournalLine(
+            account_code=profile.tax_account_for(rate),
+            name=f"{label} tax {_rate_label(rate)}",
+            credit=amount,
+        )
+        for rate, amount in sorted(taxes.items())
+        if amount
+    ]
+
+
+def _check_bookable(lines: list[JournalLine], hint: str = "") -> None:
+    for item in lines:
+        if max(item.debit, item.credit) >= MAX_BOOKABLE:
+            raise AmountNotBookable(
+                f"{item.name}: {max(item.debit, item.credit)} is too large to book exactly "
+                f"(amounts must stay under {MAX_BOOKABLE:,}){hint}"
+            )
+
+
 def journal_entry_for(sale: Sale, profile: PostingProfile) -> JournalEntry:
     """The balanced entry of one sale. Amounts are merged per account and label."""
     if sale.currency not in profile.currencies:
@@ -144,21 +168,8 @@ def journal_entry_for(sale: Sale, profile: PostingProfile) -> JournalEntry:
                 account_code=profile.revenue_account, name=f"{key} sales", credit=sale.net_total
             )
         )
-    lines.extend(
-        JournalLine(
-            account_code=profile.tax_account_for(rate),
-            name=f"{key} tax {_rate_label(rate)}",
-            credit=amount,
-        )
-        for rate, amount in sorted(taxes.items())
-        if amount
-    )
-    for item in lines:
-        if max(item.debit, item.credit) >= MAX_BOOKABLE:
-            raise AmountNotBookable(
-                f"{item.name}: {max(item.debit, item.credit)} is too large to book exactly "
-                f"(amounts must stay under {MAX_BOOKABLE:,})"
-            )
+    lines.extend(_tax_credits(key, taxes, profile))
+    _check_bookable(lines)
     entry = JournalEntry(
         ref=key, date=sale.business_day, journal_code=profile.journal_code, lines=lines
     )
@@ -214,21 +225,8 @@ def summary_entry_for(
                     credit=net_by_rate[rate],
                 )
             )
-    lines.extend(
-        JournalLine(
-            account_code=profile.tax_account_for(rate),
-            name=f"{ref} tax {_rate_label(rate)}",
-            credit=amount,
-        )
-        for rate, amount in sorted(tax_by_rate.items())
-        if amount
-    )
-    for item in lines:
-        if max(item.debit, item.credit) >= MAX_BOOKABLE:
-            raise AmountNotBookable(
-                f"{item.name}: {max(item.debit, item.credit)} is too large to book exactly "
-                f"(amounts must stay under {MAX_BOOKABLE:,}): use smaller batches"
-            )
+    lines.extend(_tax_credits(ref, tax_by_rate, profile))
+    _check_bookable(lines, ": use smaller batches")
     entry = JournalEntry(ref=ref, date=on, journal_code=profile.journal_code, lines=lines)
     assert entry.total_debit == entry.total_credit, f"{ref}: unbalanced summary entry"
     return entry

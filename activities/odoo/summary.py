@@ -76,6 +76,13 @@ class SummaryIndex(BaseModel):
     summaries: list[SummaryTrace]
 
 
+def not_booked(sale: Sale, error_type: str, reason: str) -> SaleOutcome:
+    """A sale the summary does not hold: it goes on alone, with why."""
+    return SaleOutcome(
+        key=sale.key, txn_id=sale.txn_id, posted=False, error_type=error_type, reason=reason
+    )
+
+
 def summary_record(store_id: str, business_day: date, sales: list[Sale]) -> dict[str, Any]:
     """The narration record of a summary: each sale's key and total, and the sale itself."""
     return {
@@ -106,13 +113,7 @@ class OdooSummaryActivities(OdooSalesActivities):
         for sale in input.sales:
             if sale.key in refused:
                 r = refused[sale.key]
-                outcomes[sale.key] = SaleOutcome(
-                    key=sale.key,
-                    txn_id=sale.txn_id,
-                    posted=False,
-                    error_type=r.error_type,
-                    reason=r.reason,
-                )
+                outcomes[sale.key] = not_booked(sale, r.error_type, r.reason)
             elif sale.key in own:
                 move_id, move_name = own[sale.key]
                 outcomes[sale.key] = SaleOutcome(
@@ -145,14 +146,9 @@ class OdooSummaryActivities(OdooSalesActivities):
             )[input.ref]
             if isinstance(claimed, Refusal):
                 # Nothing was booked: every sale goes on alone (its own workflow shows why).
+                why = f"summary {input.ref}: {claimed.error_type}: {claimed.reason}"
                 for sale in to_book:
-                    outcomes[sale.key] = SaleOutcome(
-                        key=sale.key,
-                        txn_id=sale.txn_id,
-                        posted=False,
-                        error_type="SummaryRefused",
-                        reason=f"summary {input.ref}: {claimed.error_type}: {claimed.reason}",
-                    )
+                    outcomes[sale.key] = not_booked(sale, "SummaryRefused", why)
             else:
                 self._summarised(claimed, input, result, outcomes)
         result.outcomes = [outcomes[s.key] for s in input.sales if s.key in outcomes]
@@ -189,12 +185,8 @@ class OdooSummaryActivities(OdooSalesActivities):
             if sale.key not in outcomes and sale.key not in held:
                 # Not in the posted summary (an earlier attempt booked a different batch under
                 # this ref, which the ledger never does): the sale goes on alone, not lost.
-                outcomes[sale.key] = SaleOutcome(
-                    key=sale.key,
-                    txn_id=sale.txn_id,
-                    posted=False,
-                    error_type="NotInSummary",
-                    reason=f"summary {input.ref} was posted without this sale",
+                outcomes[sale.key] = not_booked(
+                    sale, "NotInSummary", f"summary {input.ref} was posted without this sale"
                 )
 
     def _own_entries(self, keys: list[str]) -> dict[str, tuple[int, str]]:
