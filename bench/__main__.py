@@ -356,6 +356,9 @@ async def run_rollout(temporal_address: str, workdir: Path, stores: int) -> dict
                     secret,
                     "--apply-delay-ms",
                     "0",
+                    # Each store of a fleet confirms on its own: enough senders at once.
+                    "--confirmation-workers",
+                    "64",
                     "--log-level",
                     "WARNING",
                 ],

@@ -25,8 +25,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--platform-id", default="pos-main")
     parser.add_argument("--seed", type=int, default=None, help="makes random rejections repeat")
     parser.add_argument("--apply-delay-ms", type=float, default=None, help="for every store")
+    parser.add_argument(
+        "--confirmation-workers",
+        type=int,
+        default=16,
+        help="confirmations sent at once (each store of a real fleet sends its own: a large "
+        "fleet wants more)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    if args.confirmation_workers < 1:
+        parser.error("--confirmation-workers must be at least 1")
     if args.stores < 1:
         parser.error("--stores must be at least 1")
     return args
@@ -41,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         secret=args.secret,
         platform_id=args.platform_id,
         seed=args.seed,
+        confirmation_workers=args.confirmation_workers,
     )
     if args.apply_delay_ms is not None:
         platform.set_fleet(apply_delay_ms=args.apply_delay_ms)

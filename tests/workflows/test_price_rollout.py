@@ -162,7 +162,8 @@ async def test_failure_threshold_exceeded_compensates_stores_and_odoo(
 ) -> None:
     stores = [f"S{i:03d}" for i in range(41, 51)]
     for store in stores[:3]:
-        pos.set_knobs(store, reject_rate=1.0)
+        # The rejections come last, so the other stores have taken the change by then.
+        pos.set_knobs(store, reject_rate=1.0, apply_delay_ms=1500)
     settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
     # SKUs no other test changes: Odoo's old prices are the catalogue's, as in the fresh fleet.
     changes = [{"sku": "SOAP-BAR", "price": "1.49"}, {"sku": "BATT-AA4", "price": "4.99"}]
