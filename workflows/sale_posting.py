@@ -221,7 +221,9 @@ class SalePosting:
 
     def _set_status(self, status: SaleStatus) -> None:
         self._result.status = status
-        move = self._result.move_name
+        move = self._result.move_name or (
+            f"entry {self._result.move_id}" if self._result.move_id else None
+        )
         show_status(status.value, f"`{move}`" if move else "", reasons=self._result.reasons)
 
     def _finish(self, status: SaleStatus) -> SalePostingResult:

@@ -41,7 +41,10 @@ class PostSaleInput(BaseModel):
 class PostSaleResult(BaseModel):
     key: str
     move_id: int
-    move_name: str
+    # The posted entry's name when this call knows it without another RPC (Odoo names a draft
+    # `/` until it is posted): an entry that was already posted, or the first of a period.
+    # The entry is found by its ref, the sale key, in any case.
+    move_name: str | None = None
     # True when this key was already posted before this activity ran (a resubmitted sale, or
     # a retry after a lost response): nothing new was booked.
     already_posted: bool
@@ -83,10 +86,12 @@ class OdooSalesActivities(OdooActivityBase):
     @activity.defn
     def post_sale(self, input: PostSaleInput) -> PostSaleResult:
         """Post one sale's entry exactly once. Business refusals are non-retryable."""
-        outcome = self._post([input.sale], input.stock_origin)[0]
+        # One sale: what the claim read is enough, no read back (an RPC a sale, docs/
+        # odoo17-behaviour.md §h).
+        outcome = self._post([input.sale], input.stock_origin, read_back=False)[0]
         if not outcome.posted:
             raise_refusal(Refusal(outcome.error_type or "OdooError", outcome.reason or "refused"))
-        assert outcome.move_id is not None and outcome.move_name is not None
+        assert outcome.move_id is not None
         return PostSaleResult(
             key=outcome.key,
             move_id=outcome.move_id,
@@ -101,7 +106,12 @@ class OdooSalesActivities(OdooActivityBase):
         """Post many sales in a few RPCs. A refused sale is reported, never blocks the rest."""
         return PostSalesBatchResult(outcomes=self._post(input.sales, input.stock_origin))
 
-    def _post(self, sales: list[Sale], stock_origin: str | None) -> list[SaleOutcome]:
+    def _post(
+        self, sales: list[Sale], stock_origin: str | None, read_back: bool = True
+    ) -> list[SaleOutcome]:
+        """Claim and post the sales' entries. `read_back`: read the posted entries' names (one
+        RPC for the batch); without it, what the claim read (narration, and a name if the
+        draft had one) is used."""
         refused = self._screen(sales)
         vals: dict[str, dict[str, Any]] = {}
         origins = {s.key: stock_origin or s.key for s in sales}
@@ -123,8 +133,14 @@ class OdooSalesActivities(OdooActivityBase):
             # A first attempt expects no entry yet: create at once (a duplicate still shows
             # in the read that follows). A retry reads first.
             fresh=first_attempt(),
+            fields=() if read_back else ("narration",),
         )
-        named, names = self._stock_origins([c for c in claimed.values() if isinstance(c, Claimed)])
+        posted = [c for c in claimed.values() if isinstance(c, Claimed)]
+        if read_back:
+            named, names = self._stock_origins(posted)
+        else:
+            named = {c.id: stock_origin_of(c.values.get("narration")) for c in posted}
+            names = {c.id: c.name for c in posted if c.name and c.name != "/"}
         return [
             self._outcome(sale, refused.get(sale.key) or claimed[sale.key], named, origins, names)
             for sale in sales
@@ -205,7 +221,7 @@ class OdooSalesActivities(OdooActivityBase):
             txn_id=sale.txn_id,
             posted=True,
             move_id=result.id,
-            move_name=names.get(result.id, result.name),
+            move_name=names.get(result.id),
             already_posted=result.already,
             stock_origin=named.get(result.id),
             # An entry naming no origin was posted before entries named one: the path that
