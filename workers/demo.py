@@ -419,8 +419,9 @@ def _print_summary(
             f"{attention['?']:>9}  (unreadable)"
         )
     print(
-        f"\nOdoo holds {sum(books.posted_per_key.values())} posted sale entries, "
-        f"{len(books.duplicated_keys)} posted twice, {books.draft_moves} drafts left over."
+        f"\nOdoo books {sum(books.posted_per_key.values())} sales (in entries of their own, or "
+        f"listed by {sum(b.summaries for b in books.stores.values())} summary entries), "
+        f"{len(books.duplicated_keys)} booked twice, {books.draft_moves} drafts left over."
     )
     print(f"\nException inbox ({len(exceptions)} sales, kept in Temporal with their reasons):")
     for wf_id, r in sorted(exceptions.items()):
