@@ -21,6 +21,17 @@ def sales_for(store: str, n: int, seed: int = 1) -> list[dict[str, Any]]:
     return [make_sale(rng, store, f"X{i:04d}", DAY) for i in range(n)]
 
 
+def a_day_with_problems(store: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """25 sales of the store (X0000-X0024), X0003 valid but of a SKU Odoo does not know; and
+    the stream a ledger gets: them, an invalid sale (X0025, totals that do not match) and two
+    cashier retries (X0000, X0007)."""
+    sales = sales_for(store, 25)
+    sales[3]["lines"][0]["sku"] = "NOPE-404"
+    invalid = sales_for(store, 26)[25]
+    invalid["payments"][0]["amount"] = "0.01"
+    return sales, [*sales, invalid, sales[0], sales[7]]
+
+
 def moves_for(odoo: odoorpc.ODOO, ref: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = odoo.execute_kw(
         "account.move",

@@ -22,7 +22,13 @@ from tests.activities.helpers import (
 )
 from tests.activities.test_stock_activities import BACKORDER_WIZARD
 from tests.conftest import running_worker, settings_for
-from tests.workflows.helpers import eventually, moves_for, pickings_for, sales_for
+from tests.workflows.helpers import (
+    a_day_with_problems,
+    eventually,
+    moves_for,
+    pickings_for,
+    sales_for,
+)
 from workers.submit import Mode, Submission, submit_many, submit_sale, wait_until_settled
 from workflows.sale_posting import (
     OpsDecision,
@@ -52,11 +58,7 @@ async def test_batched_posting_isolates_bad_sales(
     store_id: str,
 ) -> None:
     settings = settings_for(odoo_emulator, temporal_address, batch_size=10)
-    sales: list[Any] = sales_for(store_id, 25)
-    sales[3]["lines"][0]["sku"] = "NOPE-404"  # valid sale, unknown to Odoo
-    invalid = sales_for(store_id, 26)[25]
-    invalid["payments"][0]["amount"] = "0.01"  # mismatched totals
-    stream = [*sales, invalid, sales[0], sales[7]]  # two cashier retries
+    _, stream = a_day_with_problems(store_id)
 
     async with running_worker(client, settings):
         submitted = await submit_many(client, settings, stream, Mode.BATCHED, source="test")

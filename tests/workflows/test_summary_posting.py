@@ -17,7 +17,7 @@ from domain.sale import parse_sale
 from simulators.odoo import OdooEmulator
 from tests.activities.helpers import moved, new_product, sale_of
 from tests.conftest import running_worker, settings_for
-from tests.workflows.helpers import eventually, sales_for
+from tests.workflows.helpers import a_day_with_problems, eventually, sales_for
 from tests.workflows.test_store_ledger import DAY, SETTLE, close_ledger
 from workers.submit import Mode, Submission, sale_result, submit_many, wait_until_settled
 from workflows.sale_posting import SaleStatus
@@ -76,11 +76,7 @@ async def test_summary_books_each_sale_once_per_batch_with_one_picking_per_sku(
     store_id: str,
 ) -> None:
     settings = settings_for(odoo_emulator, temporal_address, summary_batch_size=10)
-    sales: list[Any] = sales_for(store_id, 25)
-    sales[3]["lines"][0]["sku"] = "NOPE-404"  # valid sale, unknown to Odoo
-    invalid = sales_for(store_id, 26)[25]
-    invalid["payments"][0]["amount"] = "0.01"  # mismatched totals
-    stream = [*sales, invalid, sales[0], sales[7]]  # two cashier retries
+    sales, stream = a_day_with_problems(store_id)
 
     async with running_worker(client, settings):
         submitted = await submit_many(client, settings, stream, Mode.SUMMARY, source="test")
