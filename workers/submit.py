@@ -97,27 +97,11 @@ async def submit_sale(
         errors: list[FieldError] = []
     except SaleRejected as e:
         sale, errors = None, e.errors
-    if mode is None:
-        mode = Mode(settings.posting_mode_for(sale.store_id) if sale else settings.posting_mode)
+    mode = _mode_for(settings, mode, sale)
     if sale is not None and mode in LEDGER_MODES and isinstance(raw, dict):
-        ledger_id = ledger_workflow_id(sale.store_id, sale.business_day)
-        known = await _ledger_state(client, ledger_id, sale.txn_id)
-        if known is not None:
-            # Answered here so the POS hears `duplicate`; the ledger would absorb it anyway.
-            return Submitted(
-                workflow_id=ledger_id,
-                submission=Submission.DUPLICATE,
-                store_id=sale.store_id,
-                txn_id=sale.txn_id,
-                ledger_state=known,
-            )
-        await _to_ledger(client, settings, sale, mode, "add_sale", LedgerSubmission(sale=raw))
-        return Submitted(
-            workflow_id=ledger_id,
-            submission=Submission.QUEUED,
-            store_id=sale.store_id,
-            txn_id=sale.txn_id,
-        )
+        # A chunk of one: answered `duplicate` here when the ledger knows the sale, so the POS
+        # hears it; queued to the ledger otherwise.
+        return (await _submit_chunk(client, settings, [(raw, sale)], mode))[0]
 
     workflow_id = sale_workflow_id(raw)
     store = raw.get("store_id") if isinstance(raw, dict) else None
@@ -151,10 +135,17 @@ async def submit_sale(
     return result
 
 
+def _mode_for(settings: Settings, mode: Mode | None, sale: Sale | None) -> Mode:
+    """The mode asked for, or else the store's configured one (settings)."""
+    if mode is not None:
+        return mode
+    return Mode(settings.posting_mode_for(sale.store_id) if sale else settings.posting_mode)
+
+
 async def _to_ledger(
-    client: Client, settings: Settings, sale: Sale, mode: Mode, signal: str, arg: Any
+    client: Client, settings: Settings, sale: Sale, mode: Mode, sales: LedgerSubmissions
 ) -> None:
-    """Signal-with-start the sale's ledger (store and day) with `signal(arg)`."""
+    """Signal-with-start the sale's ledger (store and day) with `add_sales(sales)`."""
     await client.start_workflow(
         StoreLedger.run,
         LedgerInput(
@@ -169,8 +160,8 @@ async def _to_ledger(
         ),
         id=ledger_workflow_id(sale.store_id, sale.business_day),
         task_queue=settings.task_queue,
-        start_signal=signal,
-        start_signal_args=[arg],
+        start_signal="add_sales",
+        start_signal_args=[sales],
         static_summary=f"Ledger of store **{sale.store_id}** for {sale.business_day}",
     )
 
@@ -201,21 +192,13 @@ async def _submit_chunk(
         if not state:
             fresh.append(LedgerSubmission(sale=raw))
     if fresh:
-        await _to_ledger(
-            client, settings, first, mode, "add_sales", LedgerSubmissions(submissions=fresh)
-        )
+        await _to_ledger(client, settings, first, mode, LedgerSubmissions(submissions=fresh))
     return out
 
 
 # How long a submission waits for a ledger to say whether it knows a sale: past this, the sale is
 # queued (the ledger absorbs a duplicate anyway) rather than holding the POS up.
 LEDGER_QUERY_TIMEOUT = timedelta(seconds=5)
-
-
-async def _ledger_state(client: Client, ledger_id: str, txn_id: str) -> str | None:
-    """Where the store's ledger (its current or last run) has this sale (`posted`, `pending`,
-    `exception`), or None when it does not know it."""
-    return (await _ledger_states(client, ledger_id, [txn_id])).get(txn_id)
 
 
 async def _ledger_states(client: Client, ledger_id: str, txn_ids: list[str]) -> dict[str, str]:
@@ -326,7 +309,7 @@ async def submit_many(
     ledgers: dict[tuple[str, str, Mode], list[tuple[int, dict[str, Any], Sale]]] = {}
     for i, raw in enumerate(raws):
         sale = _valid(raw)
-        how = mode or (Mode(settings.posting_mode_for(sale.store_id)) if sale else None)
+        how = _mode_for(settings, mode, sale)
         if sale is None or how not in LEDGER_MODES or not isinstance(raw, dict):
             singles.append(i)
             continue

@@ -223,6 +223,17 @@ class StoreLedger:
 
     @workflow.signal
     def add_sale(self, submission: LedgerSubmission) -> None:
+        self._take(submission)
+        self._update_details()
+
+    @workflow.signal
+    def add_sales(self, many: LedgerSubmissions) -> None:
+        """Each sale as if it came alone by `add_sale`, in order; the details shown once."""
+        for submission in many.submissions:
+            self._take(submission)
+        self._update_details()
+
+    def _take(self, submission: LedgerSubmission) -> None:
         self._c.received += 1
         try:
             sale = parse_sale(submission.sale)
@@ -247,13 +258,6 @@ class StoreLedger:
             self._c.duplicates += 1
             return
         self._c.pending.append(sale)
-        self._update_details()
-
-    @workflow.signal
-    def add_sales(self, many: LedgerSubmissions) -> None:
-        """Each sale as if it came alone by `add_sale`, in order."""
-        for submission in many.submissions:
-            self.add_sale(submission)
 
     @workflow.signal
     def close(self) -> None:
