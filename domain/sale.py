@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -46,6 +47,9 @@ Identifier = Annotated[
         strip_whitespace=True, min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^:\s]+$"
     ),
 ]
+
+
+_AWARE: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
 
 
 class PaymentMethod(StrEnum):
@@ -237,6 +241,18 @@ def raw_sale_identity(raw: dict[str, Any] | str) -> tuple[str, str] | None:
     if not store or not txn or any(c in s for s in (store, txn) for c in ": \t\n"):
         return None
     return store, txn
+
+
+def raw_business_day(raw: dict[str, Any] | str) -> date | None:
+    """The business day a raw sale says it belongs to, even when the rest of it is invalid
+    (so a rejected sale is found in its day's exception inbox); None when it does not say."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        occurred: datetime = _AWARE.validate_python(raw.get("occurred_at"))
+    except Exception:
+        return None
+    return occurred.date()
 
 
 def unidentified_key(raw: dict[str, Any] | str) -> str:

@@ -9,6 +9,8 @@ retailflow sale exceptions [--store S]     the exception inbox (sales, ledgers' 
 retailflow ledger retry-stock|dismiss-stock STORE DAY --by NAME [--comment TEXT]
 retailflow price-rollout start|status|cancel|commands ...
 retailflow refund request|approve|reject|retry|resolved|list|show ...
+retailflow schedules apply|list|pause|unpause|trigger|backfill ...
+retailflow settlement run REGION DAY | close STORE DAY
 retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
@@ -980,6 +982,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = refund.add_parser("show", help="one refund, with its audit trail")
     p.add_argument("id")
     p.set_defaults(func=cmd_refund_show)
+
+    from workers import cli_schedules  # imports this module: loaded once it is complete
+
+    cli_schedules.add_parsers(sub)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.add_argument("--keep-running", action="store_true", help="leave everything up afterwards")

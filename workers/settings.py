@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # TOML/JSON file overriding the refund policy (limits, approver roles, reminder, expiry).
     refund_policy: str | None = None
 
+    # The settlement schedule file (TOML): regions, when their store-days close, tolerance.
+    settlement_schedule: str | None = None
+
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
     def gateway(self) -> GatewaySettings:

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
+from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
 from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
@@ -25,11 +26,21 @@ from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.refund import Refund
 from workflows.sale_posting import SalePosting
 from workflows.sale_refunds import SaleRefunds
+from workflows.settlement import DailySettlement, StoreDayClose
 from workflows.store_ledger import StoreLedger
 
 log = logging.getLogger("retailflow.worker")
 
-WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand, Refund, SaleRefunds]
+WORKFLOWS = [
+    SalePosting,
+    StoreLedger,
+    PriceRollout,
+    StorePriceCommand,
+    Refund,
+    SaleRefunds,
+    StoreDayClose,
+    DailySettlement,
+]
 
 
 def build_worker(
@@ -45,6 +56,7 @@ def build_worker(
     pos_activities = PosActivities(pos)
     pos_batches = BatchedPosActivities(pos)
     payments = PaymentActivities(gateway or GatewayClient(settings.gateway()))
+    day_close = DayCloseActivities(client)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -60,6 +72,9 @@ def build_worker(
             pos_activities.price_command_status,
             pos_batches.send_price_commands,
             pos_batches.price_command_statuses,
+            day_close.close_ledgers,
+            day_close.open_work,
+            day_close.close_result,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

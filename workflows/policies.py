@@ -71,3 +71,10 @@ def odoo_chunk_write(items: int) -> dict[str, Any]:
         "heartbeat_timeout": ODOO_HEARTBEAT,
         "retry_policy": _ODOO_RETRY,
     }
+
+
+# Temporal's own API from an activity (signals, visibility counts): quick, retried without limit.
+TEMPORAL_READ: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": _ODOO_RETRY,
+}

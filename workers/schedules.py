@@ -1,0 +1,206 @@
+"""The Temporal Schedules that drive settlement, made to match the schedule file.
+
+`apply` creates or updates them idempotently: one `settlement-daily-{region}` per region (at
+the region's `close_at`, in its time zone, starting `DailySettlement`) and
+`gateway-settlement-daily` (booking the gateway's payouts). Applying the same file twice leaves
+one schedule each, unchanged; a region removed from the file loses its schedule.
+
+Overlap and catch-up (docs/architecture.md, "Settlement"): the server fires a schedule whether
+or not a worker runs, so a worker down for a night finds the night's run waiting in its task
+queue and runs it once. If the Temporal server itself was down, fires missed within
+`catchup_days` run when it returns, one after the other (BUFFER_ALL). A run for a day that was
+already settled (a backfill over it, a manual trigger) finds `close:{store}:{day}` and
+`recon:{store}:{day}` by id and does neither again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleBackfill,
+    ScheduleCalendarSpec,
+    ScheduleHandle,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from domain.schedule import RegionSchedule, SettlementSchedule
+from workflows.settlement import DailySettlement, SettlementInput
+
+PREFIX = "settlement-daily-"
+MANAGED = (PREFIX,)
+
+
+@dataclass
+class Applied:
+    schedule_id: str
+    # "created", "updated" or "unchanged"; "deleted" for a region no longer in the file.
+    change: str
+
+
+def _calendar(hour: int, minute: int) -> ScheduleCalendarSpec:
+    return ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])
+
+
+def region_schedule(
+    region: RegionSchedule, config: SettlementSchedule, task_queue: str
+) -> Schedule:
+    close = region.close_time
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DailySettlement.run,
+            SettlementInput(
+                region=region.name,
+                time_zone=region.time_zone,
+                close_at=region.close_at,
+                stores=list(region.stores),
+                tolerance_amount=config.tolerance.amount,
+            ),
+            # Runs are named `settlement:{region}-{scheduled time}` by the server.
+            id=f"settlement:{region.name}",
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(
+            calendars=[_calendar(close.hour, close.minute)],
+            time_zone_name=region.time_zone,
+        ),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.BUFFER_ALL,
+            catchup_window=timedelta(days=config.catchup_days),
+        ),
+        state=ScheduleState(
+            note=f"store-days of region {region.name} close at {region.close_at} "
+            f"{region.time_zone}, the next day"
+        ),
+    )
+
+
+def schedules_for(config: SettlementSchedule, task_queue: str) -> dict[str, Schedule]:
+    return {r.schedule_id: region_schedule(r, config, task_queue) for r in config.region}
+
+
+def _same(a: Schedule, b: Schedule) -> bool:
+    """Same action, spec and policy (the paused state and note are the operator's)."""
+    return (a.action, a.spec, a.policy) == (b.action, b.spec, b.policy)
+
+
+async def apply(client: Client, config: SettlementSchedule, task_queue: str) -> list[Applied]:
+    wanted = schedules_for(config, task_queue)
+    out: list[Applied] = []
+    for schedule_id, schedule in wanted.items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            out.append(Applied(schedule_id, "created"))
+            continue
+        except ScheduleAlreadyRunningError:
+            pass
+        handle = client.get_schedule_handle(schedule_id)
+        current = (await handle.describe()).schedule
+        if _same(current, schedule):
+            out.append(Applied(schedule_id, "unchanged"))
+            continue
+
+        def keep_state(update: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+            old = update.description.schedule.state
+            new.state.paused, new.state.note = old.paused, old.note or new.state.note
+            return ScheduleUpdate(schedule=new)
+
+        await handle.update(keep_state)
+        out.append(Applied(schedule_id, "updated"))
+    for schedule_id in await managed_ids(client):
+        if schedule_id not in wanted:
+            await client.get_schedule_handle(schedule_id).delete()
+            out.append(Applied(schedule_id, "deleted"))
+    return out
+
+
+async def managed_ids(client: Client) -> list[str]:
+    ids = []
+    async for listed in await client.list_schedules():
+        if listed.id.startswith(MANAGED):
+            ids.append(listed.id)
+    return sorted(ids)
+
+
+@dataclass
+class ScheduleView:
+    schedule_id: str
+    paused: bool
+    note: str
+    next_runs: list[datetime]
+    recent_runs: list[datetime]
+    actions: int
+
+
+async def describe(client: Client, schedule_id: str) -> ScheduleView:
+    desc = await client.get_schedule_handle(schedule_id).describe()
+    return ScheduleView(
+        schedule_id=schedule_id,
+        paused=desc.schedule.state.paused,
+        note=desc.schedule.state.note or "",
+        next_runs=list(desc.info.next_action_times[:3]),
+        recent_runs=[a.scheduled_at for a in desc.info.recent_actions[-3:]],
+        actions=desc.info.num_actions,
+    )
+
+
+class UnknownSchedule(LookupError):
+    pass
+
+
+async def _handle(client: Client, schedule_id: str) -> ScheduleHandle:
+    handle = client.get_schedule_handle(schedule_id)
+    try:
+        await handle.describe()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise UnknownSchedule(
+                f"no schedule {schedule_id!r}: `retailflow schedules list` shows them"
+            ) from e
+        raise
+    return handle
+
+
+async def pause(client: Client, schedule_id: str, note: str) -> None:
+    await (await _handle(client, schedule_id)).pause(note=note)
+
+
+async def unpause(client: Client, schedule_id: str, note: str) -> None:
+    await (await _handle(client, schedule_id)).unpause(note=note)
+
+
+async def trigger(client: Client, schedule_id: str) -> None:
+    await (await _handle(client, schedule_id)).trigger(overlap=ScheduleOverlapPolicy.BUFFER_ALL)
+
+
+async def backfill(
+    client: Client, config: SettlementSchedule, first: date, last: date, region: str | None
+) -> list[str]:
+    """Run each region's nights that close store-days `first`..`last` (a day already settled
+    is not settled again). Returns the schedule ids backfilled."""
+    regions = [r for r in config.region if region is None or r.name == region]
+    if not regions:
+        raise UnknownSchedule(f"no region {region!r} in the schedule file")
+    done = []
+    for r in regions:
+        handle = await _handle(client, r.schedule_id)
+        # The fires that close `first` and `last`, with a minute's margin either side.
+        start = r.closes_at(first) - timedelta(minutes=1)
+        end = r.closes_at(last) + timedelta(minutes=1)
+        await handle.backfill(
+            ScheduleBackfill(start_at=start, end_at=end, overlap=ScheduleOverlapPolicy.BUFFER_ALL)
+        )
+        done.append(r.schedule_id)
+    return done

@@ -1,0 +1,252 @@
+"""The end of a store-day: `StoreDayClose` per store and day, `DailySettlement` per region and
+night (started by the region's Temporal Schedule), which closes each store's day and starts its
+three-way `Reconciliation` (docs/architecture.md, "Settlement").
+
+Both are keyed by business ids, `close:{store}:{day}` and `recon:{store}:{day}`, started with
+REJECT_DUPLICATE: a night that runs twice (a catch-up after downtime, a backfill over it, a manual
+trigger) finds the day already closed and reconciled and does neither again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.day_close import DayCloseActivities, DayCloseResult, OpenWork, StoreDay
+    from activities.pos import ListStoresInput, PosActivities
+    from domain.ids import business_id
+    from domain.pricing import StoreTarget, TargetKind
+    from domain.schedule import RegionSchedule
+    from workflows.policies import POS_READ, TEMPORAL_READ
+    from workflows.search_attributes import BUSINESS_DAY, STORE_ID, show_status
+
+SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+
+
+def close_workflow_id(store_id: str, business_day: date) -> str:
+    return business_id("close", store_id, business_day.isoformat())
+
+
+class DayCloseInput(BaseModel):
+    store_id: str
+    business_day: date
+    # How long the close waits for the day's sales to be posted or parked as exceptions.
+    settle_timeout: timedelta = timedelta(hours=6)
+    # How often it looks again meanwhile (visibility counts; cheap).
+    poll_every: timedelta = timedelta(seconds=5)
+
+
+@workflow.defn
+class StoreDayClose:
+    """Close one store's day: flush and close its ledger, wait until every sale of the day is
+    posted or in the exception inbox, and note when the day closed."""
+
+    @workflow.run
+    async def run(self, input: DayCloseInput) -> DayCloseResult:
+        day = StoreDay(store_id=input.store_id, business_day=input.business_day)
+        workflow.upsert_search_attributes(
+            [
+                STORE_ID.value_set(input.store_id),
+                BUSINESS_DAY.value_set(input.business_day.isoformat()),
+            ]
+        )
+        show_status("Closing", f"{input.store_id} {input.business_day}")
+        ledgers = await workflow.execute_activity_method(
+            DayCloseActivities.close_ledgers, day, **TEMPORAL_READ
+        )
+        deadline = workflow.now() + input.settle_timeout
+        while True:
+            # Visibility lags the workflows by a moment: look once more after it says settled.
+            open_work = await self._open_work(day)
+            if open_work.settled:
+                await workflow.sleep(input.poll_every)
+                open_work = await self._open_work(day)
+                if open_work.settled:
+                    break
+            if workflow.now() >= deadline:
+                break
+            show_status(
+                "Closing",
+                f"{input.store_id} {input.business_day}",
+                facts=[
+                    f"waiting for {open_work.ledgers} ledger(s) and {open_work.posting} sale(s)"
+                ],
+            )
+            await workflow.sleep(input.poll_every)
+        status = "Closed" if open_work.settled else "ClosedWithOpenWork"
+        result = DayCloseResult(
+            store_id=input.store_id,
+            business_day=input.business_day,
+            closed_at=workflow.now(),
+            status=status,
+            ledgers_closed=ledgers,
+            still_open=open_work if not open_work.settled else OpenWork(),
+            exceptions=open_work.exceptions,
+        )
+        facts = [f"closed at {result.closed_at.isoformat(timespec='seconds')}"]
+        if open_work.exceptions:
+            facts.append(f"{open_work.exceptions} sale(s) or ledger(s) in the exception inbox")
+        reasons = (
+            [f"{open_work.ledgers} ledger(s), {open_work.posting} sale(s) still posting"]
+            if not open_work.settled
+            else []
+        )
+        show_status(status, f"{input.store_id} {input.business_day}", facts, reasons)
+        return result
+
+    async def _open_work(self, day: StoreDay) -> OpenWork:
+        return await workflow.execute_activity_method(
+            DayCloseActivities.open_work, day, **TEMPORAL_READ
+        )
+
+
+class SettlementInput(BaseModel):
+    """One region's night: which day (None: the day its scheduled time closes), which stores."""
+
+    region: str
+    time_zone: str = "UTC"
+    close_at: str = "02:00"
+    # Empty: the POS platform's stores of the region (every store for region `all`).
+    stores: list[str] = []
+    tolerance_amount: Decimal = Decimal("0.05")
+    business_day: date | None = None
+    # Stores closed and reconciled at once.
+    concurrency: int = Field(default=50, ge=1, le=500)
+    settle_timeout: timedelta = timedelta(hours=6)
+    poll_every: timedelta = timedelta(seconds=5)
+
+
+class StoreSettlement(BaseModel):
+    store_id: str
+    # The close's status ("Closed", "ClosedWithOpenWork"), or "ClosingElsewhere" when another
+    # run of the same night is closing this store-day (it starts the reconciliation too).
+    close: str
+    closed_at: datetime | None = None
+    reconciliation: str | None = None
+    # False when the store-day's reconciliation had already been started by an earlier run.
+    reconciliation_started: bool = False
+
+
+class SettlementResult(BaseModel):
+    region: str
+    business_day: date
+    stores: list[StoreSettlement]
+
+
+def reconciliation_workflow_id(store_id: str, business_day: date) -> str:
+    return business_id("recon", store_id, business_day.isoformat())
+
+
+@workflow.defn
+class DailySettlement:
+    """A region's night: close each store's day, then start its reconciliation."""
+
+    @workflow.run
+    async def run(self, input: SettlementInput) -> SettlementResult:
+        day = input.business_day or self._scheduled_day(input)
+        workflow.upsert_search_attributes([BUSINESS_DAY.value_set(day.isoformat())])
+        stores = input.stores or await self._region_stores(input.region)
+        show_status("Settling", f"region {input.region}, {day}", [f"{len(stores)} store(s)"])
+        out: list[StoreSettlement] = []
+        for first in range(0, len(stores), input.concurrency):
+            chunk = stores[first : first + input.concurrency]
+            out.extend(await asyncio.gather(*(self._settle(s, day, input) for s in chunk)))
+        started = sum(s.reconciliation_started for s in out)
+        elsewhere = [s.store_id for s in out if s.close == "ClosingElsewhere"]
+        open_work = [s.store_id for s in out if s.close == "ClosedWithOpenWork"]
+        reasons = [f"closed with sales still posting: {', '.join(open_work)}"] if open_work else []
+        if elsewhere:
+            reasons.append(f"being closed by another run: {', '.join(elsewhere)}")
+        show_status(
+            "Settled",
+            f"region {input.region}, {day}",
+            [f"{len(out)} store(s); {started} reconciliation(s) started"],
+            reasons,
+        )
+        return SettlementResult(region=input.region, business_day=day, stores=out)
+
+    def _scheduled_day(self, input: SettlementInput) -> date:
+        # A run started by the Schedule (a catch-up or backfill too) carries the time it was
+        # scheduled for: the day it closes follows from that, not from when it runs.
+        fired = workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()
+        region = RegionSchedule(
+            name=input.region, time_zone=input.time_zone, close_at=input.close_at
+        )
+        with workflow.unsafe.sandbox_unrestricted():
+            return region.business_day_closing_at(fired)
+
+    async def _region_stores(self, region: str) -> list[str]:
+        target = (
+            StoreTarget(kind=TargetKind.ALL)
+            if region == "all"
+            else StoreTarget(kind=TargetKind.REGION, region=region)
+        )
+        listed = await workflow.execute_activity_method(
+            PosActivities.list_stores, ListStoresInput(target=target), **POS_READ
+        )
+        stores: list[str] = listed.stores
+        return stores
+
+    async def _settle(self, store: str, day: date, input: SettlementInput) -> StoreSettlement:
+        close_id = close_workflow_id(store, day)
+        try:
+            closed = await workflow.execute_child_workflow(
+                StoreDayClose.run,
+                DayCloseInput(
+                    store_id=store,
+                    business_day=day,
+                    settle_timeout=input.settle_timeout,
+                    poll_every=input.poll_every,
+                ),
+                id=close_id,
+                # A completed close is never redone; one that failed or was terminated is.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            earlier = await workflow.execute_activity_method(
+                DayCloseActivities.close_result, close_id, **TEMPORAL_READ
+            )
+            if earlier is None:
+                return StoreSettlement(store_id=store, close="ClosingElsewhere")
+            closed = earlier
+        recon_id = reconciliation_workflow_id(store, day)
+        started = True
+        try:
+            await workflow.start_child_workflow(
+                "Reconciliation",
+                ReconStart(
+                    store_id=store,
+                    business_day=day,
+                    closed_at=closed.closed_at,
+                    tolerance_amount=input.tolerance_amount,
+                ),
+                id=recon_id,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                # It may wait days for ops to resolve a difference: the night does not.
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            started = False
+        return StoreSettlement(
+            store_id=store,
+            close=closed.status,
+            closed_at=closed.closed_at,
+            reconciliation=recon_id,
+            reconciliation_started=started,
+        )
+
+
+class ReconStart(BaseModel):
+    store_id: str
+    business_day: date
+    closed_at: datetime
+    tolerance_amount: Decimal
