@@ -85,6 +85,7 @@ class Stats:
 
 
 _FAIL_REFUND = re.compile(rf"^/_sim/refunds/{_ID}/fail$")
+_FAIL_PAYOUT = re.compile(rf"^/_sim/payouts/{_ID}/fail$")
 
 
 class GatewayRequestHandler(RoutedRequestHandler):
@@ -273,6 +274,11 @@ class GatewayRequestHandler(RoutedRequestHandler):
             elif method == "POST" and (m := _FAIL_REFUND.match(path)):
                 events = gateway.fail_refund(
                     m.group(1), str(data.get("failure_reason", "lost_or_stolen_card"))
+                )
+                self._send(200, {"events": events})
+            elif method == "POST" and (m := _FAIL_PAYOUT.match(path)):
+                events = gateway.fail_payout(
+                    m.group(1), str(data.get("failure_code", "account_closed"))
                 )
                 self._send(200, {"events": events})
             elif path == "/_sim/idempotency" and method == "GET":

@@ -4,12 +4,14 @@ payout settles (paginated), and a payout that fails later."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import stripe
 
-from simulators.gateway import Gateway
+from simulators.gateway import Gateway, GatewayFaults
 
 from .test_gateway_api import stripe_client
 
@@ -155,3 +157,123 @@ def test_search_of_a_store_day_is_an_index_range_not_a_scan(gateway: Gateway) ->
         detail = " ".join(str(row[-1]) for row in plan)
         assert "ix_gw_pi_store_created" in detail, detail
         assert "TEMP B-TREE" not in detail, detail
+
+
+def _by_type(transactions: list[stripe.BalanceTransaction]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for t in transactions:
+        out.setdefault(t.type, []).append(t.net)
+    return out
+
+
+def test_a_payout_settles_its_transactions_page_by_page_with_their_fees(
+    gateway: Gateway, client: stripe.StripeClient
+) -> None:
+    now = int(time.time())
+    today = now - now % DAY
+    amounts = [500 + n for n in range(150)]
+    for n, amount in enumerate(amounts):
+        gateway.create_payment_intent(f"pi_today_{n:03d}", amount, created=today + n % 60)
+    refund = client.v1.refunds.create({"payment_intent": "pi_today_000", "amount": 200})
+    second = client.v1.refunds.create({"payment_intent": "pi_today_001", "amount": 100})
+    gateway.fail_refund(second.id, "expired_or_canceled_card")
+
+    payout = client.v1.payouts.retrieve(f"po_sim{time.strftime('%Y%m%d', time.gmtime(now))}usd")
+    assert payout.status == "pending"  # the day is not over
+    own = client.v1.balance_transactions.list({"type": "payout", "limit": 100}).data
+    mine = [t for t in own if t.id == payout.balance_transaction]
+    assert len(mine) == 1 and mine[0].amount == -payout.amount and mine[0].source == payout.id
+
+    first = client.v1.balance_transactions.list({"payout": payout.id, "limit": 100})
+    assert len(first.data) == 100 and first.has_more
+    settled = list(first.auto_paging_iter())
+    assert len(settled) == 150 + 3 and len({t.id for t in settled}) == 153
+    kinds = _by_type(settled)
+    assert sorted(kinds) == ["charge", "refund", "refund_failure"]
+    assert sorted(kinds["refund"]) == [-200, -100]
+    assert kinds["refund_failure"] == [100]
+    fees = sum(t.fee for t in settled)
+    assert fees == sum(round(a * 0.029) + 30 for a in amounts)
+    assert sum(t.amount for t in settled) - fees == sum(t.net for t in settled) == payout.amount
+    assert refund.balance_transaction in {t.id for t in settled}
+
+
+def test_a_failed_payout_gives_the_money_back_and_says_so(
+    gateway: Gateway, client: stripe.StripeClient
+) -> None:
+    from .test_gateway_api import admin
+
+    _store_days(gateway)  # days long past: their payouts are paid
+    day1 = client.v1.payouts.retrieve(f"po_sim{time.strftime('%Y%m%d', time.gmtime(D1))}usd")
+    assert (day1.status, day1.created, day1.failure_code) == ("paid", D1 + DAY, None)
+    paid = client.v1.payouts.list({"status": "paid", "limit": 100}).data
+    assert {p.id for p in paid} >= {day1.id}
+
+    status, body = admin(gateway, "POST", f"/_sim/payouts/{day1.id}/fail", {})
+    assert status == 200 and [e["type"] for e in body["events"]] == ["payout.failed"]
+    failed = client.v1.payouts.retrieve(day1.id)
+    assert (failed.status, failed.failure_code) == ("failed", "account_closed")
+    assert failed.failure_message and failed.amount == day1.amount
+    events = client.v1.events.list({"type": "payout.failed"}).data
+    assert [e.data.object["id"] for e in events] == [day1.id]
+    assert events[0].data.previous_attributes["status"] == "paid"
+
+    # The money is back on the balance, and goes out again with today's payout.
+    back = client.v1.balance_transactions.list({"type": "payout_failure"}).data
+    assert [(t.amount, t.source, t.reporting_category) for t in back] == [
+        (day1.amount, day1.id, "payout_reversal")
+    ]
+    assert back[0].id == failed.failure_balance_transaction
+    today = client.v1.payouts.retrieve(_today_payout())
+    settled = list(client.v1.balance_transactions.list({"payout": today.id}).auto_paging_iter())
+    assert [t.id for t in settled] == [back[0].id] and today.amount == day1.amount
+
+    # Once failed, always failed; a payout not sent yet cannot fail.
+    assert admin(gateway, "POST", f"/_sim/payouts/{day1.id}/fail", {})[0] == 400
+    assert admin(gateway, "POST", f"/_sim/payouts/{today.id}/fail", {})[0] == 400
+    assert admin(gateway, "POST", "/_sim/payouts/po_nope/fail", {})[0] == 400
+    assert admin(gateway, "POST", f"/_sim/payouts/{day1.id}/fail", {"failure_code": "x"})[0] == 400
+
+
+def _today_payout() -> str:
+    return f"po_sim{time.strftime('%Y%m%d', time.gmtime())}usd"
+
+
+def test_payouts_persist_their_status(tmp_path: Path) -> None:
+    path = str(tmp_path / "gw.sqlite")
+    gw = Gateway(db_path=path, seed=3)
+    gw.create_payment_intent("pi_old", 1000, created=D1 + 60)
+    payout_id = gw.ledger.list_payouts({})["data"][0]["id"]
+    gw.fail_payout(payout_id, "no_account")
+    gw.ledger.close()
+    again = Gateway(db_path=path, seed=3)
+    try:
+        payout = again.ledger.payout(payout_id)
+        assert (payout["status"], payout["failure_code"]) == ("failed", "no_account")
+    finally:
+        again.ledger.close()
+
+
+@pytest.mark.parametrize("path", ["/v1/payouts", "/v1/balance_transactions"])
+def test_faults_reach_the_settlement_routes(
+    gateway: Gateway, client: stripe.StripeClient, path: str
+) -> None:
+    gateway.create_payment_intent("pi_old", 1000, created=D1 + 60)
+    payout_id = f"po_sim{time.strftime('%Y%m%d', time.gmtime(D1))}usd"
+    read = {
+        "/v1/payouts": lambda: client.v1.payouts.retrieve(payout_id),
+        "/v1/balance_transactions": lambda: client.v1.balance_transactions.list(
+            {"payout": payout_id}
+        ),
+    }[path]
+    gateway.faults = GatewayFaults(error_rate=1.0, kinds=("http_500",), paths=(path,), max_faults=1)
+    with pytest.raises(stripe.APIError):
+        read()
+    assert read() is not None  # the fault budget is spent: the retry goes through
+    gateway.faults = GatewayFaults(
+        error_rate=1.0, kinds=("transport",), paths=(path,), max_faults=1
+    )
+    with pytest.raises(stripe.APIConnectionError):
+        read()
+    assert gateway.stats()["faults"]["http_500"] == 1
+    assert gateway.stats()["faults"]["transport"] == 1
