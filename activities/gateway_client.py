@@ -169,14 +169,14 @@ class GatewayClient:
         sums: dict[str, int] = {}
         try:
             page = self._stripe.v1.balance_transactions.list(
-                params={"payout": payout["id"], "limit": 100}
+                params={"payout": payout["payout_id"], "limit": 100}
             )
             for n, t in enumerate(page.auto_paging_iter(), start=1):
                 add_transaction(sums, t.type, t.amount, t.fee, t.net)
                 if on_page is not None and n % 100 == 0:
                     on_page(n)
         except stripe.StripeError as e:
-            raise_classified(e, f"balance transactions of payout {payout['id']}")
+            raise_classified(e, f"balance transactions of payout {payout['payout_id']}")
         return PayoutTotals(**payout, **sums)
 
 
