@@ -164,20 +164,36 @@ class GatewayClient:
     ) -> PayoutTotals:
         """The sums of the balance transactions a payout settles, read page by page (100 a
         page, auto-paginated by the SDK) and never kept: a payout of 100,000 transactions costs
-        1,000 requests and constant memory. `on_page(count so far)` after each page (a
-        heartbeat)."""
+        1,000 requests and constant memory. `on_page(count so far)` every page (a heartbeat).
+
+        A failed payout's money comes back as one `payout_failure` transaction and is paid out
+        again with a later payout. Its entry was reversed in Odoo (its charges are uncleared
+        again, its fees unbooked), so the later payout books it as what it was made of: the
+        failed payout's own transactions are summed in its place."""
         sums: dict[str, int] = {}
+        self._sum_payout(payout["payout_id"], sums, on_page, depth=0)
+        return PayoutTotals(**payout, **sums)
+
+    def _sum_payout(
+        self,
+        payout_id: str,
+        sums: dict[str, int],
+        on_page: Callable[[int], None] | None,
+        depth: int,
+    ) -> None:
         try:
             page = self._stripe.v1.balance_transactions.list(
-                params={"payout": payout["payout_id"], "limit": 100}
+                params={"payout": payout_id, "limit": 100}
             )
             for n, t in enumerate(page.auto_paging_iter(), start=1):
-                add_transaction(sums, t.type, t.amount, t.fee, t.net)
+                if t.type == "payout_failure" and isinstance(t.source, str) and depth < 3:
+                    self._sum_payout(t.source, sums, on_page, depth + 1)
+                else:
+                    add_transaction(sums, t.type, t.amount, t.fee, t.net)
                 if on_page is not None and n % 100 == 0:
-                    on_page(n)
+                    on_page(sums.get("transactions", 0))
         except stripe.StripeError as e:
-            raise_classified(e, f"balance transactions of payout {payout['payout_id']}")
-        return PayoutTotals(**payout, **sums)
+            raise_classified(e, f"balance transactions of payout {payout_id}")
 
 
 def _payout_fields(p: Any) -> dict[str, Any]:

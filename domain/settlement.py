@@ -9,12 +9,14 @@ the payout). So, for one payout:
     debit  fees expense          fees
     credit Outstanding Receipts  charges (gross)
     debit  Outstanding Receipts  refunds (gross)
-    credit Outstanding Receipts  refund failures and other money back (e.g. a failed payout's)
+    credit Outstanding Receipts  refund failures and any other money back
 
 and net = charges - refunds + refund failures + other - fees, which is what the gateway says
 the payout is: a payout whose transactions do not add up to its amount is refused, not booked.
-Amounts travel in the gateway's minor units (integers) and become Decimal exactly, by the
-currency's exponent.
+A failed payout's entry is reversed; its money, paid out again later, is summed into that later
+payout as the transactions it was made of (activities/gateway_client.py), so the charges are
+cleared and the fees booked once in the end. Amounts travel in the gateway's minor units
+(integers) and become Decimal exactly, by the currency's exponent.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ class PayoutTotals(BaseModel):
     charges: int = 0  # gross amount of the charges
     refunds: int = 0  # gross amount of the refunds, positive
     refund_failures: int = 0  # refunds given back, positive
-    other: int = 0  # any other money in (+) or out (-), net: a failed payout's return
+    other: int = 0  # any other money in (+) or out (-), net
     fees: int = 0
 
     @property

@@ -230,6 +230,14 @@ def test_a_failed_payout_is_reversed_once(
     assert reversal["ref"].startswith(f"Reversal of: {booked.move_name}")
     assert reversal["journal_id"][0] == plain(odoo_emulator).journal_id("BNK1")
 
+    # The money comes back and goes out with today's payout, booked as what it was made of:
+    # the charges cleared and the fees booked once in the end.
+    now = int(datetime.now(UTC).timestamp())
+    later = reads.list_payouts(PayoutWindowInput(created_gte=now - DAY, created_lt=now + 2 * DAY))
+    again = reads.payout_totals(later.payouts[0])
+    assert (again.charges, again.fees, again.other) == (totals.charges, totals.fees, 0)
+    assert again.net == again.amount == totals.amount
+
     # A payout Odoo never booked has nothing to reverse.
     nothing = payouts.reverse_payout(ask.model_copy(update={"payout_id": "po_never"}))
     assert not nothing.booked
