@@ -4,6 +4,7 @@ declines and over-refunds are business refusals; transport, 5xx and rate limits 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -12,6 +13,7 @@ import stripe
 from temporalio.exceptions import ApplicationError
 
 from domain.money import cents
+from domain.settlement import PayoutTotals, add_transaction
 
 
 class GatewayUnavailable(Exception):
@@ -137,3 +139,70 @@ class GatewayClient:
         except stripe.StripeError as e:
             raise_classified(e, f"refund of {amount} on {payment_intent}")
         return {"id": refund.id, "status": refund.status, "amount": refund.amount}
+
+    # -- settlement -----------------------------------------------------------------------------
+
+    def payouts(self, created_gte: int, created_lt: int) -> list[dict[str, Any]]:
+        """The payouts created in [created_gte, created_lt), newest first (auto-paginated;
+        a day makes one per currency, so a window holds few)."""
+        try:
+            page = self._stripe.v1.payouts.list(
+                params={"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
+            )
+            return [_payout_fields(p) for p in page.auto_paging_iter()]
+        except stripe.StripeError as e:
+            raise_classified(e, f"payouts created in [{created_gte}, {created_lt})")
+
+    def payout(self, payout_id: str) -> dict[str, Any]:
+        try:
+            return _payout_fields(self._stripe.v1.payouts.retrieve(payout_id))
+        except stripe.StripeError as e:
+            raise_classified(e, f"payout {payout_id}")
+
+    def payout_totals(
+        self, payout: dict[str, Any], on_page: Callable[[int], None] | None = None
+    ) -> PayoutTotals:
+        """The sums of the balance transactions a payout settles, read page by page (100 a
+        page, auto-paginated by the SDK) and never kept: a payout of 100,000 transactions costs
+        1,000 requests and constant memory. `on_page(count so far)` every page (a heartbeat).
+
+        A failed payout's money comes back as one `payout_failure` transaction and is paid out
+        again with a later payout. Its entry was reversed in Odoo (its charges are uncleared
+        again, its fees unbooked), so the later payout books it as what it was made of: the
+        failed payout's own transactions are summed in its place."""
+        sums: dict[str, int] = {}
+        self._sum_payout(payout["payout_id"], sums, on_page, depth=0)
+        return PayoutTotals(**payout, **sums)
+
+    def _sum_payout(
+        self,
+        payout_id: str,
+        sums: dict[str, int],
+        on_page: Callable[[int], None] | None,
+        depth: int,
+    ) -> None:
+        try:
+            page = self._stripe.v1.balance_transactions.list(
+                params={"payout": payout_id, "limit": 100}
+            )
+            for n, t in enumerate(page.auto_paging_iter(), start=1):
+                if t.type == "payout_failure" and isinstance(t.source, str) and depth < 3:
+                    self._sum_payout(t.source, sums, on_page, depth + 1)
+                else:
+                    add_transaction(sums, t.type, t.amount, t.fee, t.net)
+                if on_page is not None and n % 100 == 0:
+                    on_page(sums.get("transactions", 0))
+        except stripe.StripeError as e:
+            raise_classified(e, f"balance transactions of payout {payout_id}")
+
+
+def _payout_fields(p: Any) -> dict[str, Any]:
+    return {
+        "payout_id": p.id,
+        "currency": p.currency,
+        "status": p.status,
+        "amount": p.amount,
+        "created": p.created,
+        "arrival_date": p.arrival_date or 0,
+        "failure_code": getattr(p, "failure_code", None),
+    }

@@ -42,6 +42,12 @@ class PostingProfile(BaseModel):
     # Currencies the company books; a sale in another one is refused at posting.
     currencies: tuple[str, ...] = ("USD",)
     warehouse_code: str = "WH"
+    # Gateway payouts (domain/settlement.py): booked in the bank journal, money arriving on the
+    # bank account, the gateway's fees to an expense account; what the cards paid is cleared
+    # from the card tender account (Outstanding Receipts), where the sales put it.
+    bank_journal_code: str = "BNK1"
+    bank_account: str = "101401"  # Bank
+    gateway_fees_account: str = "620000"  # Bank Fees
 
     def tender_account(self, method: PaymentMethod) -> str:
         return self.tender_accounts[method]
@@ -55,6 +61,8 @@ class PostingProfile(BaseModel):
             self.revenue_account,
             self.tax_account,
             *self.tax_accounts_by_rate.values(),
+            self.bank_account,
+            self.gateway_fees_account,
         }
 
 

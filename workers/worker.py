@@ -18,10 +18,12 @@ from activities.payments import PaymentActivities
 from activities.pos import BatchedPosActivities, PosActivities
 from activities.pos_client import PosClient
 from activities.sale_refunds import SaleRefundsActivities
+from activities.settlement import SettlementActivities
 from domain.posting import PostingProfile, load_profile
 from workers.client import connect, ensure_search_attributes
 from workers.settings import Settings
 from workers.telemetry import setup_tracing
+from workflows.gateway_settlement import GatewaySettlement
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.refund import Refund
 from workflows.sale_posting import SalePosting
@@ -40,6 +42,7 @@ WORKFLOWS = [
     SaleRefunds,
     StoreDayClose,
     DailySettlement,
+    GatewaySettlement,
 ]
 
 
@@ -55,7 +58,9 @@ def build_worker(
 ) -> Worker:
     pos_activities = PosActivities(pos)
     pos_batches = BatchedPosActivities(pos)
-    payments = PaymentActivities(gateway or GatewayClient(settings.gateway()))
+    gateway = gateway or GatewayClient(settings.gateway())
+    payments = PaymentActivities(gateway)
+    settlement = SettlementActivities(gateway)
     day_close = DayCloseActivities(client)
     return Worker(
         client,
@@ -66,6 +71,8 @@ def build_worker(
             payments.payment_status,
             payments.refund_payment,
             payments.refund_state,
+            settlement.list_payouts,
+            settlement.payout_totals,
             SaleRefundsActivities().request_reservation,
             pos_activities.list_stores,
             pos_activities.send_price_command,

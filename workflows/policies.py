@@ -51,6 +51,15 @@ GATEWAY: dict[str, Any] = {
     "retry_policy": _ODOO_RETRY,
 }
 
+# Reading what a payout settles: a page of 100 transactions a request, heartbeating each page.
+# 100,000 transactions are 1,000 requests: minutes, not seconds; a dead worker is noticed by
+# the heartbeat. Reads change nothing: retry without limit, like the gateway's writes.
+GATEWAY_SCAN: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(minutes=30),
+    "heartbeat_timeout": timedelta(seconds=60),
+    "retry_policy": _ODOO_RETRY,
+}
+
 # Waiting for a sale's refund lock (workflows/sale_refunds.py): the decision itself is an Odoo
 # write, retried there; the waiting activity heartbeats, and a retry joins the same decision.
 SALE_REFUNDS_LOCK: dict[str, Any] = {

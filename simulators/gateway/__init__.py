@@ -26,6 +26,10 @@ Command line: ``python -m simulators.gateway --port 8090 --db var/gateway.sqlite
 
 Stripe routes:
 
+* ``GET /v1/payment_intents/search`` (``query`` in Stripe's search language:
+  ``metadata['k']:'v'``, ``created>=N`` (``>``, ``<``, ``<=``), ``status:'succeeded'``,
+  ``currency:'usd'``, ``amount>N``, joined by `` AND ``; ``limit`` 1..100, ``page`` the
+  previous result's ``next_page``, ``expand[]=data.latest_charge``): a ``search_result``;
 * ``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge``), ``GET /v1/charges/{id}``
   (``amount``, ``amount_refunded``, ``refunded``, ``payment_intent``);
 * ``POST /v1/refunds`` (``payment_intent`` or ``charge``, ``amount`` defaulting to what is
@@ -33,10 +37,15 @@ Stripe routes:
   ``charge_already_refunded``, ``resource_missing`` (404), ``parameter_unknown``,
   ``parameter_missing``; ``GET /v1/refunds[?payment_intent=|charge=]``, ``GET /v1/refunds/{id}``;
 * ``GET /v1/balance_transactions`` (``created[gte|gt|lt|lte]``, ``type``, ``source``,
-  ``payout``, ``limit``, ``starting_after``, ``ending_before``): ``charge`` (fee 2.9 % + 30)
-  and ``refund`` (fee 0) transactions, newest first;
-* ``GET /v1/payouts[/{id}]``: one automatic payout per UTC day and currency of that day's net,
-  ``pending`` until the day ends, ``paid`` two days later.
+  ``payout``, ``limit``, ``starting_after``, ``ending_before``), newest first, paged in SQL:
+  ``charge`` (fee 2.9 % + 30), ``refund`` and ``refund_failure`` (fee 0), and each payout's own
+  ``payout`` (its amount negated) and ``payout_failure`` transactions; ``?payout=po_...`` lists
+  the transactions that payout settles;
+* ``GET /v1/payouts[/{id}]``: one automatic payout per UTC day and currency of the net of that
+  day's transactions, stored with its status: ``pending`` until the day ends, ``in_transit``,
+  ``paid`` two days later, or ``failed`` when the bank returns it
+  (``POST /_sim/payouts/{id}/fail`` ``{"failure_code": "account_closed"}``: the event
+  ``payout.failed`` and a ``payout_failure`` transaction paid out again with today's payout).
 
 ``Idempotency-Key`` on ``POST`` as Stripe documents it: the first result is stored with the
 work in one transaction (including a declined or too-large refund; not a request that fails
@@ -58,8 +67,8 @@ Differs from Stripe on purpose: a declined refund is answered synchronously as H
 ``card_error``, code ``refund_declined`` (the failed refund object is in the error's
 ``refund`` member and is listed with ``status: "failed"``, ``failure_reason: "declined"``),
 where Stripe answers 200 and fails the refund later, asynchronously. Payment intents are
-made only through the admin route, always succeeded card payments; payouts have no balance
-transaction of their own.
+made only through the admin route, always succeeded card payments; a transaction dated in an
+earlier day joins that day's payout (unless it failed), where Stripe would pay it out next.
 
 Admin (JSON, no auth): ``POST /_sim/payment_intents`` ``{"id", "amount", "currency",
 "metadata", "created"}`` (idempotent by id); ``GET``/``PUT /_sim/faults`` ``{"latency_ms",

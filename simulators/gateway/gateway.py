@@ -98,6 +98,18 @@ class Gateway(BackgroundServer):
             self.deliver(event)
         return events
 
+    def fail_payout(
+        self, payout_id: str, failure_code: str = "account_closed"
+    ) -> list[dict[str, Any]]:
+        """The bank returns a payout already sent (in transit or paid), as Stripe reports days
+        later: it turns ``failed`` with ``failure_code``, a ``payout_failure`` balance
+        transaction gives the money back, and the event ``payout.failed`` is listed by
+        ``GET /v1/events`` and sent to the webhook when one is set. Returns the events."""
+        events = self.ledger.fail_payout(payout_id, failure_code)
+        for event in events:
+            self.deliver(event)
+        return events
+
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         return self.ledger.events(kind)
 

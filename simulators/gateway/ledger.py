@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import ColumnElement, Engine, and_, event, or_
 from sqlalchemy.pool import StaticPool
-from sqlmodel import Session, col, create_engine, delete, select
+from sqlmodel import Session, col, create_engine, delete, select, update
 
 from .errors import StripeError, invalid, missing
+from .search import search_payment_intents
 from .tables import (
     BalanceTransactionRow,
     ChargeRow,
@@ -30,6 +31,7 @@ from .tables import (
     GatewayTable,
     IdempotencyRow,
     PaymentIntentRow,
+    PayoutRow,
     RefundRow,
 )
 from .wire import API_VERSION, canonical, money
@@ -41,6 +43,16 @@ REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 REFUND_PARAMS = frozenset(
     {"payment_intent", "charge", "amount", "reason", "metadata", "expand", "currency"}
 )
+# Why a payout fails, as Stripe words it (``failure_code`` -> ``failure_message``).
+PAYOUT_FAILURES = {
+    "account_closed": "The bank account has been closed.",
+    "account_frozen": "The bank account has been frozen.",
+    "bank_account_restricted": "The bank account has restrictions on the payouts allowed.",
+    "could_not_process": "The bank could not process this payout.",
+    "insufficient_funds": "Your Stripe account has insufficient funds to cover the payout.",
+    "invalid_account_number": "The account number is invalid.",
+    "no_account": "The bank account details on file are probably incorrect.",
+}
 DAY_S = 86400
 PAYOUT_DELAY_DAYS = 2
 _ALPHABET = string.ascii_letters + string.digits
@@ -91,13 +103,18 @@ def _metadata(value: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in value.items() if v != ""}
 
 
-def _page(items: list[dict[str, Any]], url: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Stripe's list object over ``items`` (newest first), with its cursor parameters."""
+def _limit(params: dict[str, Any]) -> int:
     limit = _int(params.get("limit", 10), "limit")
     if limit > 100:
         raise invalid(
             "This value must be less than or equal to 100.", "parameter_invalid_integer", "limit"
         )
+    return limit
+
+
+def _page(items: list[dict[str, Any]], url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Stripe's list object over ``items`` (newest first), with its cursor parameters."""
+    limit = _limit(params)
     ids = [item["id"] for item in items]
     after, before = params.get("starting_after"), params.get("ending_before")
     if after:
@@ -134,6 +151,49 @@ def _created_filter(value: Any) -> Callable[[int], bool]:
     return accept
 
 
+def _created_conditions(column: Any, value: Any) -> list[ColumnElement[bool]]:
+    """``created=N`` or ``created[gt|gte|lt|lte]=N`` as SQL conditions on ``column``."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [column == _int(value, "created", 0)]
+    unknown = set(value) - {"gt", "gte", "lt", "lte"}
+    if unknown:
+        raise invalid(
+            f"Received unknown parameter: created[{sorted(unknown)[0]}]", "parameter_unknown"
+        )
+    ops = {
+        "gt": column.__gt__,
+        "gte": column.__ge__,
+        "lt": column.__lt__,
+        "lte": column.__le__,
+    }
+    return [ops[op](_int(v, f"created[{op}]", 0)) for op, v in value.items()]
+
+
+def _payout_id(day: int, currency: str) -> str:
+    return f"po_sim{dt.datetime.fromtimestamp(day, dt.UTC).strftime('%Y%m%d')}{currency}"
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring a database file kept from an older simulator up to the current schema."""
+    with engine.begin() as conn:
+        columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(gw_payment_intent)")}
+        if "store_id" not in columns:
+            conn.exec_driver_sql("ALTER TABLE gw_payment_intent ADD COLUMN store_id VARCHAR")
+            conn.exec_driver_sql(
+                "UPDATE gw_payment_intent SET store_id = json_extract(metadata_json, '$.store_id')"
+            )
+        columns = {
+            row[1] for row in conn.exec_driver_sql("PRAGMA table_info(gw_balance_transaction)")
+        }
+        if "payout" not in columns:
+            conn.exec_driver_sql("ALTER TABLE gw_balance_transaction ADD COLUMN payout VARCHAR")
+        for name in ("gw_payment_intent", "gw_balance_transaction"):
+            for index in GatewayTable.metadata.tables[name].indexes:
+                index.create(conn, checkfirst=True)
+
+
 def _day_start(timestamp: int) -> int:
     return timestamp - timestamp % DAY_S
 
@@ -159,6 +219,7 @@ class Ledger:
         )
         event.listen(self.engine, "connect", _on_connect)
         GatewayTable.metadata.create_all(self.engine)
+        _migrate(self.engine)
         self.lock = threading.RLock()
         with Session(self.engine) as s:
             # A restart on a kept file continues the id sequence instead of repeating it.
@@ -167,6 +228,13 @@ class Ledger:
         self.rng = random.Random(seed if not known or seed is None else f"{seed}:{known}")
         self._in_flight: set[str] = set()
         self._flight_lock = threading.Lock()
+        with self.session() as s:
+            # Transactions of a file kept from before payouts were stored join theirs now.
+            query = select(BalanceTransactionRow).where(
+                col(BalanceTransactionRow.payout).is_(None), BalanceTransactionRow.type != "payout"
+            )
+            for row in s.exec(query.order_by(col(BalanceTransactionRow.seq))).all():
+                self._book(s, row)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -210,12 +278,14 @@ class Ledger:
             row = s.get(PaymentIntentRow, intent_id)
             if row is None:
                 when = int(created if created is not None else time.time())
+                meta = {str(k): str(v) for k, v in (metadata or {}).items()}
                 charge_id, txn_id = self.new_id("ch_"), self.new_id("txn_")
                 row = PaymentIntentRow(
                     id=intent_id,
                     amount=int(amount),
                     currency=currency.lower(),
-                    metadata_json=json.dumps({str(k): str(v) for k, v in (metadata or {}).items()}),
+                    metadata_json=json.dumps(meta),
+                    store_id=meta.get("store_id"),
                     created=when,
                     charge_id=charge_id,
                 )
@@ -231,7 +301,8 @@ class Ledger:
                         balance_transaction=txn_id,
                     )
                 )
-                s.add(
+                self._book(
+                    s,
                     BalanceTransactionRow(
                         id=txn_id,
                         type="charge",
@@ -241,9 +312,8 @@ class Ledger:
                         currency=row.currency,
                         created=when,
                         source=charge_id,
-                    )
+                    ),
                 )
-                s.flush()
             return self._intent(s, row, expand=())
 
     def payment_intent(self, intent_id: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -252,6 +322,18 @@ class Ledger:
             if row is None:
                 raise missing("payment_intent", intent_id, "intent")
             return self._intent(s, row, expand)
+
+    def search_payment_intents(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/payment_intents/search``: Stripe's search result object (see search.py)."""
+        with self.session() as s:
+            rows, next_page, expand = search_payment_intents(s, params)
+            return {
+                "object": "search_result",
+                "data": [self._intent(s, row, expand) for row in rows],
+                "has_more": next_page is not None,
+                "next_page": next_page,
+                "url": "/v1/payment_intents/search",
+            }
 
     def charge(self, charge_id: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
         with self.session() as s:
@@ -374,7 +456,8 @@ class Ledger:
         charge.amount_refunded += amount
         s.add(charge)
         s.add(row)
-        s.add(
+        self._book(
+            s,
             BalanceTransactionRow(
                 id=row.balance_transaction,
                 type="refund",
@@ -384,9 +467,8 @@ class Ledger:
                 currency=charge.currency,
                 created=now,
                 source=row.id,
-            )
+            ),
         )
-        s.flush()
         return self._refund(row)
 
     def fail_refund(self, refund_id: str, failure_reason: str = "unknown") -> list[dict[str, Any]]:
@@ -411,7 +493,8 @@ class Ledger:
             charge.amount_refunded -= row.amount
             s.add(row)
             s.add(charge)
-            s.add(
+            self._book(
+                s,
                 BalanceTransactionRow(
                     id=row.failure_balance_transaction,
                     type="refund_failure",
@@ -421,7 +504,7 @@ class Ledger:
                     currency=row.currency,
                     created=now,
                     source=row.id,
-                )
+                ),
             )
             refund = self._refund(row)
             return [
@@ -484,78 +567,181 @@ class Ledger:
 
     # -- settlement -------------------------------------------------------------------------
 
-    def _transactions(self) -> list[dict[str, Any]]:
-        with self.session() as s:
-            query = select(BalanceTransactionRow).order_by(
-                col(BalanceTransactionRow.created).desc(), col(BalanceTransactionRow.seq).desc()
+    def _book(self, s: Session, row: BalanceTransactionRow) -> None:
+        """Add a transaction, counted in the payout of its UTC day and currency (whose own
+        ``payout`` transaction follows its amount). A failed payout is final: a transaction
+        that would join it joins the payout of today instead."""
+        day = _day_start(row.created)
+        payout = s.get(PayoutRow, _payout_id(day, row.currency))
+        if payout is not None and payout.status == "failed":
+            day = _day_start(int(time.time()))
+            payout = s.get(PayoutRow, _payout_id(day, row.currency))
+        if payout is None:
+            closes = day + DAY_S
+            payout = PayoutRow(
+                id=_payout_id(day, row.currency),
+                currency=row.currency,
+                day=day,
+                amount=0,
+                created=closes,
+                arrival_date=closes + PAYOUT_DELAY_DAYS * DAY_S,
+                status="pending",
+                balance_transaction=self.new_id("txn_"),
             )
-            return [self._transaction(r) for r in s.exec(query)]
+            own = BalanceTransactionRow(
+                id=payout.balance_transaction,
+                type="payout",
+                amount=0,
+                fee=0,
+                net=0,
+                currency=row.currency,
+                created=closes,
+                source=payout.id,
+            )
+        else:
+            own = s.exec(
+                select(BalanceTransactionRow).where(
+                    BalanceTransactionRow.id == payout.balance_transaction
+                )
+            ).one()
+        payout.amount += row.net
+        own.amount = own.net = -payout.amount
+        row.payout = payout.id
+        s.add(row)
+        s.add(payout)
+        s.add(own)
+        s.flush()
+
+    @staticmethod
+    def _refresh_payouts(s: Session) -> None:
+        """Payouts move on with time: ``in_transit`` once their day is over, ``paid`` on their
+        arrival date (a failed one stays failed)."""
+        now = int(time.time())
+        s.exec(
+            update(PayoutRow)
+            .where(col(PayoutRow.status).in_(("pending", "in_transit")))
+            .where(col(PayoutRow.arrival_date) <= now)
+            .values(status="paid")
+        )
+        s.exec(
+            update(PayoutRow)
+            .where(col(PayoutRow.status) == "pending")
+            .where(col(PayoutRow.created) <= now)
+            .values(status="in_transit")
+        )
 
     def list_balance_transactions(self, params: dict[str, Any]) -> dict[str, Any]:
-        accept = _created_filter(params.get("created"))
-        items = [t for t in self._transactions() if accept(t["created"])]
+        """Newest first, filtered and paginated in SQL: a payout of 100,000 transactions is
+        read a page at a time, each page one index range."""
+        limit = _limit(params)
+        bt = BalanceTransactionRow
+        conditions = _created_conditions(col(bt.created), params.get("created"))
         for key in ("type", "source", "currency"):
             if params.get(key):
-                items = [t for t in items if t[key] == params[key]]
-        if params.get("payout"):
-            payout = next((p for p in self._payouts() if p["id"] == params["payout"]), None)
-            if payout is None:
-                raise missing("payout", params["payout"], "payout")
-            items = [
-                t
-                for t in items
-                if t["currency"] == payout["currency"]
-                and _day_start(t["created"]) == payout["created"] - DAY_S
-            ]
-        return _page(items, "/v1/balance_transactions", params)
-
-    def _payouts(self) -> list[dict[str, Any]]:
-        """One automatic payout per UTC day and currency, of that day's net."""
-        days: dict[tuple[int, str], int] = {}
-        for t in self._transactions():
-            key = (_day_start(t["created"]), t["currency"])
-            days[key] = days.get(key, 0) + t["net"]
-        now = time.time()
-        out = []
-        for (day, currency), net in sorted(days.items(), reverse=True):
-            closes = day + DAY_S
-            arrival = closes + PAYOUT_DELAY_DAYS * DAY_S
-            status = "pending" if now < closes else "in_transit" if now < arrival else "paid"
-            stamp = dt.datetime.fromtimestamp(day, dt.UTC).strftime("%Y%m%d")
-            out.append(
-                {
-                    "id": f"po_sim{stamp}{currency}",
-                    "object": "payout",
-                    "amount": net,
-                    "arrival_date": arrival,
-                    "automatic": True,
-                    "balance_transaction": None,
-                    "created": closes,
-                    "currency": currency,
-                    "description": "STRIPE PAYOUT",
-                    "livemode": False,
-                    "metadata": {},
-                    "method": "standard",
-                    "source_type": "card",
-                    "statement_descriptor": None,
-                    "status": status,
-                    "type": "bank_account",
-                }
+                conditions.append(col(getattr(bt, key)) == str(params[key]))
+        with self.session() as s:
+            if params.get("payout"):
+                if s.get(PayoutRow, str(params["payout"])) is None:
+                    raise missing("payout", str(params["payout"]), "payout")
+                conditions.append(col(bt.payout) == str(params["payout"]))
+            after, before = params.get("starting_after"), params.get("ending_before")
+            newest_first = True
+            if after or before:
+                anchor_id = str(after or before)
+                anchor = s.exec(select(bt).where(bt.id == anchor_id)).first()
+                if anchor is None:
+                    raise missing(
+                        "object", anchor_id, "starting_after" if after else "ending_before"
+                    )
+                if after:
+                    conditions.append(
+                        or_(
+                            col(bt.created) < anchor.created,
+                            and_(col(bt.created) == anchor.created, col(bt.seq) < anchor.seq),
+                        )
+                    )
+                else:
+                    newest_first = False
+                    conditions.append(
+                        or_(
+                            col(bt.created) > anchor.created,
+                            and_(col(bt.created) == anchor.created, col(bt.seq) > anchor.seq),
+                        )
+                    )
+            order = (
+                (col(bt.created).desc(), col(bt.seq).desc())
+                if newest_first
+                else (col(bt.created).asc(), col(bt.seq).asc())
             )
-        return out
+            rows = list(s.exec(select(bt).where(*conditions).order_by(*order).limit(limit + 1)))
+            has_more = len(rows) > limit
+            rows = rows[:limit] if newest_first else rows[:limit][::-1]
+            return {
+                "object": "list",
+                "data": [self._transaction(r) for r in rows],
+                "has_more": has_more,
+                "url": "/v1/balance_transactions",
+            }
 
     def list_payouts(self, params: dict[str, Any]) -> dict[str, Any]:
-        accept = _created_filter(params.get("created"))
-        items = [p for p in self._payouts() if accept(p["created"])]
+        """Newest first; few rows (one per day and currency), paged in memory."""
+        conditions = _created_conditions(col(PayoutRow.created), params.get("created"))
         if params.get("status"):
-            items = [p for p in items if p["status"] == params["status"]]
+            conditions.append(col(PayoutRow.status) == str(params["status"]))
+        with self.session() as s:
+            self._refresh_payouts(s)
+            query = select(PayoutRow).where(*conditions)
+            rows = s.exec(query.order_by(col(PayoutRow.created).desc(), col(PayoutRow.id).desc()))
+            items = [self._payout(r) for r in rows]
         return _page(items, "/v1/payouts", params)
 
     def payout(self, payout_id: str) -> dict[str, Any]:
-        for p in self._payouts():
-            if p["id"] == payout_id:
-                return p
-        raise missing("payout", payout_id, "id")
+        with self.session() as s:
+            self._refresh_payouts(s)
+            row = s.get(PayoutRow, payout_id)
+            if row is None:
+                raise missing("payout", payout_id, "id")
+            return self._payout(row)
+
+    def fail_payout(
+        self, payout_id: str, failure_code: str = "account_closed"
+    ) -> list[dict[str, Any]]:
+        """The bank returns a payout that was sent (``in_transit`` or ``paid``), as Stripe
+        reports days later: it turns ``failed`` with ``failure_code``, a ``payout_failure``
+        balance transaction gives the money back to the account (paid out again with today's
+        payout), and the event ``payout.failed`` is recorded. Returns the events."""
+        if failure_code not in PAYOUT_FAILURES:
+            raise ValueError(f"failure_code must be one of {', '.join(PAYOUT_FAILURES)}")
+        with self.session() as s:
+            self._refresh_payouts(s)
+            row = s.get(PayoutRow, payout_id)
+            if row is None:
+                raise ValueError(f"no payout {payout_id!r}")
+            if row.status not in ("in_transit", "paid"):
+                raise ValueError(
+                    f"payout {payout_id} is {row.status}: only an in_transit or paid payout fails"
+                )
+            previous = {"status": row.status, "failure_code": None, "failure_message": None}
+            now = int(time.time())
+            row.status = "failed"
+            row.failure_code, row.failure_message = failure_code, PAYOUT_FAILURES[failure_code]
+            row.failure_balance_transaction = self.new_id("txn_")
+            s.add(row)
+            s.flush()
+            self._book(
+                s,
+                BalanceTransactionRow(
+                    id=row.failure_balance_transaction,
+                    type="payout_failure",
+                    amount=row.amount,
+                    fee=0,
+                    net=row.amount,
+                    currency=row.currency,
+                    created=now,
+                    source=row.id,
+                ),
+            )
+            return [self._event(s, "payout.failed", self._payout(row), previous, now)]
 
     # -- idempotency ------------------------------------------------------------------------
 
@@ -724,6 +910,8 @@ class Ledger:
                 "charge": "Payment",
                 "refund": "REFUND FOR CHARGE",
                 "refund_failure": "REFUND FAILURE",
+                "payout": "STRIPE PAYOUT",
+                "payout_failure": "Payout failure",
             }[row.type],
             "fee": row.fee,
             "fee_details": (
@@ -732,8 +920,32 @@ class Ledger:
                 else []
             ),
             "net": row.net,
-            "reporting_category": row.type,
+            "reporting_category": {"payout_failure": "payout_reversal"}.get(row.type, row.type),
             "source": row.source,
             "status": "available",
             "type": row.type,
+        }
+
+    @staticmethod
+    def _payout(row: PayoutRow) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "object": "payout",
+            "amount": row.amount,
+            "arrival_date": row.arrival_date,
+            "automatic": True,
+            "balance_transaction": row.balance_transaction,
+            "created": row.created,
+            "currency": row.currency,
+            "description": "STRIPE PAYOUT",
+            "failure_balance_transaction": row.failure_balance_transaction,
+            "failure_code": row.failure_code,
+            "failure_message": row.failure_message,
+            "livemode": False,
+            "metadata": {},
+            "method": "standard",
+            "source_type": "card",
+            "statement_descriptor": None,
+            "status": row.status,
+            "type": "bank_account",
         }

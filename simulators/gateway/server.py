@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 _ID = r"([^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"^/v1/payment_intents/search$"), "search_payment_intents"),
     ("GET", re.compile(rf"^/v1/payment_intents/{_ID}$"), "get_payment_intent"),
     ("GET", re.compile(rf"^/v1/charges/{_ID}$"), "get_charge"),
     ("POST", re.compile(r"^/v1/refunds$"), "create_refund"),
@@ -84,6 +85,7 @@ class Stats:
 
 
 _FAIL_REFUND = re.compile(rf"^/_sim/refunds/{_ID}/fail$")
+_FAIL_PAYOUT = re.compile(rf"^/_sim/payouts/{_ID}/fail$")
 
 
 class GatewayRequestHandler(RoutedRequestHandler):
@@ -220,7 +222,9 @@ class GatewayRequestHandler(RoutedRequestHandler):
                 params,
                 lambda s: ledger.create_refund(s, params, self.gateway.declined),
             )
-        if name == "get_payment_intent":
+        if name == "search_payment_intents":
+            result = ledger.search_payment_intents(params)
+        elif name == "get_payment_intent":
             result = ledger.payment_intent(arg, expand)
         elif name == "get_charge":
             result = ledger.charge(arg, expand)
@@ -270,6 +274,11 @@ class GatewayRequestHandler(RoutedRequestHandler):
             elif method == "POST" and (m := _FAIL_REFUND.match(path)):
                 events = gateway.fail_refund(
                     m.group(1), str(data.get("failure_reason", "lost_or_stolen_card"))
+                )
+                self._send(200, {"events": events})
+            elif method == "POST" and (m := _FAIL_PAYOUT.match(path)):
+                events = gateway.fail_payout(
+                    m.group(1), str(data.get("failure_code", "account_closed"))
                 )
                 self._send(200, {"events": events})
             elif path == "/_sim/idempotency" and method == "GET":

@@ -3,7 +3,7 @@ and stored idempotent results. Behaviour lives in ``ledger.py``."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import Index, MetaData
 from sqlmodel import Field, SQLModel
 
 
@@ -16,11 +16,19 @@ class GatewayTable(SQLModel):
 
 class PaymentIntentRow(GatewayTable, table=True):
     __tablename__ = "gw_payment_intent"
+    # Search walks (store, created, id) newest first: a store-day is an index range, whatever
+    # the size of the account.
+    __table_args__ = (
+        Index("ix_gw_pi_store_created", "store_id", "created", "id"),
+        Index("ix_gw_pi_created", "created", "id"),
+    )
 
     id: str = Field(primary_key=True)
     amount: int
     currency: str
     metadata_json: str = "{}"
+    # metadata["store_id"], denormalised so that a store's search is indexed.
+    store_id: str | None = None
     created: int
     charge_id: str
 
@@ -58,16 +66,40 @@ class RefundRow(GatewayTable, table=True):
 
 class BalanceTransactionRow(GatewayTable, table=True):
     __tablename__ = "gw_balance_transaction"
+    # A payout's transactions, newest first, page after page: one index range each.
+    __table_args__ = (Index("ix_gw_bt_payout_created", "payout", "created", "seq"),)
 
     seq: int | None = Field(default=None, primary_key=True)
     id: str = Field(unique=True)
-    type: str  # charge | refund | refund_failure
+    type: str  # charge | refund | refund_failure | payout | payout_failure
     amount: int
     fee: int
     net: int
     currency: str
     created: int = Field(index=True)
     source: str
+    # The payout that settles this transaction (None for a payout's own transaction).
+    payout: str | None = None
+
+
+class PayoutRow(GatewayTable, table=True):
+    """An automatic payout: one per UTC day and currency, of the net of that day's
+    transactions. Its status moves with time (pending, in_transit, paid) and is stored, so
+    that a payout marked failed stays failed."""
+
+    __tablename__ = "gw_payout"
+
+    id: str = Field(primary_key=True)
+    currency: str
+    day: int  # UTC midnight of the day it settles
+    amount: int
+    created: int = Field(index=True)
+    arrival_date: int
+    status: str  # pending | in_transit | paid | failed
+    balance_transaction: str
+    failure_code: str | None = None
+    failure_message: str | None = None
+    failure_balance_transaction: str | None = None
 
 
 class IdempotencyRow(GatewayTable, table=True):

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from activities.gateway_client import GatewayClient
@@ -23,6 +24,7 @@ from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from tests.conftest import odoo_rpc, settings_for
 from tests.workflows.helpers import sales_for
+from workers.cli_settlement import start_settlement
 from workers.client import connect
 from workers.ingress import build_app
 from workers.refunds import request_refund
@@ -38,6 +40,53 @@ from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 OUT = Path(__file__).parent / "histories"
 BIN = Path(sys.executable).parent
+
+
+async def record_settlement(client: Client, task_queue: str, gw: Gateway) -> str:
+    """GatewaySettlement of two days: a payout booked, one refused (EUR), and on the rerun that
+    is saved, the first one already booked and a failed one reversed. Returns its id."""
+    first, second = date(2026, 11, 18), date(2026, 11, 19)
+    for n, day in enumerate((first, first, second, second)):
+        created = int(datetime(day.year, day.month, day.day, 10, n, tzinfo=UTC).timestamp())
+        gw.create_payment_intent(f"pi_REC_S{n}", 1000 + n, created=created)
+    eur = int(datetime(2026, 11, 18, 11, tzinfo=UTC).timestamp())
+    gw.create_payment_intent("pi_REC_EUR", 900, currency="eur", created=eur)
+    handle = await start_settlement(client, task_queue, first, second + timedelta(days=1))
+    await handle.result()
+    gw.fail_payout(f"po_sim{second:%Y%m%d}usd", "account_closed")
+    handle = await start_settlement(client, task_queue, first, second + timedelta(days=1))
+    await handle.result()
+    return handle.id
+
+
+async def main_settlement() -> None:
+    """Only the settlement scenario (`python -m tests.workflows.record_histories settlement`)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
+    )
+    emu = OdooEmulator()
+    emu.start(port=0)
+    address = env.client.service_client.config.target_host
+    client = await connect(TemporalSettings(address=address))
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    settings = settings_for(emu, address, gateway_api_base=gw.url)
+    pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
+    with ThreadPoolExecutor(8) as ex:
+        async with build_worker(
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
+        ):
+            wf_id = await record_settlement(client, settings.task_queue, gw)
+            history = await client.get_workflow_handle(wf_id).fetch_history()
+            OUT.mkdir(exist_ok=True)
+            (OUT / f"{wf_id}.json").write_text(history.to_json())
+            print("saved", wf_id)
+    await pos.aclose()
+    gateway.close()
+    gw.stop()
+    emu.stop()
+    await env.shutdown()
 
 
 async def main() -> None:
@@ -135,6 +184,7 @@ async def main() -> None:
                 await asyncio.sleep(0.1)
             await large.execute_update(Refund.approve, Approval(by="lee", role="store_manager"))
             await large.result()
+            settlement = await record_settlement(client, settings.task_queue, gw)
             OUT.mkdir(exist_ok=True)
             for wf_id in [
                 per_sale[0].workflow_id,
@@ -147,6 +197,7 @@ async def main() -> None:
                 small.id,
                 large.id,
                 sale_refunds_workflow_id("REC", "T9"),
+                settlement,
             ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
                 (OUT / f"{wf_id}.json").write_text(history.to_json())
@@ -160,6 +211,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main_settlement() if sys.argv[1:] == ["settlement"] else main())
     sys.stdout.flush()
     os._exit(0)
