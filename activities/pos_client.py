@@ -1,4 +1,5 @@
-"""The POS platform adapter: an async HTTP client for a fleet's price-command API.
+"""The POS platform adapter: an async HTTP client for a fleet's price-command API and the
+stores' own journals (transactions rung up, Z-reports).
 
 Failures are classified like the Odoo adapter's: a store the platform cannot reach (504),
 transport faults and 5xx are retryable (`PosUnavailable`); a refused request (4xx) is not,
@@ -9,7 +10,7 @@ advises (`PosBusy`); the caller's deadline still bounds the retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -131,3 +132,33 @@ class PosClient:
 
     async def command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
         return await self._request("GET", f"/v1/stores/{store_id}/price-commands/{command_id}")
+
+    # -- the store's journal (what it rang up) ----------------------------------------------
+
+    async def ring_up(self, transaction: dict[str, Any]) -> dict[str, Any]:
+        """Record one transaction in its store's journal (a repeat is absorbed)."""
+        store_id = transaction["store_id"]
+        return await self._request("POST", f"/v1/stores/{store_id}/transactions", json=transaction)
+
+    async def z_report(self, store_id: str, day: date) -> dict[str, Any]:
+        """The store's end-of-day totals: counts and amounts per tender, refunds, voids."""
+        return await self._request(
+            "GET", f"/v1/stores/{store_id}/z-report", params={"day": day.isoformat()}
+        )
+
+    async def journal(
+        self, store_id: str, day: date, page_size: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Every transaction of the store-day, full sale JSON, read page by page."""
+        out: list[dict[str, Any]] = []
+        after: str | None = None
+        while True:
+            params: dict[str, Any] = {"day": day.isoformat(), "limit": page_size}
+            if after is not None:
+                params["starting_after"] = after
+            page = await self._request("GET", f"/v1/stores/{store_id}/transactions", params=params)
+            txns: list[dict[str, Any]] = page["transactions"]
+            out.extend(txns)
+            if not page.get("has_more") or not txns:
+                return out
+            after = txns[-1]["txn_id"]
