@@ -26,6 +26,10 @@ Command line: ``python -m simulators.gateway --port 8090 --db var/gateway.sqlite
 
 Stripe routes:
 
+* ``GET /v1/payment_intents/search`` (``query`` in Stripe's search language:
+  ``metadata['k']:'v'``, ``created>=N`` (``>``, ``<``, ``<=``), ``status:'succeeded'``,
+  ``currency:'usd'``, ``amount>N``, joined by `` AND ``; ``limit`` 1..100, ``page`` the
+  previous result's ``next_page``, ``expand[]=data.latest_charge``): a ``search_result``;
 * ``GET /v1/payment_intents/{id}`` (``expand[]=latest_charge``), ``GET /v1/charges/{id}``
   (``amount``, ``amount_refunded``, ``refunded``, ``payment_intent``);
 * ``POST /v1/refunds`` (``payment_intent`` or ``charge``, ``amount`` defaulting to what is

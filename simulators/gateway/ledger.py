@@ -18,11 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, col, create_engine, delete, select
 
 from .errors import StripeError, invalid, missing
+from .search import search_payment_intents
 from .tables import (
     BalanceTransactionRow,
     ChargeRow,
@@ -134,6 +135,19 @@ def _created_filter(value: Any) -> Callable[[int], bool]:
     return accept
 
 
+def _migrate(engine: Engine) -> None:
+    """Bring a database file kept from an older simulator up to the current schema."""
+    with engine.begin() as conn:
+        columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(gw_payment_intent)")}
+        if "store_id" not in columns:
+            conn.exec_driver_sql("ALTER TABLE gw_payment_intent ADD COLUMN store_id VARCHAR")
+            conn.exec_driver_sql(
+                "UPDATE gw_payment_intent SET store_id = json_extract(metadata_json, '$.store_id')"
+            )
+        for index in PaymentIntentRow.__table__.indexes:  # type: ignore[attr-defined]
+            index.create(conn, checkfirst=True)
+
+
 def _day_start(timestamp: int) -> int:
     return timestamp - timestamp % DAY_S
 
@@ -159,6 +173,7 @@ class Ledger:
         )
         event.listen(self.engine, "connect", _on_connect)
         GatewayTable.metadata.create_all(self.engine)
+        _migrate(self.engine)
         self.lock = threading.RLock()
         with Session(self.engine) as s:
             # A restart on a kept file continues the id sequence instead of repeating it.
@@ -210,12 +225,14 @@ class Ledger:
             row = s.get(PaymentIntentRow, intent_id)
             if row is None:
                 when = int(created if created is not None else time.time())
+                meta = {str(k): str(v) for k, v in (metadata or {}).items()}
                 charge_id, txn_id = self.new_id("ch_"), self.new_id("txn_")
                 row = PaymentIntentRow(
                     id=intent_id,
                     amount=int(amount),
                     currency=currency.lower(),
-                    metadata_json=json.dumps({str(k): str(v) for k, v in (metadata or {}).items()}),
+                    metadata_json=json.dumps(meta),
+                    store_id=meta.get("store_id"),
                     created=when,
                     charge_id=charge_id,
                 )
@@ -252,6 +269,18 @@ class Ledger:
             if row is None:
                 raise missing("payment_intent", intent_id, "intent")
             return self._intent(s, row, expand)
+
+    def search_payment_intents(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/payment_intents/search``: Stripe's search result object (see search.py)."""
+        with self.session() as s:
+            rows, next_page, expand = search_payment_intents(s, params)
+            return {
+                "object": "search_result",
+                "data": [self._intent(s, row, expand) for row in rows],
+                "has_more": next_page is not None,
+                "next_page": next_page,
+                "url": "/v1/payment_intents/search",
+            }
 
     def charge(self, charge_id: str, expand: tuple[str, ...] = ()) -> dict[str, Any]:
         with self.session() as s:

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 _ID = r"([^/]+)"
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"^/v1/payment_intents/search$"), "search_payment_intents"),
     ("GET", re.compile(rf"^/v1/payment_intents/{_ID}$"), "get_payment_intent"),
     ("GET", re.compile(rf"^/v1/charges/{_ID}$"), "get_charge"),
     ("POST", re.compile(r"^/v1/refunds$"), "create_refund"),
@@ -220,7 +221,9 @@ class GatewayRequestHandler(RoutedRequestHandler):
                 params,
                 lambda s: ledger.create_refund(s, params, self.gateway.declined),
             )
-        if name == "get_payment_intent":
+        if name == "search_payment_intents":
+            result = ledger.search_payment_intents(params)
+        elif name == "get_payment_intent":
             result = ledger.payment_intent(arg, expand)
         elif name == "get_charge":
             result = ledger.charge(arg, expand)

@@ -3,7 +3,7 @@ and stored idempotent results. Behaviour lives in ``ledger.py``."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import Index, MetaData
 from sqlmodel import Field, SQLModel
 
 
@@ -16,11 +16,19 @@ class GatewayTable(SQLModel):
 
 class PaymentIntentRow(GatewayTable, table=True):
     __tablename__ = "gw_payment_intent"
+    # Search walks (store, created, id) newest first: a store-day is an index range, whatever
+    # the size of the account.
+    __table_args__ = (
+        Index("ix_gw_pi_store_created", "store_id", "created", "id"),
+        Index("ix_gw_pi_created", "created", "id"),
+    )
 
     id: str = Field(primary_key=True)
     amount: int
     currency: str
     metadata_json: str = "{}"
+    # metadata["store_id"], denormalised so that a store's search is indexed.
+    store_id: str | None = None
     created: int
     charge_id: str
 
