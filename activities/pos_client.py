@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from temporalio.exceptions import ApplicationError
@@ -61,6 +62,23 @@ def busy(method: str, path: str, resp: httpx.Response) -> ApplicationError:
     )
 
 
+def checked(method: str, path: str, resp: httpx.Response) -> dict[str, Any]:
+    """The JSON answer, or the failure classified (busy, unavailable, refused, not found)."""
+    if resp.status_code in BUSY_STATUSES:
+        raise busy(method, path, resp)
+    if resp.status_code >= 500:
+        raise PosUnavailable(f"{method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
+    if resp.status_code >= 400:
+        raise ApplicationError(
+            f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}",
+            {"status_code": resp.status_code},
+            type="PosRefused" if resp.status_code != 404 else "PosNotFound",
+            non_retryable=True,
+        )
+    body: dict[str, Any] = resp.json()
+    return body
+
+
 @dataclass(frozen=True)
 class PosSettings:
     url: str = "http://127.0.0.1:8070"
@@ -90,19 +108,7 @@ class PosClient:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as e:
             raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
-        if resp.status_code in BUSY_STATUSES:
-            raise busy(method, path, resp)
-        if resp.status_code >= 500:
-            raise PosUnavailable(f"{method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
-        if resp.status_code >= 400:
-            raise ApplicationError(
-                f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}",
-                {"status_code": resp.status_code},
-                type="PosRefused" if resp.status_code != 404 else "PosNotFound",
-                non_retryable=True,
-            )
-        body: dict[str, Any] = resp.json()
-        return body
+        return checked(method, path, resp)
 
     async def stores(self, region: str | None = None) -> list[dict[str, Any]]:
         params = {"region": region} if region else {}
@@ -133,32 +139,43 @@ class PosClient:
     async def command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
         return await self._request("GET", f"/v1/stores/{store_id}/price-commands/{command_id}")
 
-    # -- the store's journal (what it rang up) ----------------------------------------------
 
-    async def ring_up(self, transaction: dict[str, Any]) -> dict[str, Any]:
-        """Record one transaction in its store's journal (a repeat is absorbed)."""
-        store_id = transaction["store_id"]
-        return await self._request("POST", f"/v1/stores/{store_id}/transactions", json=transaction)
+class PosJournalReader:
+    """Reads of the stores' own journals (what they rang up), for threaded activities: the
+    Z-report, the transactions of a day page by page, one transaction."""
 
-    async def z_report(self, store_id: str, day: date) -> dict[str, Any]:
-        """The store's end-of-day totals: counts and amounts per tender, refunds, voids."""
-        return await self._request(
-            "GET", f"/v1/stores/{store_id}/z-report", params={"day": day.isoformat()}
+    def __init__(self, settings: PosSettings, transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self._http = httpx.Client(
+            base_url=settings.url, timeout=settings.timeout_s, headers=headers, transport=transport
         )
 
-    async def journal(
-        self, store_id: str, day: date, page_size: int = 1000
-    ) -> list[dict[str, Any]]:
-        """Every transaction of the store-day, full sale JSON, read page by page."""
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            resp = self._http.get(path, params=params)
+        except httpx.TransportError as e:
+            raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
+        return checked("GET", path, resp)
+
+    def z_report(self, store_id: str, day: date) -> dict[str, Any]:
+        """The store's end-of-day totals: counts and amounts per tender, refunds, voids."""
+        return self._get(f"/v1/stores/{quote(store_id)}/z-report", {"day": day.isoformat()})
+
+    def journal(self, store_id: str, day: date, page_size: int = 1000) -> list[dict[str, Any]]:
+        """Every transaction of the store-day (full sale JSON with its `kind`), by id."""
         out: list[dict[str, Any]] = []
-        after: str | None = None
+        params: dict[str, Any] = {"day": day.isoformat(), "limit": page_size}
         while True:
-            params: dict[str, Any] = {"day": day.isoformat(), "limit": page_size}
-            if after is not None:
-                params["starting_after"] = after
-            page = await self._request("GET", f"/v1/stores/{store_id}/transactions", params=params)
+            page = self._get(f"/v1/stores/{quote(store_id)}/transactions", params)
             txns: list[dict[str, Any]] = page["transactions"]
             out.extend(txns)
             if not page.get("has_more") or not txns:
                 return out
-            after = txns[-1]["txn_id"]
+            params["starting_after"] = txns[-1]["txn_id"]
+
+    def transaction(self, store_id: str, txn_id: str) -> dict[str, Any]:
+        """One transaction as the store rang it up (PosNotFound when it has none)."""
+        return self._get(f"/v1/stores/{quote(store_id)}/transactions/{quote(txn_id, safe='')}")

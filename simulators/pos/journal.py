@@ -37,6 +37,13 @@ class TransactionConflict(Exception):
         super().__init__(f"store {store_id} already has transaction {txn_id} with a different body")
 
 
+class UnknownTransaction(LookupError):
+    """The store never rang up this transaction: HTTP 404."""
+
+    def __init__(self, store_id: str, txn_id: str) -> None:
+        super().__init__(f"store {store_id} has no transaction {txn_id}")
+
+
 @dataclass(frozen=True, slots=True)
 class Transaction:
     """One transaction as the store keeps it."""

@@ -33,6 +33,7 @@ from .journal import (
     Journal,
     Transaction,
     TransactionConflict,
+    UnknownTransaction,
     parse_transaction,
     transaction_from_row,
 )
@@ -455,6 +456,14 @@ class PosPlatform(BackgroundServer):
             seen.setdefault(txn.txn_id, txn)
         created = [t for t in seen.values() if store.journal.add(t)]
         return created
+
+    def transaction(self, store_id: str, txn_id: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            txn = store.journal.by_id.get(txn_id)
+            if txn is None:
+                raise UnknownTransaction(store_id, txn_id)
+            return txn.body
 
     def z_report(self, store_id: str, day: str) -> dict[str, Any]:
         with self._lock:

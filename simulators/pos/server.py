@@ -6,7 +6,8 @@ Routes (see the package docstring for the bodies):
   ``GET /v1/stores/{id}/price-commands/{command_id}``, ``GET /v1/stores/{id}/prices``;
 * ``POST /v1/stores/{id}/transactions`` (ring up one sale; 201 new, 200 repeat, 409 another
   body under the same id), ``GET /v1/stores/{id}/z-report?day=D``,
-  ``GET /v1/stores/{id}/transactions?day=D&limit=N&starting_after=TXN``: the store's journal;
+  ``GET /v1/stores/{id}/transactions?day=D&limit=N&starting_after=TXN``,
+  ``GET /v1/stores/{id}/transactions/{txn_id}``: the store's journal;
 * ``POST /_sim/stores/{id}/transactions`` (a list, bulk, online or not),
   ``PUT /_sim/stores/{id}``, ``GET /_sim/stores/{id}``, ``PUT /_sim/fleet``,
   ``GET /_sim/stats``, ``POST /_sim/reset``: run-time control for tests, demo and benchmarks.
@@ -25,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
-from .journal import TransactionConflict, parse_day, parse_limit
+from .journal import TransactionConflict, UnknownTransaction, parse_day, parse_limit
 
 if TYPE_CHECKING:
     from .platform import PosPlatform
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY = 1 << 20
 STORE = re.compile(r"^/v1/stores/([^/]+)/(prices|price-commands)(?:/([^/]+))?$")
 JOURNAL = re.compile(r"^/v1/stores/([^/]+)/(transactions|z-report)$")
+ONE_TXN = re.compile(r"^/v1/stores/([^/]+)/transactions/([^/]+)$")
 SIM_STORE = re.compile(r"^/_sim/stores/([^/]+)$")
 SIM_TRANSACTIONS = re.compile(r"^/_sim/stores/([^/]+)/transactions$")
 
@@ -77,7 +79,7 @@ class PosRequestHandler(RoutedRequestHandler):
             status, payload = 422, {"error": f"the body is not JSON: {exc}", "field": None}
         except InvalidField as exc:
             status, payload = 422, {"error": exc.message, "field": exc.field}
-        except (UnknownStore, UnknownCommand) as exc:
+        except (UnknownStore, UnknownCommand, UnknownTransaction) as exc:
             status, payload = 404, {"error": str(exc)}
         except TransactionConflict as exc:
             status, payload = 409, {"error": str(exc)}
@@ -114,6 +116,11 @@ class PosRequestHandler(RoutedRequestHandler):
         match = JOURNAL.match(path)
         if match:
             return self._journal(method, unquote(match.group(1)), match.group(2), query)
+        match = ONE_TXN.match(path)
+        if match:
+            if method != "GET":
+                return 405, {"error": f"{method} is not allowed on {path}"}
+            return 200, platform.transaction(unquote(match.group(1)), unquote(match.group(2)))
         match = SIM_TRANSACTIONS.match(path)
         if match:
             if method != "POST":

@@ -149,3 +149,11 @@ def test_the_journal_survives_a_restart(tmp_path: Path) -> None:
             f"{pos.url}/v1/stores/S001/transactions", json=txn("T1", ("card", "5.00"))
         )
         assert again.status_code == 409
+
+
+def test_one_transaction_is_read_back_as_rung_up(http: httpx.Client) -> None:
+    http.post("/v1/stores/S001/transactions", json=txn("T 1", ("card", "2.00")))
+    one = http.get("/v1/stores/S001/transactions/T%201")
+    assert one.status_code == 200
+    assert one.json()["payments"][0]["reference"] == "pi_T 1"
+    assert http.get("/v1/stores/S001/transactions/T2").status_code == 404
