@@ -15,13 +15,15 @@ from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
 from activities.pos import BatchedPosActivities, PosActivities
-from activities.pos_client import PosClient
+from activities.pos_client import PosClient, PosJournalReader
+from activities.recon import ReconActivities
 from activities.sale_refunds import SaleRefundsActivities
 from domain.posting import PostingProfile, load_profile
 from workers.client import connect, ensure_search_attributes
 from workers.settings import Settings
 from workers.telemetry import setup_tracing
 from workflows.price_rollout import PriceRollout, StorePriceCommand
+from workflows.reconciliation import Reconciliation
 from workflows.refund import Refund
 from workflows.sale_posting import SalePosting
 from workflows.sale_refunds import SaleRefunds
@@ -29,7 +31,15 @@ from workflows.store_ledger import StoreLedger
 
 log = logging.getLogger("retailflow.worker")
 
-WORKFLOWS = [SalePosting, StoreLedger, PriceRollout, StorePriceCommand, Refund, SaleRefunds]
+WORKFLOWS = [
+    SalePosting,
+    StoreLedger,
+    PriceRollout,
+    StorePriceCommand,
+    Refund,
+    SaleRefunds,
+    Reconciliation,
+]
 
 
 def build_worker(
@@ -45,6 +55,7 @@ def build_worker(
     pos_activities = PosActivities(pos)
     pos_batches = BatchedPosActivities(pos)
     payments = PaymentActivities(gateway or GatewayClient(settings.gateway()))
+    recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), settings.gateway())
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -60,6 +71,9 @@ def build_worker(
             pos_activities.price_command_status,
             pos_batches.send_price_commands,
             pos_batches.price_command_statuses,
+            recon.reconcile_store_day,
+            recon.odoo_day_totals,
+            recon.pos_sale,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,
