@@ -23,6 +23,7 @@ from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from tests.conftest import odoo_rpc, settings_for
 from tests.workflows.helpers import sales_for
+from tests.workflows.test_reconciliation import unreconciled_then_resolved
 from workers.client import connect
 from workers.ingress import build_app
 from workers.refunds import request_refund
@@ -37,6 +38,7 @@ from workflows.search_attributes import ALL
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 OUT = Path(__file__).parent / "histories"
+RECON_DAY = date(2026, 11, 21)
 BIN = Path(sys.executable).parent
 
 
@@ -135,6 +137,9 @@ async def main() -> None:
                 await asyncio.sleep(0.1)
             await large.execute_update(Refund.approve, Approval(by="lee", role="store_manager"))
             await large.result()
+            # A store-day reconciled after ops reposted a missing sale and accepted a charge.
+            recon, _, _ = await unreconciled_then_resolved(client, settings, fleet, gw, RECON_DAY)
+            await recon.result()
             OUT.mkdir(exist_ok=True)
             for wf_id in [
                 per_sale[0].workflow_id,
@@ -147,6 +152,7 @@ async def main() -> None:
                 small.id,
                 large.id,
                 sale_refunds_workflow_id("REC", "T9"),
+                recon.id,
             ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
                 (OUT / f"{wf_id}.json").write_text(history.to_json())
@@ -159,7 +165,42 @@ async def main() -> None:
     await env.shutdown()
 
 
+async def reconciliation_only() -> None:
+    """Record the Reconciliation history alone (`... record_histories reconciliation`)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
+    )
+    emu = OdooEmulator()
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
+    address = env.client.service_client.config.target_host
+    client = await connect(TemporalSettings(address=address))
+    fleet = PosPlatform(stores=3, secret="rec", platform_id="pos-main", seed=1)
+    fleet.start(port=0)
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    settings = settings_for(emu, address).model_copy(
+        update={"pos_url": fleet.url, "gateway_api_base": gw.url}
+    )
+    pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
+    with ThreadPoolExecutor(8) as ex:
+        async with build_worker(
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
+        ):
+            recon, _, _ = await unreconciled_then_resolved(client, settings, fleet, gw, RECON_DAY)
+            await recon.result()
+            history = await recon.fetch_history()
+            OUT.mkdir(exist_ok=True)
+            (OUT / f"{recon.id}.json").write_text(history.to_json())
+            print("saved", recon.id)
+    fleet.stop()
+    gw.stop()
+    emu.stop()
+    await env.shutdown()
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(reconciliation_only() if sys.argv[1:] == ["reconciliation"] else main())
     sys.stdout.flush()
     os._exit(0)
