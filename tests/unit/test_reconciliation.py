@@ -85,7 +85,11 @@ def test_a_day_that_agrees_everywhere_is_reconciled_with_totals_per_tender() -> 
     card = next(t for t in report.totals if t.tender is CARD)
     assert (card.pos_sales, card.odoo_sales, card.gateway_captured) == (D("27.77"),) * 3
     cash = next(t for t in report.totals if t.tender is CASH)
-    assert (cash.pos_sales, cash.odoo_sales, cash.gateway_captured) == (D("10.00"), D("10.00"), D(0))
+    assert (cash.pos_sales, cash.odoo_sales, cash.gateway_captured) == (
+        D("10.00"),
+        D("10.00"),
+        D(0),
+    )
 
 
 def test_a_sale_the_pos_has_and_odoo_lacks_is_missing_in_odoo() -> None:
@@ -333,3 +337,36 @@ def test_compare_leaves_every_diff_open_for_the_policy_to_decide() -> None:
     odoo[0] = booked(pos[0], cash="10.01")
     report = compare(sources(pos, odoo, gw))
     assert [d.state for d in report.diffs] == [DiffState.OPEN]
+
+
+def test_report_formats_table_csv_and_json_carry_totals_and_every_difference() -> None:
+    import csv
+    import io
+    import json
+
+    from workers.cli_recon import render
+
+    pos, odoo, gw = clean_day()
+    odoo[0] = booked(pos[0], cash="10.01")
+    stray = GatewayCharge(reference="pi_stray", captured=D("12.00"))
+    report = reconcile(sources(pos, odoo, [*gw, stray]), DEFAULT)
+    clean = reconcile(sources(*clean_day()), DEFAULT).model_copy(update={"store_id": "S002"})
+
+    table = render([report, clean], "table")
+    assert "S001 2026-11-26  Unreconciled  matched 2 of 3 POS transactions" in table
+    assert "charge_without_sale:pi_stray [open]: the gateway captured 12.00" in table
+    assert "amount_differs:T1:cash [passed]" in table and "within tolerance" in table
+    assert "2 store-days: 1 reconciled, 1 not" in table
+
+    rows = list(csv.DictReader(io.StringIO(render([report, clean], "csv"))))
+    diffs = [r for r in rows if r["row"] == "diff"]
+    assert [(r["store_id"], r["diff_id"], r["state"]) for r in diffs] == [
+        ("S001", "amount_differs:T1:cash", "passed"),
+        ("S001", "charge_without_sale:pi_stray", "open"),
+    ]
+    card = next(r for r in rows if r["store_id"] == "S001" and r["tender"] == "card")
+    assert (card["pos_sales"], card["gateway_captured"]) == ("27.77", "39.77")
+
+    data = json.loads(render([report], "json"))
+    assert data[0]["status"] == "Unreconciled"
+    assert ReconReport.model_validate(data[0]) == report

@@ -19,6 +19,7 @@ from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from tests.conftest import running_worker, settings_for
+from workers.cli_recon import day_reports, render
 from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
 from workflows.reconciliation import (
@@ -129,6 +130,15 @@ async def test_unreconciled_day_resolved_by_repost_and_acceptance(
         )
         report = await handle.result()
         notes = await handle.query(Reconciliation.notes)
+        # `recon report DAY --store S001`: found through visibility (eventually consistent).
+        listed: list[ReconReport] = []
+        for _ in range(100):
+            listed = await day_reports(client, day, STORE)
+            if listed:
+                break
+            await asyncio.sleep(0.1)
+    assert listed == [report]
+    assert f"charge_without_sale:{stray} [accepted]" in render(listed, "table")
     assert report.status is ReconStatus.RECONCILED
     states = {d.id: (d.state, d.decided_by, d.note) for d in report.diffs}
     assert states[f"charge_without_sale:{stray}"] == (
