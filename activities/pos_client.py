@@ -1,4 +1,5 @@
-"""The POS platform adapter: an async HTTP client for a fleet's price-command API.
+"""The POS platform adapter: an async HTTP client for a fleet's price-command API and the
+stores' own journals (transactions rung up, Z-reports).
 
 Failures are classified like the Odoo adapter's: a store the platform cannot reach (504),
 transport faults and 5xx are retryable (`PosUnavailable`); a refused request (4xx) is not,
@@ -9,9 +10,10 @@ advises (`PosBusy`); the caller's deadline still bounds the retries.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from temporalio.exceptions import ApplicationError
@@ -60,6 +62,23 @@ def busy(method: str, path: str, resp: httpx.Response) -> ApplicationError:
     )
 
 
+def checked(method: str, path: str, resp: httpx.Response) -> dict[str, Any]:
+    """The JSON answer, or the failure classified (busy, unavailable, refused, not found)."""
+    if resp.status_code in BUSY_STATUSES:
+        raise busy(method, path, resp)
+    if resp.status_code >= 500:
+        raise PosUnavailable(f"{method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
+    if resp.status_code >= 400:
+        raise ApplicationError(
+            f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}",
+            {"status_code": resp.status_code},
+            type="PosRefused" if resp.status_code != 404 else "PosNotFound",
+            non_retryable=True,
+        )
+    body: dict[str, Any] = resp.json()
+    return body
+
+
 @dataclass(frozen=True)
 class PosSettings:
     url: str = "http://127.0.0.1:8070"
@@ -89,19 +108,7 @@ class PosClient:
             resp = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as e:
             raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
-        if resp.status_code in BUSY_STATUSES:
-            raise busy(method, path, resp)
-        if resp.status_code >= 500:
-            raise PosUnavailable(f"{method} {path}: HTTP {resp.status_code} {resp.text[:200]}")
-        if resp.status_code >= 400:
-            raise ApplicationError(
-                f"{method} {path}: HTTP {resp.status_code} {resp.text[:300]}",
-                {"status_code": resp.status_code},
-                type="PosRefused" if resp.status_code != 404 else "PosNotFound",
-                non_retryable=True,
-            )
-        body: dict[str, Any] = resp.json()
-        return body
+        return checked(method, path, resp)
 
     async def stores(self, region: str | None = None) -> list[dict[str, Any]]:
         params = {"region": region} if region else {}
@@ -131,3 +138,44 @@ class PosClient:
 
     async def command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
         return await self._request("GET", f"/v1/stores/{store_id}/price-commands/{command_id}")
+
+
+class PosJournalReader:
+    """Reads of the stores' own journals (what they rang up), for threaded activities: the
+    Z-report, the transactions of a day page by page, one transaction."""
+
+    def __init__(self, settings: PosSettings, transport: httpx.BaseTransport | None = None) -> None:
+        headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        self._http = httpx.Client(
+            base_url=settings.url, timeout=settings.timeout_s, headers=headers, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            resp = self._http.get(path, params=params)
+        except httpx.TransportError as e:
+            raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
+        return checked("GET", path, resp)
+
+    def z_report(self, store_id: str, day: date) -> dict[str, Any]:
+        """The store's end-of-day totals: counts and amounts per tender, refunds, voids."""
+        return self._get(f"/v1/stores/{quote(store_id)}/z-report", {"day": day.isoformat()})
+
+    def journal(self, store_id: str, day: date, page_size: int = 1000) -> list[dict[str, Any]]:
+        """Every transaction of the store-day (full sale JSON with its `kind`), by id."""
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"day": day.isoformat(), "limit": page_size}
+        while True:
+            page = self._get(f"/v1/stores/{quote(store_id)}/transactions", params)
+            txns: list[dict[str, Any]] = page["transactions"]
+            out.extend(txns)
+            if not page.get("has_more") or not txns:
+                return out
+            params["starting_after"] = txns[-1]["txn_id"]
+
+    def transaction(self, store_id: str, txn_id: str) -> dict[str, Any]:
+        """One transaction as the store rang it up (PosNotFound when it has none)."""
+        return self._get(f"/v1/stores/{quote(store_id)}/transactions/{quote(txn_id, safe='')}")

@@ -16,7 +16,8 @@ from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
 from activities.pos import BatchedPosActivities, PosActivities
-from activities.pos_client import PosClient
+from activities.pos_client import PosClient, PosJournalReader
+from activities.recon import ReconActivities
 from activities.sale_refunds import SaleRefundsActivities
 from activities.settlement import SettlementActivities
 from domain.posting import PostingProfile, load_profile
@@ -25,6 +26,7 @@ from workers.settings import Settings
 from workers.telemetry import setup_tracing
 from workflows.gateway_settlement import GatewaySettlement
 from workflows.price_rollout import PriceRollout, StorePriceCommand
+from workflows.reconciliation import Reconciliation
 from workflows.refund import Refund
 from workflows.sale_posting import SalePosting
 from workflows.sale_refunds import SaleRefunds
@@ -43,6 +45,7 @@ WORKFLOWS = [
     StoreDayClose,
     DailySettlement,
     GatewaySettlement,
+    Reconciliation,
 ]
 
 
@@ -62,6 +65,7 @@ def build_worker(
     payments = PaymentActivities(gateway)
     settlement = SettlementActivities(gateway)
     day_close = DayCloseActivities(client)
+    recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), settings.gateway())
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -82,6 +86,9 @@ def build_worker(
             day_close.close_ledgers,
             day_close.open_work,
             day_close.close_result,
+            recon.reconcile_store_day,
+            recon.odoo_day_totals,
+            recon.pos_sale,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -42,6 +42,14 @@ POSTs ``{"platform_id", "store_id", "command_id", "status", "reason", "applied_a
 ``X-POS-Platform``, ``X-POS-Timestamp`` and ``X-POS-Signature: sha256=<HMAC-SHA256 of
 "<timestamp>.<body>">`` (see ``signing.py``), unless ``lose_confirmations`` is on.
 
+The store's journal (``journal.py``): ``POST /v1/stores/{id}/transactions`` rings up one sale
+(sale JSON, ``kind`` sale|refund|void; 201 new, 200 the same body again, 409 another body under
+the same ``txn_id``); ``GET /v1/stores/{id}/z-report?day=YYYY-MM-DD`` (counts and amounts per
+tender for sales, refunds and voids, totals); ``GET /v1/stores/{id}/transactions?day=D&limit=N
+&starting_after=TXN`` (full sales, by id, ``has_more``); ``POST /_sim/stores/{id}/transactions``
+with a list (bulk, for tests and benchmarks). The day is the ``occurred_at`` date in the offset
+the POS reported.
+
 Run-time control: ``PUT /_sim/stores/{id}`` and ``PUT /_sim/fleet`` with any knobs
 (``online``, ``apply_delay_ms``, ``reject_rate``, ``reject_reason``, ``lose_confirmations``,
 ``offline_windows``); ``GET /_sim/stores/{id}`` (knobs, state, prices, commands with

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.pool import StaticPool
 
-from .tables import COMMANDS, PRICES, STORES, PosTable
+from .tables import COMMANDS, PRICES, STORES, TRANSACTIONS, PosTable
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ UPDATE_KNOBS = _keyed(update(STORES), "store_id").values(
     knobs=bindparam("knobs"), windows_set_at=bindparam("windows_set_at")
 )
 INSERT_COMMAND = insert(COMMANDS)
+INSERT_TRANSACTION = insert(TRANSACTIONS)
 
 
 class PosDatabase:
@@ -153,6 +154,14 @@ class PosDatabase:
             self.conn.rollback()
         return stores, prices, commands
 
+    def load_transactions(self) -> list[RowMapping]:
+        """Every transaction of the fleet's journals, once everything queued is written."""
+        self.wait()
+        with self._conn_lock:
+            rows = list(self.conn.execute(select(TRANSACTIONS)).mappings())
+            self.conn.rollback()
+        return rows
+
     # -- writes -----------------------------------------------------------------------------
 
     def add_stores(self, stores: list[dict[str, Any]], prices: list[dict[str, Any]]) -> None:
@@ -160,11 +169,19 @@ class PosDatabase:
 
     def wipe(self) -> None:
         self.wait(
-            self.submit((delete(COMMANDS), None), (delete(PRICES), None), (delete(STORES), None))
+            self.submit(
+                (delete(TRANSACTIONS), None),
+                (delete(COMMANDS), None),
+                (delete(PRICES), None),
+                (delete(STORES), None),
+            )
         )
 
     def add_command(self, row: dict[str, Any]) -> int:
         return self.submit((INSERT_COMMAND, [row]))
+
+    def add_transactions(self, rows: list[dict[str, Any]]) -> int:
+        return self.submit((INSERT_TRANSACTION, rows))
 
     def save_applied(self, commands: list[dict[str, Any]], prices: list[dict[str, Any]]) -> int:
         """A batch of processed commands and the prices they set."""

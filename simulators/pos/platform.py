@@ -29,6 +29,14 @@ from .commands import PriceCommand, parse_price_command
 from .confirmations import Confirmation, ConfirmationSender
 from .database import PosDatabase
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
+from .journal import (
+    Journal,
+    Transaction,
+    TransactionConflict,
+    UnknownTransaction,
+    parse_transaction,
+    transaction_from_row,
+)
 from .knobs import StoreKnobs
 from .scheduler import DueScheduler
 from .server import PosHTTPServer
@@ -61,6 +69,10 @@ def fleet_ids(count: int) -> list[str]:
 
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _txn_view(txn: Transaction) -> dict[str, Any]:
+    return {"store_id": txn.store_id, "txn_id": txn.txn_id, "kind": txn.kind, "day": txn.day}
 
 
 def _iso_from_unix(value: float | None) -> str | None:
@@ -129,6 +141,7 @@ class Store:
     # Commands that fell due while the store was offline, applied when it is back.
     parked: dict[str, None] = field(default_factory=dict)
     wake_at: float | None = None
+    journal: Journal = field(default_factory=Journal)
 
     def offline_until(self, now: float) -> float | None:
         """None if the store is online at ``now`` (unix time); else when it is back
@@ -276,6 +289,10 @@ class PosPlatform(BackgroundServer):
                 conf = self._confirmation_for(store, command)
                 if conf is not None:
                     self._resend.append(conf)
+        for row in self.database.load_transactions():
+            store = self._stores.get(row["store_id"])
+            if store is not None:
+                store.journal.add(transaction_from_row(row))
         if len(stores) != count:
             logger.info("the database holds %d stores (asked for %d)", len(stores), count)
 
@@ -391,6 +408,74 @@ class PosPlatform(BackgroundServer):
                 "store_id": store_id,
                 "prices": {sku: str(price) for sku, price in store.prices.items()},
             }
+
+    # -- the store's journal ----------------------------------------------------------------
+
+    def ring_up(self, store_id: str, body: object) -> tuple[bool, dict[str, Any]]:
+        """Record one transaction the store rang up: ``(True, view)`` when new, ``(False,
+        view)`` for the same body again; TransactionConflict for another body, same id."""
+        with self._lock:
+            self._get(store_id)
+        txn = parse_transaction(store_id, body)
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            created = self._record(store, [txn])
+        if created:
+            self.database.wait(self.database.add_transactions([t.row() for t in created]))
+        return bool(created), _txn_view(txn)
+
+    def ring_up_many(self, store_id: str, bodies: object) -> dict[str, Any]:
+        """Admin/bulk: many transactions at once (all checked first, whether online or not)."""
+        if not isinstance(bodies, list):
+            raise InvalidField(None, "the body must be a JSON list of transactions")
+        with self._lock:
+            self._get(store_id)
+        txns: list[Transaction] = []
+        for i, body in enumerate(bodies):
+            try:
+                txns.append(parse_transaction(store_id, body))
+            except InvalidField as e:
+                raise InvalidField(f"[{i}].{e.field}" if e.field else f"[{i}]", e.message) from e
+        with self._lock:
+            created = self._record(self._get(store_id), txns)
+        if created:
+            self.database.wait(self.database.add_transactions([t.row() for t in created]))
+        return {
+            "store_id": store_id,
+            "recorded": len(created),
+            "absorbed": len(txns) - len(created),
+        }
+
+    def _record(self, store: Store, txns: list[Transaction]) -> list[Transaction]:
+        # Every id checked before any is added: a conflict records nothing of the request.
+        seen: dict[str, Transaction] = {}
+        for txn in txns:
+            known = store.journal.by_id.get(txn.txn_id) or seen.get(txn.txn_id)
+            if known is not None and known.digest != txn.digest:
+                raise TransactionConflict(store.store_id, txn.txn_id)
+            seen.setdefault(txn.txn_id, txn)
+        created = [t for t in seen.values() if store.journal.add(t)]
+        return created
+
+    def transaction(self, store_id: str, txn_id: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            txn = store.journal.by_id.get(txn_id)
+            if txn is None:
+                raise UnknownTransaction(store_id, txn_id)
+            return txn.body
+
+    def z_report(self, store_id: str, day: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            return store.journal.z_report(store_id, day)
+
+    def transactions(
+        self, store_id: str, day: str, limit: int, starting_after: str | None
+    ) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            return {"store_id": store_id, **store.journal.page(day, limit, starting_after)}
 
     # -- applying ---------------------------------------------------------------------------
 

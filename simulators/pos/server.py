@@ -4,7 +4,12 @@ Routes (see the package docstring for the bodies):
 
 * ``GET /v1/stores[?region=]``, ``POST /v1/stores/{id}/price-commands``,
   ``GET /v1/stores/{id}/price-commands/{command_id}``, ``GET /v1/stores/{id}/prices``;
-* ``PUT /_sim/stores/{id}``, ``GET /_sim/stores/{id}``, ``PUT /_sim/fleet``,
+* ``POST /v1/stores/{id}/transactions`` (ring up one sale; 201 new, 200 repeat, 409 another
+  body under the same id), ``GET /v1/stores/{id}/z-report?day=D``,
+  ``GET /v1/stores/{id}/transactions?day=D&limit=N&starting_after=TXN``,
+  ``GET /v1/stores/{id}/transactions/{txn_id}``: the store's journal;
+* ``POST /_sim/stores/{id}/transactions`` (a list, bulk, online or not),
+  ``PUT /_sim/stores/{id}``, ``GET /_sim/stores/{id}``, ``PUT /_sim/fleet``,
   ``GET /_sim/stats``, ``POST /_sim/reset``: run-time control for tests, demo and benchmarks.
 
 HTTP/1.1 with keep-alive, so a client's connection pool is reused across commands.
@@ -21,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
+from .journal import TransactionConflict, UnknownTransaction, parse_day, parse_limit
 
 if TYPE_CHECKING:
     from .platform import PosPlatform
@@ -29,7 +35,10 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20
 STORE = re.compile(r"^/v1/stores/([^/]+)/(prices|price-commands)(?:/([^/]+))?$")
+JOURNAL = re.compile(r"^/v1/stores/([^/]+)/(transactions|z-report)$")
+ONE_TXN = re.compile(r"^/v1/stores/([^/]+)/transactions/([^/]+)$")
 SIM_STORE = re.compile(r"^/_sim/stores/([^/]+)$")
+SIM_TRANSACTIONS = re.compile(r"^/_sim/stores/([^/]+)/transactions$")
 
 
 class _BadBody(Exception):
@@ -70,8 +79,10 @@ class PosRequestHandler(RoutedRequestHandler):
             status, payload = 422, {"error": f"the body is not JSON: {exc}", "field": None}
         except InvalidField as exc:
             status, payload = 422, {"error": exc.message, "field": exc.field}
-        except (UnknownStore, UnknownCommand) as exc:
+        except (UnknownStore, UnknownCommand, UnknownTransaction) as exc:
             status, payload = 404, {"error": str(exc)}
+        except TransactionConflict as exc:
+            status, payload = 409, {"error": str(exc)}
         except StoreOffline as exc:
             status, payload = 504, {"error": str(exc)}
         except PlatformBusy as exc:
@@ -102,6 +113,19 @@ class PosRequestHandler(RoutedRequestHandler):
             if resource == "price-commands" and command_id is not None and method == "GET":
                 return 200, platform.command_status(store_id, unquote(command_id))
             return 405, {"error": f"{method} is not allowed on {path}"}
+        match = JOURNAL.match(path)
+        if match:
+            return self._journal(method, unquote(match.group(1)), match.group(2), query)
+        match = ONE_TXN.match(path)
+        if match:
+            if method != "GET":
+                return 405, {"error": f"{method} is not allowed on {path}"}
+            return 200, platform.transaction(unquote(match.group(1)), unquote(match.group(2)))
+        match = SIM_TRANSACTIONS.match(path)
+        if match:
+            if method != "POST":
+                return 405, {"error": f"{method} is not allowed on {path}"}
+            return 200, platform.ring_up_many(unquote(match.group(1)), self._body())
         match = SIM_STORE.match(path)
         if match:
             store_id = unquote(match.group(1))
@@ -123,6 +147,22 @@ class PosRequestHandler(RoutedRequestHandler):
         if path == "/healthz" and method == "GET":
             return 200, {"ok": True, "platform_id": platform.platform_id}
         return 404, {"error": f"no route {method} {path}"}
+
+    def _journal(
+        self, method: str, store_id: str, resource: str, query: dict[str, list[str]]
+    ) -> tuple[int, Any]:
+        platform = self.platform
+        if resource == "transactions" and method == "POST":
+            created, view = platform.ring_up(store_id, self._body())
+            return (201 if created else 200), view
+        if method != "GET":
+            return 405, {"error": f"{method} is not allowed on {resource}"}
+        day = parse_day(query.get("day", [None])[-1])
+        if resource == "z-report":
+            return 200, platform.z_report(store_id, day)
+        limit = parse_limit(query.get("limit", [None])[-1])
+        after = query.get("starting_after", [None])[-1]
+        return 200, platform.transactions(store_id, day, limit, after or None)
 
 
 def _knob_changes(body: Any) -> dict[str, Any]:

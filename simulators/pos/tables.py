@@ -1,5 +1,6 @@
 """The simulator's SQLite schema: stores (with their knobs), their prices and the commands
-they received. Behaviour lives in ``platform.py``; this module is only the storage layout."""
+they received, and the transactions they rang up. Behaviour lives in ``platform.py``; this
+module is only the storage layout."""
 
 from __future__ import annotations
 
@@ -46,6 +47,18 @@ class CommandRow(PosTable, table=True):
     confirmation: str | None = None  # pending | sent | failed | lost; None without callback
 
 
+class TransactionRow(PosTable, table=True):
+    """A transaction the store rang up (its journal): the body as the POS keeps it."""
+
+    __tablename__ = "pos_transaction"
+
+    store_id: str = Field(primary_key=True)
+    txn_id: str = Field(primary_key=True)
+    day: str = Field(index=True)  # the occurred_at date, in the offset the POS reported
+    kind: str  # sale | refund | void
+    body: str  # the sale JSON
+
+
 def table(name: str) -> Table:
     return PosTable.metadata.tables[name]
 
@@ -53,3 +66,4 @@ def table(name: str) -> Table:
 STORES = table("pos_store")
 PRICES = table("pos_price")
 COMMANDS = table("pos_command")
+TRANSACTIONS = table("pos_transaction")

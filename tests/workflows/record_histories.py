@@ -24,6 +24,7 @@ from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from tests.conftest import odoo_rpc, settings_for
 from tests.workflows.helpers import sales_for
+from tests.workflows.test_reconciliation import unreconciled_then_resolved
 from workers.cli_settlement import start_settlement
 from workers.client import connect
 from workers.ingress import build_app
@@ -39,6 +40,7 @@ from workflows.search_attributes import ALL
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 OUT = Path(__file__).parent / "histories"
+RECON_DAY = date(2026, 11, 21)
 BIN = Path(sys.executable).parent
 
 
@@ -185,6 +187,9 @@ async def main() -> None:
             await large.execute_update(Refund.approve, Approval(by="lee", role="store_manager"))
             await large.result()
             settlement = await record_settlement(client, settings.task_queue, gw)
+            # A store-day reconciled after ops reposted a missing sale and accepted a charge.
+            recon, _, _ = await unreconciled_then_resolved(client, settings, fleet, gw, RECON_DAY)
+            await recon.result()
             OUT.mkdir(exist_ok=True)
             for wf_id in [
                 per_sale[0].workflow_id,
@@ -198,6 +203,7 @@ async def main() -> None:
                 large.id,
                 sale_refunds_workflow_id("REC", "T9"),
                 settlement,
+                recon.id,
             ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
                 (OUT / f"{wf_id}.json").write_text(history.to_json())
@@ -210,7 +216,48 @@ async def main() -> None:
     await env.shutdown()
 
 
+async def reconciliation_only() -> None:
+    """Record the Reconciliation history alone (`... record_histories reconciliation`)."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
+    )
+    emu = OdooEmulator()
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
+    address = env.client.service_client.config.target_host
+    client = await connect(TemporalSettings(address=address))
+    fleet = PosPlatform(stores=3, secret="rec", platform_id="pos-main", seed=1)
+    fleet.start(port=0)
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    settings = settings_for(emu, address).model_copy(
+        update={"pos_url": fleet.url, "gateway_api_base": gw.url}
+    )
+    pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
+    with ThreadPoolExecutor(8) as ex:
+        async with build_worker(
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
+        ):
+            recon, _, _ = await unreconciled_then_resolved(client, settings, fleet, gw, RECON_DAY)
+            await recon.result()
+            history = await recon.fetch_history()
+            OUT.mkdir(exist_ok=True)
+            (OUT / f"{recon.id}.json").write_text(history.to_json())
+            print("saved", recon.id)
+    fleet.stop()
+    gw.stop()
+    emu.stop()
+    await env.shutdown()
+
+
 if __name__ == "__main__":
-    asyncio.run(main_settlement() if sys.argv[1:] == ["settlement"] else main())
+    which = sys.argv[1:]
+    if which == ["settlement"]:
+        asyncio.run(main_settlement())
+    elif which == ["reconciliation"]:
+        asyncio.run(reconciliation_only())
+    else:
+        asyncio.run(main())
     sys.stdout.flush()
     os._exit(0)
