@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.recon import OdooDayTotals
 from workflows.store_ledger import ledger_workflow_id, legacy_ledger_workflow_id
 
 
@@ -45,6 +46,8 @@ class DayCloseResult(BaseModel):
     still_open: OpenWork = OpenWork()
     # Sales and ledgers of the day in the exception inbox when it closed.
     exceptions: int = 0
+    # What Odoo books for the day when it closed: sales, per tender.
+    odoo: OdooDayTotals | None = None
 
 
 def _quote(value: str) -> str:

@@ -8,8 +8,9 @@ at = "06:00"
 time_zone = "UTC"
 lookback_days = 7             # payouts created in the last 7 days (booked ones are skipped)
 
-[tolerance]
-amount = "0.05"               # per tender per store-day
+[tolerance]                   # what passes with a note instead of waiting for ops
+max_per_tender = "0.05"       # total difference per tender and store-day
+kinds = ["amount_differs"]    # the kinds of difference that may pass within it
 
 [[region]]
 name = "north"
@@ -26,13 +27,13 @@ on `D` that arrives before then is on time, anything after is a late sale (docs/
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from domain.reconciliation import TolerancePolicy
 from domain.validation import load_settings_file
 
 Name = Annotated[
@@ -125,19 +126,12 @@ class GatewaySchedule(BaseModel):
         return time.fromisoformat(self.at)
 
 
-class ToleranceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # The largest difference per tender and store-day that passes with a note.
-    amount: Decimal = Field(default=Decimal("0.05"), ge=0, le=Decimal("1000"))
-
-
 class SettlementSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     region: list[RegionSchedule] = Field(min_length=1)
     gateway: GatewaySchedule = GatewaySchedule()
-    tolerance: ToleranceConfig = ToleranceConfig()
+    tolerance: TolerancePolicy = TolerancePolicy()
     # How long a catch-up after Temporal was down may reach back (missed fires older are
     # skipped; `retailflow schedules backfill` runs them by hand).
     catchup_days: int = Field(default=3, ge=1, le=30)

@@ -10,7 +10,8 @@ retailflow ledger retry-stock|dismiss-stock STORE DAY --by NAME [--comment TEXT]
 retailflow price-rollout start|status|cancel|commands ...
 retailflow refund request|approve|reject|retry|resolved|list|show ...
 retailflow schedules apply|list|pause|unpause|trigger|backfill ...
-retailflow settlement run REGION DAY | close STORE DAY
+retailflow settlement run REGION DAY | close STORE DAY | payouts --from D --to D
+retailflow recon run|show|accept|repost STORE DAY ... | report DAY [--store S] [--format F]
 retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
@@ -983,9 +984,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.set_defaults(func=cmd_refund_show)
 
-    from workers import cli_schedules  # imports this module: loaded once it is complete
+    # These import this module: loaded once it is complete.
+    from workers import cli_recon, cli_schedules
 
     cli_schedules.add_parsers(sub)
+    cli_recon.add_parsers(sub)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.add_argument("--keep-running", action="store_true", help="leave everything up afterwards")

@@ -14,7 +14,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from domain.schedule import SettlementSchedule, load_schedule
-from workers import schedules
+from workers import cli_settlement, schedules
 from workers.cli import (
     EXIT_EXCEPTIONS,
     EXIT_OK,
@@ -153,7 +153,7 @@ async def cmd_settlement_run(args: argparse.Namespace, settings: Settings) -> in
                 time_zone=region.time_zone,
                 close_at=region.close_at,
                 stores=list(args.stores or region.stores),
-                tolerance_amount=config.tolerance.amount,
+                tolerance=config.tolerance,
                 business_day=day,
                 poll_every=timedelta(seconds=args.poll_every),
             ),
@@ -236,7 +236,7 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_backfill)
 
     settle = sub.add_parser(
-        "settlement", help="close store-days and settle them by hand"
+        "settlement", help="close and settle store-days, book gateway payouts, by hand"
     ).add_subparsers(dest="settlement_command", required=True)
     p = settle.add_parser("run", help="settle a region's store-day now, as its schedule would")
     p.add_argument("region")
@@ -247,6 +247,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--poll-every", type=_positive_seconds, default=5.0, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_settlement_run)
+    cli_settlement.add_payouts_parser(settle)
     p = settle.add_parser("close", help="close one store-day now and wait for it")
     p.add_argument("store")
     p.add_argument("day", metavar="DAY")

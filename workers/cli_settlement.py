@@ -58,11 +58,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def add_parsers(sub: Any) -> None:
-    """Add `settlement payouts` to the CLI's subcommands (`sub`, from add_subparsers)."""
-    settlement = sub.add_parser("settlement", help="gateway payouts booked in Odoo").add_subparsers(
-        dest="settlement_command", required=True
-    )
+def add_payouts_parser(settlement: Any) -> None:
+    """Add `payouts` to the `settlement` command's subcommands."""
     p = settlement.add_parser(
         "payouts",
         help="book in Odoo every gateway payout created from --from to --to (UTC dates, "

@@ -2,8 +2,9 @@
 
 `apply` creates or updates them idempotently: one `settlement-daily-{region}` per region (at
 the region's `close_at`, in its time zone, starting `DailySettlement`) and
-`gateway-settlement-daily` (booking the gateway's payouts). Applying the same file twice leaves
-one schedule each, unchanged; a region removed from the file loses its schedule.
+`gateway-settlement-daily` (starting `GatewaySettlement` over the last days' payouts).
+Applying the same file twice leaves one schedule each, unchanged; a region removed from the
+file loses its schedule.
 
 Overlap and catch-up (docs/architecture.md, "Settlement"): the server fires a schedule whether
 or not a worker runs, so a worker down for a night finds the night's run waiting in its task
@@ -40,7 +41,8 @@ from domain.schedule import RegionSchedule, SettlementSchedule
 from workflows.settlement import DailySettlement, SettlementInput
 
 PREFIX = "settlement-daily-"
-MANAGED = (PREFIX,)
+GATEWAY_SCHEDULE = "gateway-settlement-daily"
+MANAGED = (PREFIX, GATEWAY_SCHEDULE)
 
 
 @dataclass
@@ -66,7 +68,7 @@ def region_schedule(
                 time_zone=region.time_zone,
                 close_at=region.close_at,
                 stores=list(region.stores),
-                tolerance_amount=config.tolerance.amount,
+                tolerance=config.tolerance,
             ),
             # Runs are named `settlement:{region}-{scheduled time}` by the server.
             id=f"settlement:{region.name}",

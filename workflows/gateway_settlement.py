@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import GATEWAY, GATEWAY_SCAN, ODOO_WRITE
     from workflows.search_attributes import BUSINESS_DAY, show_status
 
+SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 SETTLING = "Settling"
 SETTLED = "Settled"
 NEEDS_ATTENTION = "NeedsAttention"
@@ -43,9 +45,17 @@ def settlement_workflow_id(date_from: date, date_to: date) -> str:
 
 
 class GatewaySettlementInput(BaseModel):
-    # Payouts created from the start of date_from to the end of date_to, UTC.
-    date_from: date
-    date_to: date
+    # Payouts created from the start of date_from to the end of date_to, UTC. Left out (the
+    # daily Schedule): the `lookback_days` before the day the run was scheduled for, and that
+    # day (a day's payout is created at the midnight that ends it).
+    date_from: date | None = None
+    date_to: date | None = None
+    lookback_days: int = 7
+
+
+def window_of(input: GatewaySettlementInput, now: datetime) -> tuple[date, date]:
+    to = input.date_to or now.astimezone(UTC).date()
+    return input.date_from or to - timedelta(days=max(1, input.lookback_days)), to
 
 
 class PayoutLine(BaseModel):
@@ -92,17 +102,18 @@ class GatewaySettlement:
 
     @workflow.run
     async def run(self, input: GatewaySettlementInput) -> GatewaySettlementResult:
-        result = self._result = GatewaySettlementResult(
-            date_from=input.date_from, date_to=input.date_to
-        )
-        if input.date_to < input.date_from:
+        # A scheduled run (a catch-up too) covers the days before the time it was scheduled for.
+        fired = workflow.info().typed_search_attributes.get(SCHEDULED_START) or workflow.now()
+        date_from, date_to = window_of(input, fired)
+        result = self._result = GatewaySettlementResult(date_from=date_from, date_to=date_to)
+        if date_to < date_from:
             result.status = NEEDS_ATTENTION
-            self._show(f"date_to {input.date_to} is before date_from {input.date_from}")
+            self._show(f"date_to {date_to} is before date_from {date_from}")
             return result
-        workflow.upsert_search_attributes([BUSINESS_DAY.value_set(input.date_from.isoformat())])
+        workflow.upsert_search_attributes([BUSINESS_DAY.value_set(date_from.isoformat())])
         self._show()
-        start = datetime.combine(input.date_from, time(), tzinfo=UTC)
-        end = datetime.combine(input.date_to + timedelta(days=1), time(), tzinfo=UTC)
+        start = datetime.combine(date_from, time(), tzinfo=UTC)
+        end = datetime.combine(date_to + timedelta(days=1), time(), tzinfo=UTC)
         listed = await workflow.execute_activity_method(
             SettlementActivities.list_payouts,
             PayoutWindowInput(created_gte=_unix(start), created_lt=_unix(end)),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -22,10 +21,18 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.day_close import DayCloseActivities, DayCloseResult, OpenWork, StoreDay
     from activities.pos import ListStoresInput, PosActivities
+    from activities.recon import DayTotalsInput, ReconActivities
     from domain.ids import business_id
     from domain.pricing import StoreTarget, TargetKind
+    from domain.reconciliation import TolerancePolicy
     from domain.schedule import RegionSchedule
     from workflows.policies import POS_READ, TEMPORAL_READ
+    from workflows.reconciliation import (
+        RECON_READ,
+        Reconciliation,
+        ReconciliationInput,
+        reconciliation_workflow_id,
+    )
     from workflows.search_attributes import BUSINESS_DAY, STORE_ID, show_status
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
@@ -82,16 +89,27 @@ class StoreDayClose:
             )
             await workflow.sleep(input.poll_every)
         status = "Closed" if open_work.settled else "ClosedWithOpenWork"
+        closed_at = workflow.now()
+        odoo = await workflow.execute_activity_method(
+            ReconActivities.odoo_day_totals,
+            DayTotalsInput(store_id=input.store_id, business_day=input.business_day),
+            **RECON_READ,
+        )
         result = DayCloseResult(
             store_id=input.store_id,
             business_day=input.business_day,
-            closed_at=workflow.now(),
+            closed_at=closed_at,
             status=status,
+            odoo=odoo,
             ledgers_closed=ledgers,
             still_open=open_work if not open_work.settled else OpenWork(),
             exceptions=open_work.exceptions,
         )
-        facts = [f"closed at {result.closed_at.isoformat(timespec='seconds')}"]
+        facts = [
+            f"closed at {result.closed_at.isoformat(timespec='seconds')}",
+            f"Odoo books {odoo.sales} sale(s): "
+            + ", ".join(f"{t.value} {amount}" for t, amount in sorted(odoo.tenders.items())),
+        ]
         if open_work.exceptions:
             facts.append(f"{open_work.exceptions} sale(s) or ledger(s) in the exception inbox")
         reasons = (
@@ -116,7 +134,7 @@ class SettlementInput(BaseModel):
     close_at: str = "02:00"
     # Empty: the POS platform's stores of the region (every store for region `all`).
     stores: list[str] = []
-    tolerance_amount: Decimal = Decimal("0.05")
+    tolerance: TolerancePolicy = TolerancePolicy()
     business_day: date | None = None
     # Stores closed and reconciled at once.
     concurrency: int = Field(default=50, ge=1, le=500)
@@ -139,10 +157,6 @@ class SettlementResult(BaseModel):
     region: str
     business_day: date
     stores: list[StoreSettlement]
-
-
-def reconciliation_workflow_id(store_id: str, business_day: date) -> str:
-    return business_id("recon", store_id, business_day.isoformat())
 
 
 @workflow.defn
@@ -222,12 +236,12 @@ class DailySettlement:
         started = True
         try:
             await workflow.start_child_workflow(
-                "Reconciliation",
-                ReconStart(
+                Reconciliation.run,
+                ReconciliationInput(
                     store_id=store,
                     business_day=day,
                     closed_at=closed.closed_at,
-                    tolerance_amount=input.tolerance_amount,
+                    tolerance=input.tolerance,
                 ),
                 id=recon_id,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -243,10 +257,3 @@ class DailySettlement:
             reconciliation=recon_id,
             reconciliation_started=started,
         )
-
-
-class ReconStart(BaseModel):
-    store_id: str
-    business_day: date
-    closed_at: datetime
-    tolerance_amount: Decimal

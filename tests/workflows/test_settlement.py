@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import odoorpc
@@ -16,6 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.day_close import OpenWork, StoreDay
+from activities.recon import DayTotalsInput, OdooDayTotals
 from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker, settings_for
 from tests.workflows.helpers import a_day_with_problems, sales_for
@@ -48,7 +50,10 @@ async def test_the_close_flushes_the_ledger_and_waits_for_every_sale(
     async with running_worker(client, settings):
         submitted = await submit_many(client, settings, stream, Mode.BATCHED, source="test")
         # A second store-day's sale, sent per sale: the close of DAY must not wait for it.
-        other = sales_for(store_id, 1, seed=9)[0] | {"occurred_at": "2026-11-21T10:00:00+00:00"}
+        other = sales_for(store_id, 1, seed=9)[0] | {
+            "txn_id": "Y0000",
+            "occurred_at": "2026-11-21T10:00:00+00:00",
+        }
         await submit_many(client, settings, [other], Mode.PER_SALE, source="test")
         ledger = client.get_workflow_handle(ledger_workflow_id(store_id, DAY))
         assert (await ledger.describe()).status == WorkflowExecutionStatus.RUNNING
@@ -69,6 +74,13 @@ async def test_the_close_flushes_the_ledger_and_waits_for_every_sale(
     assert all(r.status.value in {"Posted", "NeedsAttention", "Rejected"} for r in settled.values())
     assert result.exceptions == sum(r.status.value != "Posted" for r in settled.values()) > 0
     assert result.still_open.settled
+    # The day's Odoo totals, as the close saw them: every posted sale, and what they were paid.
+    posted = [s for s in settled.values() if s.status.value == "Posted"]
+    assert result.odoo is not None and result.odoo.sales == len(posted)
+    paid = sum(
+        (Decimal(p["amount"]) for sale in stream[:25] for p in sale["payments"]), Decimal(0)
+    ) - sum((Decimal(p["amount"]) for p in stream[3]["payments"]), Decimal(0))
+    assert sum(result.odoo.tenders.values(), Decimal(0)) == paid
 
 
 async def test_a_close_whose_sales_never_settle_ends_at_its_timeout_and_says_so() -> None:
@@ -78,6 +90,10 @@ async def test_a_close_whose_sales_never_settle_ends_at_its_timeout_and_says_so(
     @activity.defn(name="close_ledgers")
     async def close_ledgers(day: StoreDay) -> list[str]:
         return []
+
+    @activity.defn(name="odoo_day_totals")
+    async def odoo_day_totals(input: DayTotalsInput) -> OdooDayTotals:
+        return OdooDayTotals(store_id="S001", business_day=DAY, sales=3, tenders={})
 
     @activity.defn(name="open_work")
     async def open_work(day: StoreDay) -> OpenWork:
@@ -101,7 +117,7 @@ async def test_a_close_whose_sales_never_settle_ends_at_its_timeout_and_says_so(
             env.client,
             task_queue="close",
             workflows=[StoreDayClose],
-            activities=[close_ledgers, open_work],
+            activities=[close_ledgers, open_work, odoo_day_totals],
         ):
             result = await env.client.execute_workflow(
                 StoreDayClose.run,
