@@ -16,9 +16,13 @@ already settled (a backfill over it, a manual trigger) finds `close:{store}:{day
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
     Schedule,
@@ -38,6 +42,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.schedule import RegionSchedule, SettlementSchedule
+from workflows.gateway_settlement import GatewaySettlement, GatewaySettlementInput
 from workflows.settlement import DailySettlement, SettlementInput
 
 PREFIX = "settlement-daily-"
@@ -73,6 +78,14 @@ def region_schedule(
             # Runs are named `settlement:{region}-{scheduled time}` by the server.
             id=f"settlement:{region.name}",
             task_queue=task_queue,
+            memo={
+                DIGEST: _digest(
+                    region.model_dump(mode="json"),
+                    config.tolerance.model_dump(mode="json"),
+                    config.catchup_days,
+                    task_queue,
+                )
+            },
         ),
         spec=ScheduleSpec(
             calendars=[_calendar(close.hour, close.minute)],
@@ -89,13 +102,55 @@ def region_schedule(
     )
 
 
+def gateway_schedule(config: SettlementSchedule, task_queue: str) -> Schedule:
+    g = config.gateway
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            GatewaySettlement.run,
+            GatewaySettlementInput(lookback_days=g.lookback_days),
+            id="gateway-settlement",
+            task_queue=task_queue,
+            memo={DIGEST: _digest(g.model_dump(mode="json"), config.catchup_days, task_queue)},
+        ),
+        spec=ScheduleSpec(
+            calendars=[_calendar(g.at_time.hour, g.at_time.minute)], time_zone_name=g.time_zone
+        ),
+        policy=SchedulePolicy(
+            # Each run books every payout of its window not booked yet: a missed run's payouts
+            # are booked by the next, so one catch-up run is enough.
+            overlap=ScheduleOverlapPolicy.BUFFER_ONE,
+            catchup_window=timedelta(days=config.catchup_days),
+        ),
+        state=ScheduleState(
+            note=f"gateway payouts of the last {g.lookback_days} days booked in Odoo"
+        ),
+    )
+
+
 def schedules_for(config: SettlementSchedule, task_queue: str) -> dict[str, Schedule]:
-    return {r.schedule_id: region_schedule(r, config, task_queue) for r in config.region}
+    out = {r.schedule_id: region_schedule(r, config, task_queue) for r in config.region}
+    out[GATEWAY_SCHEDULE] = gateway_schedule(config, task_queue)
+    return out
 
 
-def _same(a: Schedule, b: Schedule) -> bool:
-    """Same action, spec and policy (the paused state and note are the operator's)."""
-    return (a.action, a.spec, a.policy) == (b.action, b.spec, b.policy)
+# The schedule's settings as applied, in its action's memo: `apply` compares it to tell an
+# unchanged schedule from one to update (what the server describes back is normalised).
+DIGEST = "retailflow_schedule_digest"
+
+
+def _digest(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _digest_of(client: Client, schedule: Schedule) -> str | None:
+    action = schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow) or not action.memo:
+        return None
+    value = action.memo.get(DIGEST)
+    if isinstance(value, Payload):
+        value = client.data_converter.payload_converter.from_payloads([value])[0]
+    return str(value) if value is not None else None
 
 
 async def apply(client: Client, config: SettlementSchedule, task_queue: str) -> list[Applied]:
@@ -110,7 +165,7 @@ async def apply(client: Client, config: SettlementSchedule, task_queue: str) -> 
             pass
         handle = client.get_schedule_handle(schedule_id)
         current = (await handle.describe()).schedule
-        if _same(current, schedule):
+        if _digest_of(client, current) == _digest_of(client, schedule):
             out.append(Applied(schedule_id, "unchanged"))
             continue
 

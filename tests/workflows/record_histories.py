@@ -8,6 +8,7 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
@@ -37,6 +38,7 @@ from workflows.refund import Approval, Refund, RefundStatus
 from workflows.sale_posting import posting_workflow_id
 from workflows.sale_refunds import sale_refunds_workflow_id
 from workflows.search_attributes import ALL
+from workflows.settlement import DailySettlement, SettlementInput
 from workflows.store_ledger import StoreLedger, ledger_workflow_id
 
 OUT = Path(__file__).parent / "histories"
@@ -86,6 +88,79 @@ async def main_settlement() -> None:
             print("saved", wf_id)
     await pos.aclose()
     gateway.close()
+    gw.stop()
+    emu.stop()
+    await env.shutdown()
+
+
+CLOSE_DAY = date(2026, 11, 22)
+
+
+async def main_close() -> None:
+    """A night settled (`python -m tests.workflows.record_histories close`): a store's ledger
+    closed by StoreDayClose, then its day reconciled, started by DailySettlement."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
+    )
+    emu = OdooEmulator()
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
+    address = env.client.service_client.config.target_host
+    client = await connect(TemporalSettings(address=address))
+    fleet = PosPlatform(stores=3, secret="rec", platform_id="pos-main", seed=1)
+    fleet.start(port=0)
+    gw = Gateway(seed=1)
+    gw.start(port=0)
+    settings = settings_for(
+        emu,
+        address,
+        batch_max_age_s=3600.0,
+        ledger_idle_close_s=3600.0,
+        pos_url=fleet.url,
+        gateway_api_base=gw.url,
+    )
+    sales = [
+        sale | {"occurred_at": f"{CLOSE_DAY.isoformat()}T1{n}:00:00+00:00"}
+        for n, sale in enumerate(sales_for("S001", 3, seed=4))
+    ]
+    fleet.ring_up_many("S001", sales)
+    for sale in sales:
+        for p in sale["payments"]:
+            if p["method"] == "card":
+                gw.ledger.create_payment_intent(
+                    p["reference"],
+                    int(Decimal(p["amount"]) * 100),
+                    metadata={"store_id": "S001", "txn_id": sale["txn_id"]},
+                    created=int(datetime.fromisoformat(sale["occurred_at"]).timestamp()),
+                )
+    pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
+    with ThreadPoolExecutor(8) as ex:
+        async with build_worker(
+            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
+        ):
+            await submit_many(client, settings, sales, Mode.BATCHED, "rec")
+            night = await client.execute_workflow(
+                DailySettlement.run,
+                SettlementInput(
+                    region="rec",
+                    stores=["S001"],
+                    business_day=CLOSE_DAY,
+                    poll_every=timedelta(seconds=1),
+                ),
+                id=f"settlement:rec:{CLOSE_DAY.isoformat()}",
+                task_queue=settings.task_queue,
+            )
+            recon = client.get_workflow_handle(night.stores[0].reconciliation or "")
+            print("reconciliation:", (await recon.result())["status"])
+            OUT.mkdir(exist_ok=True)
+            for wf_id in (f"settlement:rec:{CLOSE_DAY.isoformat()}", f"close:S001:{CLOSE_DAY}"):
+                history = await client.get_workflow_handle(wf_id).fetch_history()
+                (OUT / f"{wf_id}.json").write_text(history.to_json())
+                print("saved", wf_id)
+    await pos.aclose()
+    gateway.close()
+    fleet.stop()
     gw.stop()
     emu.stop()
     await env.shutdown()
@@ -255,6 +330,8 @@ if __name__ == "__main__":
     which = sys.argv[1:]
     if which == ["settlement"]:
         asyncio.run(main_settlement())
+    elif which == ["close"]:
+        asyncio.run(main_close())
     elif which == ["reconciliation"]:
         asyncio.run(reconciliation_only())
     else:
