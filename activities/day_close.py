@@ -5,6 +5,7 @@ sale and ledger workflow carries: StoreId, BusinessDay, RetailStatus)."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -12,7 +13,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.recon import OdooDayTotals
+from domain.reconciliation import ReconReport
 from workflows.store_ledger import ledger_workflow_id, legacy_ledger_workflow_id
+
+R = TypeVar("R", bound=BaseModel)
 
 
 class StoreDay(BaseModel):
@@ -82,15 +86,26 @@ class DayCloseActivities:
     @activity.defn
     async def close_result(self, workflow_id: str) -> DayCloseResult | None:
         """The result of a store-day close that already ran; None while it still runs."""
-        handle = self._client.get_workflow_handle(workflow_id, result_type=DayCloseResult)
-        desc = await handle.describe()
-        if desc.status == WorkflowExecutionStatus.RUNNING:
-            return None
+        return await self._result_of(workflow_id, DayCloseResult)
+
+    @activity.defn
+    async def last_reconciliation(self, workflow_id: str) -> ReconReport | None:
+        """The report of a store-day's last reconciliation if it has ended; None if it never
+        ran or still waits for ops."""
+        return await self._result_of(workflow_id, ReconReport)
+
+    async def _result_of(self, workflow_id: str, kind: type[R]) -> R | None:
+        handle = self._client.get_workflow_handle(workflow_id, result_type=kind)
         try:
-            result: DayCloseResult = await handle.result()
-            return result
-        except Exception:  # failed, terminated or cancelled: it closed nothing
-            return None
+            desc = await handle.describe()
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        if desc.status != WorkflowExecutionStatus.COMPLETED:
+            return None  # still running; or failed, terminated, cancelled: no result
+        result: R = await handle.result()
+        return result
 
     @activity.defn
     async def open_work(self, day: StoreDay) -> OpenWork:

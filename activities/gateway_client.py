@@ -76,6 +76,11 @@ class GatewayClient:
     def close(self) -> None:
         self._http.close()  # type: ignore[no-untyped-call]
 
+    @property
+    def stripe(self) -> stripe.StripeClient:
+        """The SDK client (its connections close with this client), for reads of its own."""
+        return self._stripe
+
     def payment(self, payment_intent: str) -> dict[str, Any]:
         """amount and amount_refunded (minor units) of a card payment."""
         try:

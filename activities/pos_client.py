@@ -146,8 +146,14 @@ class PosJournalReader:
 
     def __init__(self, settings: PosSettings, transport: httpx.BaseTransport | None = None) -> None:
         headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        # No kept-alive connections: a worker builds one reader for its life and never closes
+        # it, and a store-day's reads are a handful of requests.
         self._http = httpx.Client(
-            base_url=settings.url, timeout=settings.timeout_s, headers=headers, transport=transport
+            base_url=settings.url,
+            timeout=settings.timeout_s,
+            headers=headers,
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def close(self) -> None:

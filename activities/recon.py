@@ -25,7 +25,7 @@ import stripe
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.gateway_client import GatewaySettings, from_minor, raise_classified
+from activities.gateway_client import GatewayClient, from_minor, raise_classified
 from activities.odoo.base import record_from_narration
 from activities.odoo.client import OdooClient
 from activities.odoo.summary import sales_of_record
@@ -136,20 +136,14 @@ class ReconActivities:
         odoo: OdooClient,
         profile: PostingProfile,
         pos: PosJournalReader,
-        gateway: GatewaySettings,
+        gateway: GatewayClient,
         window_margin: timedelta = timedelta(hours=1),
     ) -> None:
         self.odoo = odoo
         self.profile = profile
         self.pos = pos
         self.margin = window_margin
-        base = {"api": gateway.api_base} if gateway.api_base else None
-        self._stripe = stripe.StripeClient(
-            gateway.api_key,
-            base_addresses=base,  # type: ignore[arg-type]
-            max_network_retries=0,
-            http_client=stripe.new_default_http_client(timeout=gateway.timeout_s),
-        )
+        self._stripe = gateway.stripe
 
     # -- activities ---------------------------------------------------------------------------
 

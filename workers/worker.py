@@ -65,7 +65,7 @@ def build_worker(
     payments = PaymentActivities(gateway)
     settlement = SettlementActivities(gateway)
     day_close = DayCloseActivities(client)
-    recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), settings.gateway())
+    recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -86,6 +86,7 @@ def build_worker(
             day_close.close_ledgers,
             day_close.open_work,
             day_close.close_result,
+            day_close.last_reconciliation,
             recon.reconcile_store_day,
             recon.odoo_day_totals,
             recon.pos_sale,

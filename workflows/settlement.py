@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.pos import ListStoresInput, PosActivities
     from activities.recon import DayTotalsInput, ReconActivities
     from domain.ids import business_id
+    from domain.money import ZERO
     from domain.pricing import StoreTarget, TargetKind
     from domain.reconciliation import TolerancePolicy
     from domain.schedule import RegionSchedule
@@ -140,6 +141,9 @@ class SettlementInput(BaseModel):
     concurrency: int = Field(default=50, ge=1, le=500)
     settle_timeout: timedelta = timedelta(hours=6)
     poll_every: timedelta = timedelta(seconds=5)
+    # Late sales: the days before this one whose reconciliation runs again when Odoo has
+    # booked sales for them since it ran (docs/architecture.md, "Late sales").
+    recheck_days: int = Field(default=2, ge=0, le=14)
 
 
 class StoreSettlement(BaseModel):
@@ -157,6 +161,9 @@ class SettlementResult(BaseModel):
     region: str
     business_day: date
     stores: list[StoreSettlement]
+    # Earlier store-days reconciled again because late sales were booked for them since:
+    # "{store} {day}".
+    rechecked: list[str] = []
 
 
 @workflow.defn
@@ -173,19 +180,68 @@ class DailySettlement:
         for first in range(0, len(stores), input.concurrency):
             chunk = stores[first : first + input.concurrency]
             out.extend(await asyncio.gather(*(self._settle(s, day, input) for s in chunk)))
+        rechecked: list[str] = []
+        for back in range(1, input.recheck_days + 1):
+            past = day - timedelta(days=back)
+            for first in range(0, len(stores), input.concurrency):
+                chunk = stores[first : first + input.concurrency]
+                again = await asyncio.gather(*(self._recheck(s, past, input) for s in chunk))
+                rechecked.extend(f"{s} {past}" for s in again if s)
         started = sum(s.reconciliation_started for s in out)
         elsewhere = [s.store_id for s in out if s.close == "ClosingElsewhere"]
         open_work = [s.store_id for s in out if s.close == "ClosedWithOpenWork"]
         reasons = [f"closed with sales still posting: {', '.join(open_work)}"] if open_work else []
         if elsewhere:
             reasons.append(f"being closed by another run: {', '.join(elsewhere)}")
+        facts_late = [f"late sales: reconciled again {', '.join(rechecked)}"] if rechecked else []
         show_status(
             "Settled",
             f"region {input.region}, {day}",
-            [f"{len(out)} store(s); {started} reconciliation(s) started"],
+            [f"{len(out)} store(s); {started} reconciliation(s) started", *facts_late],
             reasons,
         )
-        return SettlementResult(region=input.region, business_day=day, stores=out)
+        return SettlementResult(
+            region=input.region, business_day=day, stores=out, rechecked=rechecked
+        )
+
+    async def _recheck(self, store: str, day: date, input: SettlementInput) -> str | None:
+        """Reconcile an earlier store-day again if Odoo books other amounts for it than its
+        last reconciliation saw: late sales (an offline store replaying) booked since."""
+        recon_id = reconciliation_workflow_id(store, day)
+        report = await workflow.execute_activity_method(
+            DayCloseActivities.last_reconciliation, recon_id, **TEMPORAL_READ
+        )
+        if report is None:  # never reconciled, or ops are still on it
+            return None
+        closed = await workflow.execute_activity_method(
+            DayCloseActivities.close_result, close_workflow_id(store, day), **TEMPORAL_READ
+        )
+        if closed is None:
+            return None
+        now = await workflow.execute_activity_method(
+            ReconActivities.odoo_day_totals,
+            DayTotalsInput(store_id=store, business_day=day),
+            **RECON_READ,
+        )
+        seen = {t.tender: t.odoo_sales for t in report.totals}
+        if all(now.tenders.get(m, ZERO) == seen.get(m, ZERO) for m in {*now.tenders, *seen}):
+            return None
+        try:
+            await workflow.start_child_workflow(
+                Reconciliation.run,
+                ReconciliationInput(
+                    store_id=store,
+                    business_day=day,
+                    closed_at=closed.closed_at,
+                    tolerance=input.tolerance,
+                ),
+                id=recon_id,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+            )
+        except WorkflowAlreadyStartedError:
+            return None  # another run is reconciling it again already
+        return store
 
     def _scheduled_day(self, input: SettlementInput) -> date:
         # A run started by the Schedule (a catch-up or backfill too) carries the time it was

@@ -14,7 +14,7 @@ import httpx
 import odoorpc
 import pytest
 
-from activities.gateway_client import GatewaySettings
+from activities.gateway_client import GatewayClient, GatewaySettings
 from activities.odoo.base import OdooActivityBase
 from activities.odoo.client import OdooClient, OdooSettings
 from activities.odoo.sales import OdooSalesActivities, PostSalesBatchInput
@@ -72,8 +72,10 @@ def recon(
 ) -> Iterator[ReconActivities]:
     reader = PosJournalReader(PosSettings(url=pos.url))
     odoo = OdooClient(OdooSettings(url=f"http://127.0.0.1:{odoo_emulator.port}", timeout_s=10))
-    yield ReconActivities(odoo, PostingProfile(), reader, GatewaySettings(api_base=gateway.url))
+    client = GatewayClient(GatewaySettings(api_base=gateway.url))
+    yield ReconActivities(odoo, PostingProfile(), reader, client)
     reader.close()
+    client.close()
 
 
 def ring_up(pos: PosPlatform, bodies: list[dict[str, Any]]) -> None:

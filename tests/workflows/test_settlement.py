@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import odoorpc
 from temporalio import activity
@@ -18,12 +20,22 @@ from temporalio.worker import Worker
 
 from activities.day_close import OpenWork, StoreDay
 from activities.recon import DayTotalsInput, OdooDayTotals
+from domain.reconciliation import DiffKind, ReconStatus
+from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
+from simulators.pos import PosPlatform
 from tests.conftest import running_worker, settings_for
 from tests.workflows.helpers import a_day_with_problems, sales_for
 from workers.submit import Mode, submit_many, wait_until_settled
+from workflows.reconciliation import Reconciliation, reconciliation_workflow_id
 from workflows.search_attributes import ALL
-from workflows.settlement import DayCloseInput, StoreDayClose, close_workflow_id
+from workflows.settlement import (
+    DailySettlement,
+    DayCloseInput,
+    SettlementInput,
+    StoreDayClose,
+    close_workflow_id,
+)
 from workflows.store_ledger import ledger_workflow_id
 
 BIN = Path(sys.executable).parent
@@ -135,3 +147,105 @@ async def test_a_close_whose_sales_never_settle_ends_at_its_timeout_and_says_so(
     assert result.exceptions == 2
     # It looked every ten minutes for six hours, then gave up waiting.
     assert calls["open_work"] == 6 * 6 + 1
+
+
+def _rung_and_charged(
+    pos: PosPlatform, gateway: Gateway, sales: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The sales as the store rang them (its journal) and the gateway charged their cards."""
+    for sale in sales:
+        pos.ring_up_many(sale["store_id"], [sale])
+        for p in sale["payments"]:
+            if p["method"] == "card":
+                gateway.create_payment_intent(
+                    p["reference"],
+                    int(Decimal(p["amount"]) * 100),
+                    metadata={"store_id": sale["store_id"], "txn_id": sale["txn_id"]},
+                    created=int(datetime.fromisoformat(sale["occurred_at"]).timestamp()),
+                )
+    return sales
+
+
+async def test_a_late_sale_is_booked_once_into_its_closed_day_and_flagged_by_its_reconciliation(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    pos: PosPlatform,
+    gateway: Gateway,
+) -> None:
+    settings = settings_for(
+        odoo_emulator,
+        temporal_address,
+        batch_max_age_s=1.0,
+        ledger_idle_close_s=3600.0,
+        pos_url=pos.url,
+        gateway_api_base=gateway.url,
+    )
+    # A store-day no other test books: the reconciliation reads the whole of it.
+    day = date(2025, 1, 1) + timedelta(days=uuid.uuid4().int % 300)
+    tag = uuid.uuid4().hex[:6].upper()
+    sales = [
+        s | {"store_id": "S042", "txn_id": f"L{tag}{n}", "occurred_at": f"{day}T1{n}:00:00+00:00"}
+        for n, s in enumerate(sales_for("S042", 5, seed=11))
+    ]
+    for s in sales:
+        for p in s["payments"]:
+            if p["method"] == "card":
+                p["reference"] = f"pi_{s['txn_id']}"
+    on_time, late = sales[:4], sales[4]
+
+    def night(of: date) -> SettlementInput:
+        return SettlementInput(
+            region="t", stores=["S042"], business_day=of, poll_every=timedelta(seconds=1)
+        )
+
+    async with running_worker(client, settings):
+        submitted = await submit_many(
+            client, settings, _rung_and_charged(pos, gateway, on_time), Mode.BATCHED, "test"
+        )
+        await wait_until_settled(client, submitted, SETTLE)
+        first = await client.execute_workflow(
+            DailySettlement.run,
+            night(day),
+            id=f"settlement:t:{tag}:1",
+            task_queue=settings.task_queue,
+        )
+        recon = client.get_workflow_handle_for(
+            Reconciliation.run, reconciliation_workflow_id("S042", day)
+        )
+        before = await recon.result()
+
+        # The store was offline: it replays its last sale of the day after the day closed.
+        # It goes into the closed day's date (a new run of the day's ledger books it).
+        replayed = await submit_many(
+            client, settings, _rung_and_charged(pos, gateway, [late]), Mode.BATCHED, "test"
+        )
+        await wait_until_settled(client, replayed, SETTLE)
+        # And once more, as offline stores do: a duplicate, absorbed.
+        await wait_until_settled(
+            client, await submit_many(client, settings, [late], Mode.BATCHED, "test"), SETTLE
+        )
+        next_night = await client.execute_workflow(
+            DailySettlement.run,
+            night(day + timedelta(days=1)),
+            id=f"settlement:t:{tag}:2",
+            task_queue=settings.task_queue,
+        )
+        after = await client.get_workflow_handle_for(
+            Reconciliation.run, reconciliation_workflow_id("S042", day)
+        ).result()
+
+    assert first.stores[0].close == "Closed" and before.status is ReconStatus.RECONCILED
+    assert before.matched == 4 and not before.diffs
+    # The next night saw Odoo book more for that day than its reconciliation had seen, and
+    # reconciled it again: the late sale matches all three sources, flagged late.
+    assert next_night.rechecked == [f"S042 {day}"]
+    assert after.status is ReconStatus.RECONCILED
+    assert after.matched == 5
+    assert [(d.kind, d.txn_id) for d in after.diffs] == [(DiffKind.LATE_SALE, late["txn_id"])]
+    # Booked exactly once, in the day the POS rang it.
+    moves = odoo.env["account.move"].search_read(
+        [("ref", "=", f"POS:S042:{late['txn_id']}")], ["state", "date"]
+    )
+    assert [(m["state"], m["date"]) for m in moves] == [("posted", day.isoformat())]
