@@ -4,16 +4,19 @@ once however often it is caught up."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import date
+from pathlib import Path
 
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from domain.schedule import RegionSchedule, SettlementSchedule
 from simulators.odoo import OdooEmulator
-from tests.conftest import running_worker, settings_for
+from tests.conftest import RETAILFLOW, running_worker, settings_for
 from tests.workflows.helpers import sales_for
 from workers import schedules
 from workers.submit import Mode, submit_many
@@ -127,3 +130,59 @@ async def test_a_missed_night_backfilled_twice_closes_the_day_once(
     assert sorted(s.reconciliation_started for r in done for s in r.stores) == [False, True]
     assert {s.close for r in done for s in r.stores} == {"Closed"}
     assert ledger.status == WorkflowExecutionStatus.COMPLETED
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(RETAILFLOW), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_schedules_from_the_cli_and_its_refusals(
+    client: Client, temporal_address: str, region: str, tmp_path: Path
+) -> None:
+    plan = tmp_path / "settlement.toml"
+    plan.write_text(
+        f'[tolerance]\nmax_per_tender = "0.10"\n\n[[region]]\nname = "{region}"\n'
+        'time_zone = "America/New_York"\nclose_at = "01:30"\nstores = ["S001"]\n'
+    )
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_SETTLEMENT_SCHEDULE": str(plan)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return _cli(list(args), env)
+
+    applied = await asyncio.to_thread(cli, "schedules", "apply")
+    again = await asyncio.to_thread(cli, "schedules", "apply")
+    listed = await asyncio.to_thread(cli, "schedules", "list")
+    paused = await asyncio.to_thread(cli, "schedules", "pause", "--all", "--note", "audit")
+    unknown = await asyncio.to_thread(cli, "schedules", "trigger", "settlement-daily-nowhere")
+    backwards = await asyncio.to_thread(
+        cli, "schedules", "backfill", "--from", "2026-11-22", "--to", "2026-11-20"
+    )
+    no_region = await asyncio.to_thread(cli, "settlement", "run", "atlantis", "2026-11-20")
+    plan.write_text('[[region]]\nname = "x"\ntime_zone = "Mars/Olympus"\n')
+    bad_zone = await asyncio.to_thread(cli, "schedules", "apply")
+    plan.write_text("[[region]\nname =")
+    malformed = await asyncio.to_thread(cli, "schedules", "apply")
+
+    sid = f"settlement-daily-{region}"
+    assert applied.returncode == 0, applied.stderr
+    assert f"{sid}: created" in applied.stdout
+    assert again.stdout.splitlines() == [f"{sid}: unchanged", "gateway-settlement-daily: unchanged"]
+    # 01:30 in New York is 06:30 UTC in winter.
+    assert f"{sid}  active" in listed.stdout and "T06:30" in listed.stdout
+    assert paused.returncode == 0 and (await schedules.describe(client, sid)).paused
+    for refused, says in (
+        (unknown, "no schedule 'settlement-daily-nowhere'"),
+        (backwards, "--to 2026-11-20 is before --from 2026-11-22"),
+        (no_region, f"no region 'atlantis' in the schedule file (it has: {region})"),
+        (bad_zone, "unknown time zone 'Mars/Olympus'"),
+        (malformed, "settlement schedule"),
+    ):
+        assert refused.returncode == 2, refused.stderr
+        assert says in refused.stderr and "Traceback" not in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
