@@ -169,7 +169,11 @@ async def cmd_settlement_run(args: argparse.Namespace, settings: Settings) -> in
         return EXIT_OK
     result = await handle.result()
     _print_settlement(result, args.json)
+    for problem in result.problems:
+        print(f"  problem: {problem}")
     troubled = [s for s in result.stores if s.close != "Closed"]
+    if result.problems:
+        raise Outcome(f"region {result.region} not settled: {result.problems[0]}", EXIT_EXCEPTIONS)
     if troubled:
         raise Outcome(
             f"{len(troubled)} store-day(s) not cleanly closed: "

@@ -87,3 +87,9 @@ TEMPORAL_READ: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": _ODOO_RETRY,
 }
+
+# A night's list of stores: the POS may be down at night; wait for it rather than skip a night.
+POS_LISTING: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": _ODOO_RETRY,
+}

@@ -15,19 +15,19 @@ from datetime import date, datetime, timedelta
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.day_close import DayCloseActivities, DayCloseResult, OpenWork, StoreDay
     from activities.pos import ListStoresInput, PosActivities
     from activities.recon import DayTotalsInput, ReconActivities
-    from domain.ids import business_id
+    from domain.ids import BadIdPart, business_id
     from domain.money import ZERO
     from domain.pricing import StoreTarget, TargetKind
     from domain.reconciliation import TolerancePolicy
     from domain.schedule import RegionSchedule
-    from workflows.policies import POS_READ, TEMPORAL_READ
+    from workflows.policies import POS_LISTING, TEMPORAL_READ
     from workflows.reconciliation import (
         RECON_READ,
         Reconciliation,
@@ -164,6 +164,8 @@ class SettlementResult(BaseModel):
     # Earlier store-days reconciled again because late sales were booked for them since:
     # "{store} {day}".
     rechecked: list[str] = []
+    # Why the night could not settle (e.g. the POS would not list the region's stores).
+    problems: list[str] = []
 
 
 @workflow.defn
@@ -174,7 +176,15 @@ class DailySettlement:
     async def run(self, input: SettlementInput) -> SettlementResult:
         day = input.business_day or self._scheduled_day(input)
         workflow.upsert_search_attributes([BUSINESS_DAY.value_set(day.isoformat())])
-        stores = input.stores or await self._region_stores(input.region)
+        try:
+            stores = input.stores or await self._region_stores(input.region)
+        except ActivityError as e:
+            # The POS refused the listing (a store id it cannot name a workflow after): ops see it.
+            why = f"cannot list the stores of region {input.region}: {e.cause or e}"
+            show_status("NeedsAttention", f"region {input.region}, {day}", reasons=[why])
+            return SettlementResult(
+                region=input.region, business_day=day, stores=[], problems=[why]
+            )
         show_status("Settling", f"region {input.region}, {day}", [f"{len(stores)} store(s)"])
         out: list[StoreSettlement] = []
         for first in range(0, len(stores), input.concurrency):
@@ -207,7 +217,10 @@ class DailySettlement:
     async def _recheck(self, store: str, day: date, input: SettlementInput) -> str | None:
         """Reconcile an earlier store-day again if Odoo books other amounts for it than its
         last reconciliation saw: late sales (an offline store replaying) booked since."""
-        recon_id = reconciliation_workflow_id(store, day)
+        try:
+            recon_id = reconciliation_workflow_id(store, day)
+        except BadIdPart:
+            return None
         report = await workflow.execute_activity_method(
             DayCloseActivities.last_reconciliation, recon_id, **TEMPORAL_READ
         )
@@ -260,13 +273,16 @@ class DailySettlement:
             else StoreTarget(kind=TargetKind.REGION, region=region)
         )
         listed = await workflow.execute_activity_method(
-            PosActivities.list_stores, ListStoresInput(target=target), **POS_READ
+            PosActivities.list_stores, ListStoresInput(target=target), **POS_LISTING
         )
         stores: list[str] = listed.stores
         return stores
 
     async def _settle(self, store: str, day: date, input: SettlementInput) -> StoreSettlement:
-        close_id = close_workflow_id(store, day)
+        try:
+            close_id = close_workflow_id(store, day)
+        except BadIdPart as e:  # given by hand: refused, the other stores go on
+            return StoreSettlement(store_id=store, close=f"Refused: {e}")
         try:
             closed = await workflow.execute_child_workflow(
                 StoreDayClose.run,

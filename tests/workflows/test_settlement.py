@@ -249,3 +249,19 @@ async def test_a_late_sale_is_booked_once_into_its_closed_day_and_flagged_by_its
         [("ref", "=", f"POS:S042:{late['txn_id']}")], ["state", "date"]
     )
     assert [(m["state"], m["date"]) for m in moves] == [("posted", day.isoformat())]
+
+
+async def test_a_night_refuses_a_store_id_it_cannot_name_and_settles_the_others(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    async with running_worker(client, settings):
+        result = await client.execute_workflow(
+            DailySettlement.run,
+            SettlementInput(region="t", stores=["no:pe"], business_day=DAY, recheck_days=1),
+            id=f"settlement:t:{uuid.uuid4().hex[:8]}",
+            task_queue=settings.task_queue,
+        )
+    [store] = result.stores
+    assert store.store_id == "no:pe" and store.close.startswith("Refused: 'no:pe' cannot be part")
+    assert store.reconciliation is None and result.rechecked == []
