@@ -186,11 +186,11 @@ async def cmd_settlement_run(args: argparse.Namespace, settings: Settings) -> in
 async def cmd_settlement_close(args: argparse.Namespace, settings: Settings) -> int:
     """Close one store-day now (its ledger flushed and closed, its sales settled)."""
     day = _day(args.day)
-    client = await _client(settings)
     try:
         workflow_id = close_workflow_id(args.store, day)
     except ValueError as e:
         raise CliError(str(e)) from e
+    client = await _client(settings)
     try:
         handle = await client.start_workflow(
             StoreDayClose.run,

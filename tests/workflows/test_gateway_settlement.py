@@ -13,7 +13,8 @@ from temporalio.client import Client
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker, settings_for
-from workers.cli_settlement import add_parsers, render, start_settlement
+from workers.cli import build_parser
+from workers.cli_settlement import render, start_settlement
 from workflows.gateway_settlement import GatewaySettlement, settlement_workflow_id
 from workflows.search_attributes import RETAIL_STATUS
 
@@ -96,11 +97,7 @@ async def test_payouts_booked_once_pending_left_failed_reversed_once(
 
 
 def test_the_cli_parses_its_window() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         ["settlement", "payouts", "--from", "2026-11-20", "--to", "2026-11-26", "--wait"]
     )
     assert (args.date_from, args.date_to, args.wait) == (
