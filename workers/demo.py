@@ -250,11 +250,11 @@ async def run_demo(args: argparse.Namespace) -> int:
         if books.duplicated_keys:
             print(f"ERROR: sales posted twice: {books.duplicated_keys}", file=sys.stderr)
             return 1
-        await _fix_attention(client, odoo, settled)
+        fixed = await _fix_attention(client, odoo, settled)
         await _price_rollout(client, settings, args)
         refunds = await _refunds(client, settings, plan.submitted_valid)
         _ring_up_refunds(args.pos_port, refunds, plan.submitted_valid)
-        clean = await _settle_and_reconcile(client, settings, day, plan)
+        clean = await _settle_and_reconcile(client, settings, day, plan, fixed)
         await _payouts(client, settings)
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
@@ -580,10 +580,11 @@ def _ring_up_refunds(
 
 async def _fix_attention(
     client: Client, odoo: odoorpc.ODOO, settled: dict[str, SalePostingResult]
-) -> None:
+) -> list[str]:
     """What ops do with a sale that needs attention because Odoo lacks its product: create
     the product, then retry the sale. Anything else is left in the inbox (and shows in the
-    reconciliation as missing in Odoo)."""
+    reconciliation as missing in Odoo). Returns the sales fixed."""
+    fixed: list[str] = []
     for wf_id, r in sorted(settled.items()):
         if r.status is not SaleStatus.NEEDS_ATTENTION:
             continue
@@ -607,6 +608,8 @@ async def _fix_attention(
             f"{result.status.value} (as `retailflow sale retry STORE TXN --by NAME` does), so "
             "the day closes with every sale the POS rang up booked"
         )
+        fixed.append(wf_id)
+    return fixed
 
 
 # -- settlement: close the day, reconcile it, resolve the difference ---------------------------
@@ -660,7 +663,7 @@ def unexplained(reports: list[ReconReport], lost: dict[str, Any] | None) -> list
 
 
 async def _settle_and_reconcile(
-    client: Client, settings: Settings, day: date, plan: DayPlan
+    client: Client, settings: Settings, day: date, plan: DayPlan, fixed: list[str]
 ) -> bool:
     """Apply the schedules, settle the day now, print its reconciliation, repost the lost
     sale. True when the day ends Reconciled with nothing unexplained."""
@@ -701,8 +704,10 @@ async def _settle_and_reconcile(
     if odd:
         print("ERROR: differences the demo did not plant:", *odd, sep="\n  ", file=sys.stderr)
     print(
-        "\nthe rejected sales are not in the POS's journal (the till refuses them), the refunds"
-        "\nare (kind refund), and the sale that needed attention was fixed before the close."
+        "\nthe rejected sales are not in the POS's journal (its till refuses them); the refunds"
+        " are, as refunds"
+        + (f"; {', '.join(fixed)} was fixed by ops before the close" if fixed else "")
+        + "."
     )
     planted = next(
         (r for r in reports if (d := expected_diff(r, plan.lost)) and r.diff(d) is not None),
@@ -752,6 +757,12 @@ async def _payouts(client: Client, settings: Settings) -> None:
         return
     booked = [p for p in result.payouts if p.outcome in ("booked", "already booked")]
     pending = [p for p in result.payouts if p.outcome == "pending"]
+    if not result.payouts:
+        print(
+            f"\ngateway payouts {result.date_from} to {result.date_to}: none yet (the gateway "
+            "pays a UTC day out once it has ended; the day's charges are in tonight's payout)"
+        )
+        return
     print(
         f"\ngateway payouts {result.date_from} to {result.date_to}: {len(booked)} booked"
         + "".join(
