@@ -254,7 +254,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         await _price_rollout(client, settings, args)
         refunds = await _refunds(client, settings, plan.submitted_valid)
         _ring_up_refunds(args.pos_port, refunds, plan.submitted_valid)
-        clean = await _settle_and_reconcile(client, settings, day, plan, fixed)
+        clean = await _settle_and_reconcile(client, settings, day, plan, fixed, len(refunds))
         await _payouts(client, settings)
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
@@ -663,12 +663,18 @@ def unexplained(reports: list[ReconReport], lost: dict[str, Any] | None) -> list
 
 
 async def _settle_and_reconcile(
-    client: Client, settings: Settings, day: date, plan: DayPlan, fixed: list[str]
+    client: Client,
+    settings: Settings,
+    day: date,
+    plan: DayPlan,
+    fixed: list[str],
+    refunds: int,
 ) -> bool:
     """Apply the schedules, settle the day now, print its reconciliation, repost the lost
     sale. True when the day ends Reconciled with nothing unexplained."""
     config = _schedule()
-    print(f"\nsettlement: the schedules of {SCHEDULE_FILE.relative_to(SCHEDULE_FILE.parents[1])}")
+    shown = SCHEDULE_FILE.relative_to(SCHEDULE_FILE.parents[1])
+    print(f"\nsettlement schedules: $ retailflow schedules apply --config {shown}")
     for applied in await schedules.apply(client, config, settings.task_queue):
         print(f"  {applied.schedule_id}: {applied.change}")
     region = config.region[0]
@@ -704,8 +710,8 @@ async def _settle_and_reconcile(
     if odd:
         print("ERROR: differences the demo did not plant:", *odd, sep="\n  ", file=sys.stderr)
     print(
-        "\nthe rejected sales are not in the POS's journal (its till refuses them); the refunds"
-        " are, as refunds"
+        "\nthe rejected sales are not in the POS's journal (its till refuses them)"
+        + (f"; the {refunds} refund(s) are, rung up as refunds" if refunds else "")
         + (f"; {', '.join(fixed)} was fixed by ops before the close" if fixed else "")
         + "."
     )
