@@ -3,7 +3,12 @@
 Starts the Temporal dev server (SQLite file, Web UI on 8233), the Odoo 17 emulator (failing a
 few percent of calls, lost responses included) and a `retailflow worker` process; submits a day
 of sales with cashier retries and invalid sales (two stores per sale, one store batched), waits
-until every sale is settled and prints what Odoo holds. Everything lives under `.demo/`.
+until every sale is settled and prints what Odoo holds; then a price rollout and two refunds.
+The stores' POS rings the day up in its journal and the gateway charges its card payments
+(tagged with store and sale), and one card sale's submission is lost on the way: after
+`schedules apply` (deploy/settlement.toml) the day is settled now, its reconciliation report
+shows that one difference, and ops repost the sale from the POS's copy until the store-day is
+Reconciled. Everything lives under `.demo/`.
 """
 
 from __future__ import annotations
