@@ -3,7 +3,12 @@
 Starts the Temporal dev server (SQLite file, Web UI on 8233), the Odoo 17 emulator (failing a
 few percent of calls, lost responses included) and a `retailflow worker` process; submits a day
 of sales with cashier retries and invalid sales (two stores per sale, one store batched), waits
-until every sale is settled and prints what Odoo holds. Everything lives under `.demo/`.
+until every sale is settled and prints what Odoo holds; then a price rollout and two refunds.
+The stores' POS rings the day up in its journal and the gateway charges its card payments
+(tagged with store and sale), and one card sale's submission is lost on the way: after
+`schedules apply` (deploy/settlement.toml) the day is settled now, its reconciliation report
+shows that one difference, and ops repost the sale from the POS's copy until the store-day is
+Reconciled. Everything lives under `.demo/`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,27 +26,43 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timezone
 from datetime import timedelta as td
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import odoorpc
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
 from activities.odoo.client import OdooClient
 from domain.posting import PostingProfile
+from domain.reconciliation import ReconReport, ReconStatus
+from domain.schedule import RegionSchedule, SettlementSchedule, load_schedule
 from simulators.sales import day_of_sales, seed_catalogue
+from workers import schedules
 from workers.audit import OdooBooks, StoreBooks, read_books
+from workers.cli_recon import render_table
+from workers.cli_settlement import start_settlement
 from workers.client import connect, ensure_search_attributes
 from workers.devserver import dev_server_command, port_in_use, wait_for_port
 from workers.refunds import request_refund
 from workers.rollouts import start_rollout
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, Submission, Submitted, submit_many, wait_until_settled
-from workflows.refund import Approval, Refund, RefundStatus
-from workflows.sale_posting import EXCEPTION_STATES, SalePostingResult, SaleStatus
+from workflows.reconciliation import Reconciliation, ReconDecision, reconciliation_workflow_id
+from workflows.refund import Approval, Refund, RefundResult, RefundStatus
+from workflows.sale_posting import (
+    EXCEPTION_STATES,
+    OpsDecision,
+    SalePosting,
+    SalePostingResult,
+    SaleStatus,
+)
+from workflows.settlement import DailySettlement, SettlementInput
 from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
@@ -49,9 +71,13 @@ WEBHOOK_SECRET = "whsec_retailflow"
 STORES = ("S001", "S002", "S003")
 # Each store's configured posting mode: the three ways to book sales, side by side.
 MODES = {"S001": Mode.PER_SALE, "S002": Mode.SUMMARY, "S003": Mode.BATCHED}
+# The stores' UTC offset (as their POS reports it): the demo's day is today there.
+STORE_TZ = timezone(td(hours=-5))
+# The settlement schedule the demo applies (and README shows).
+SCHEDULE_FILE = Path(__file__).resolve().parents[1] / "deploy" / "settlement.toml"
 
 
-def _admin(port: int, path: str, body: dict[str, object], method: str = "PUT") -> None:
+def _admin(port: int, path: str, body: object, method: str = "PUT") -> None:
     """Call a simulator's admin endpoint."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}",
@@ -183,29 +209,34 @@ async def run_demo(args: argparse.Namespace) -> int:
         procs.append(subprocess.Popen([retailflow, "ingress"], env=env, stdout=log, stderr=log))
         wait_for_port(args.ingress_port, procs[-1], "the ingress")
 
+        day = datetime.now(STORE_TZ).date()
         stream, facts = day_of_sales(
-            date.today(),
+            day,
             stores=STORES,
             per_store=args.per_store,
             resubmit_ratio=0.15,
             invalid_per_store=3,
             seed=2026,
+            tz=STORE_TZ,
         )
-        # The card payments of the day, as the POS took them through the gateway.
-        for raw in facts["valid"].values():
-            for p in raw["payments"]:
-                if p["method"] == "card":
-                    cents = int(Decimal(p["amount"]) * 100)
-                    _admin(
-                        args.gateway_port,
-                        "/_sim/payment_intents",
-                        {"id": p["reference"], "amount": cents, "currency": "usd"},
-                        "POST",
-                    )
+        plan = plan_day(stream, facts)
+        # What the stores rang up (the POS's journal, the source of truth), and their card
+        # payments as the gateway took them, each tagged with its store and transaction.
+        for store, rung in sorted(plan.rung.items()):
+            _admin(args.pos_port, f"/_sim/stores/{store}/transactions", rung, "POST")
+        for intent in plan.card_intents:
+            _admin(args.gateway_port, "/_sim/payment_intents", intent, "POST")
         print(
-            f"submitting {len(stream)} sales ({facts['resubmitted']} cashier retries, "
+            f"submitting {len(plan.stream)} sales ({facts['resubmitted']} cashier retries, "
             f"{len(facts['invalid'])} invalid); Odoo fails {args.fault_rate:.0%} of calls"
         )
+        if plan.lost is not None:
+            print(
+                f"  planted: {plan.lost['store_id']} {plan.lost['txn_id']} is rung up at the POS "
+                "and charged at the gateway, but its submission to retailflow is lost (never "
+                "sent)"
+            )
+        stream = plan.stream
         # No mode named: each store's configured one (MODES).
         submitted = await submit_many(client, settings, stream, None, "demo")
         followed = [s for s in submitted if s.submission is not Submission.FAILED]
@@ -224,8 +255,12 @@ async def run_demo(args: argparse.Namespace) -> int:
         if books.duplicated_keys:
             print(f"ERROR: sales posted twice: {books.duplicated_keys}", file=sys.stderr)
             return 1
+        fixed = await _fix_attention(client, odoo, settled)
         await _price_rollout(client, settings, args)
-        await _refunds(client, settings, facts["valid"])
+        refunds = await _refunds(client, settings, plan.submitted_valid)
+        _ring_up_refunds(args.pos_port, refunds, plan.submitted_valid)
+        clean = await _settle_and_reconcile(client, settings, day, plan, fixed, len(refunds))
+        await _payouts(client, settings)
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
             '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
@@ -234,7 +269,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         if args.keep_running:
             print("\neverything stays up: Ctrl-C to stop.", flush=True)
             await wait_for_ctrl_c()
-        return 0
+        return 0 if clean else 1
     finally:
         stop_all(procs)
         log.close()
@@ -275,7 +310,9 @@ def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 3.0) -> None:
             proc.wait()
 
 
-async def _refunds(client: Client, settings: Settings, valid: dict[str, dict[str, Any]]) -> None:
+async def _refunds(
+    client: Client, settings: Settings, valid: dict[str, dict[str, Any]]
+) -> list[RefundResult]:
     """A small refund that passes by policy, and a large one a second person approves."""
     card_sales = sorted(
         (Decimal(p["amount"]), raw)
@@ -289,7 +326,7 @@ async def _refunds(client: Client, settings: Settings, valid: dict[str, dict[str
     print("\nrefunds:")
     if small_sale is None:
         print("  none: S001 has no card sale of 5.00 or more to refund (try a larger --per-store)")
-        return
+        return []
     _, small, _ = await request_refund(
         client,
         settings,
@@ -339,6 +376,7 @@ async def _refunds(client: Client, settings: Settings, valid: dict[str, dict[str
             f"{r.requested_by}, approved by {decided}; gateway {gateway}; Odoo {r.move_name}"
         )
     print("  pending decisions: retailflow refund list --pending")
+    return shown
 
 
 async def _price_rollout(client: Client, settings: Settings, args: argparse.Namespace) -> None:
@@ -437,3 +475,316 @@ def _store_of(r: SalePostingResult) -> str:
     """The store of a sale's result, from its key `POS:{store}:{txn}`."""
     parts = (r.key or "").split(":")
     return parts[1] if len(parts) == 3 else "?"
+
+
+# -- the day as the stores rang it up -----------------------------------------------------------
+
+
+@dataclass
+class DayPlan:
+    """What the demo's day is made of, beyond what retailflow is sent."""
+
+    # What the stores send to retailflow, in arrival order (the lost sale left out).
+    stream: list[Any]
+    # Per store, what its POS rang up: every sale it accepted (the valid ones and a sale of a
+    # product Odoo does not know yet); the invalid ones never pass the till.
+    rung: dict[str, list[dict[str, Any]]]
+    # The gateway's payment intents of the rung-up sales' card payments (its admin bodies).
+    card_intents: list[dict[str, Any]]
+    # The planted difference: a sale rung up and charged whose submission is lost.
+    lost: dict[str, Any] | None
+    # The valid sales retailflow is sent (sale key -> sale).
+    submitted_valid: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def plan_day(stream: list[Any], facts: dict[str, Any]) -> DayPlan:
+    """Ring up the day at the POS, charge its card payments, and lose one card sale (of S002
+    when it has one) on its way to retailflow: the one difference the reconciliation explains."""
+    valid: dict[str, dict[str, Any]] = facts["valid"]
+    pos_accepts = {(store, txn) for store, txn, kind in facts["invalid"] if kind == "unknown_sku"}
+    rung_sales = dict(valid)
+    for raw in stream:
+        if isinstance(raw, dict) and (raw.get("store_id"), raw.get("txn_id")) in pos_accepts:
+            rung_sales.setdefault(f"POS:{raw['store_id']}:{raw['txn_id']}", raw)
+    card_only = sorted(
+        (key for key, raw in valid.items() if [p["method"] for p in raw["payments"]] == ["card"]),
+        key=lambda k: (not k.startswith("POS:S002:"), k),
+    )
+    lost = valid[card_only[0]] if card_only else None
+    rung: dict[str, list[dict[str, Any]]] = {}
+    intents: list[dict[str, Any]] = []
+    for _, raw in sorted(rung_sales.items()):
+        rung.setdefault(raw["store_id"], []).append(raw)
+        created = int(datetime.fromisoformat(raw["occurred_at"]).timestamp())
+        for p in raw["payments"]:
+            if p["method"] == "card":
+                intents.append(
+                    {
+                        "id": p["reference"],
+                        "amount": int(Decimal(p["amount"]) * 100),
+                        "currency": "usd",
+                        "metadata": {"store_id": raw["store_id"], "txn_id": raw["txn_id"]},
+                        "created": created,
+                    }
+                )
+
+    def is_lost(raw: Any) -> bool:
+        return (
+            lost is not None
+            and isinstance(raw, dict)
+            and (raw.get("store_id"), raw.get("txn_id")) == (lost["store_id"], lost["txn_id"])
+        )
+
+    return DayPlan(
+        stream=[raw for raw in stream if not is_lost(raw)],
+        rung=rung,
+        card_intents=intents,
+        lost=lost,
+        submitted_valid={k: v for k, v in valid.items() if not is_lost(v)},
+    )
+
+
+def refund_transactions(
+    refunds: list[RefundResult], sales: dict[str, dict[str, Any]], at: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """The refunds made (per store) as the POS rings them up: `kind` refund, the refund's id
+    as its transaction id, its tenders as payments, at `at` in the sale's own UTC offset (the
+    store-day the refund is booked on)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in refunds:
+        sale = sales.get(r.sale_key or "")
+        if r.status is not RefundStatus.REFUNDED or sale is None or not r.refund_id:
+            continue
+        offset = datetime.fromisoformat(sale["occurred_at"]).tzinfo
+        payments: list[dict[str, Any]] = []
+        for t in r.tenders:
+            payment: dict[str, Any] = {"method": t.method.value, "amount": str(t.amount)}
+            if t.reference:
+                payment["reference"] = t.reference
+            payments.append(payment)
+        out.setdefault(sale["store_id"], []).append(
+            {
+                "store_id": sale["store_id"],
+                "txn_id": r.refund_id,
+                "kind": "refund",
+                "occurred_at": at.astimezone(offset).isoformat(),
+                "currency": sale["currency"],
+                "lines": [],
+                "payments": payments,
+            }
+        )
+    return out
+
+
+def _ring_up_refunds(
+    pos_port: int, refunds: list[RefundResult], sales: dict[str, dict[str, Any]]
+) -> None:
+    for store, txns in sorted(refund_transactions(refunds, sales, datetime.now(UTC)).items()):
+        _admin(pos_port, f"/_sim/stores/{store}/transactions", txns, "POST")
+
+
+async def _fix_attention(
+    client: Client, odoo: odoorpc.ODOO, settled: dict[str, SalePostingResult]
+) -> list[str]:
+    """What ops do with a sale that needs attention because Odoo lacks its product: create
+    the product, then retry the sale. Anything else is left in the inbox (and shows in the
+    reconciliation as missing in Odoo). Returns the sales fixed."""
+    fixed: list[str] = []
+    for wf_id, r in sorted(settled.items()):
+        if r.status is not SaleStatus.NEEDS_ATTENTION:
+            continue
+        found = re.search(r"unknown SKU '([^']+)'", "; ".join(r.reasons))
+        if found is None:
+            print(f"  {wf_id} stays in the inbox: the reconciliation shows it missing in Odoo")
+            continue
+        sku = found.group(1)
+        if not odoo.execute_kw("product.product", "search", [[("default_code", "=", sku)]]):
+            odoo.execute_kw(
+                "product.product",
+                "create",
+                [{"name": f"Product {sku}", "default_code": sku, "type": "product"}],
+            )
+        handle = client.get_workflow_handle_for(SalePosting.run, wf_id)
+        comment = f"created product {sku} in Odoo"
+        await handle.signal(SalePosting.retry, OpsDecision(by="ops-demo", comment=comment))
+        result = await asyncio.wait_for(handle.result(), timeout=120)
+        print(
+            f"\nops: {wf_id} needed product {sku}: ops-demo {comment} and retried it: "
+            f"{result.status.value} (as `retailflow sale retry STORE TXN --by NAME` does), so "
+            "the day closes with every sale the POS rang up booked"
+        )
+        fixed.append(wf_id)
+    return fixed
+
+
+# -- settlement: close the day, reconcile it, resolve the difference ---------------------------
+
+
+def _schedule() -> SettlementSchedule:
+    """The demo's schedule file, or (installed without the repository) the same in code."""
+    if SCHEDULE_FILE.exists():
+        return load_schedule(SCHEDULE_FILE)
+    return SettlementSchedule(
+        region=[RegionSchedule(name="demo", time_zone="America/New_York", stores=list(STORES))]
+    )
+
+
+async def _reports(
+    client: Client, ids: list[str], timeout: td = td(minutes=3)
+) -> list[ReconReport]:
+    """Each reconciliation's report once its comparison has run."""
+    deadline = time.monotonic() + timeout.total_seconds()
+    out: list[ReconReport] = []
+    for wf_id in ids:
+        handle = client.get_workflow_handle_for(Reconciliation.run, wf_id)
+        while True:
+            report: ReconReport | None = None
+            with contextlib.suppress(RPCError, WorkflowQueryFailedError):
+                report = await handle.query(Reconciliation.report)
+            if report is not None and report.status is not ReconStatus.RECONCILING:
+                out.append(report)
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{wf_id} has no report after {timeout}")
+            await asyncio.sleep(0.5)
+    return out
+
+
+def expected_diff(report: ReconReport, lost: dict[str, Any] | None) -> str | None:
+    """The id of the planted difference when `report` is the lost sale's store-day."""
+    if lost is None or report.store_id != lost["store_id"]:
+        return None
+    return f"missing_in_odoo:{lost['txn_id']}"
+
+
+def unexplained(reports: list[ReconReport], lost: dict[str, Any] | None) -> list[str]:
+    """Open differences other than the planted one (none, when the demo is right)."""
+    return [
+        f"{r.store_id}: {d.line()}"
+        for r in reports
+        for d in r.open_diffs
+        if d.id != expected_diff(r, lost)
+    ]
+
+
+async def _settle_and_reconcile(
+    client: Client,
+    settings: Settings,
+    day: date,
+    plan: DayPlan,
+    fixed: list[str],
+    refunds: int,
+) -> bool:
+    """Apply the schedules, settle the day now, print its reconciliation, repost the lost
+    sale. True when the day ends Reconciled with nothing unexplained."""
+    config = _schedule()
+    shown = SCHEDULE_FILE.relative_to(SCHEDULE_FILE.parents[1])
+    print(f"\nsettlement schedules: $ retailflow schedules apply --config {shown}")
+    for applied in await schedules.apply(client, config, settings.task_queue):
+        print(f"  {applied.schedule_id}: {applied.change}")
+    region = config.region[0]
+    print(
+        f"  their night runs at {region.close_at} {region.time_zone}; the demo settles "
+        f"store-day {day} now, as `retailflow settlement run {region.name} {day} --wait` does"
+    )
+    handle = await client.start_workflow(
+        DailySettlement.run,
+        SettlementInput(
+            region=region.name,
+            time_zone=region.time_zone,
+            close_at=region.close_at,
+            stores=list(region.stores) or list(STORES),
+            tolerance=config.tolerance,
+            business_day=day,
+            settle_timeout=td(minutes=5),
+            poll_every=td(seconds=1),
+        ),
+        id=f"settlement:{region.name}:{day.isoformat()}",
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    settled = await asyncio.wait_for(handle.result(), timeout=300)
+    for s in settled.stores:
+        at = s.closed_at.isoformat(timespec="seconds") if s.closed_at else "-"
+        print(f"  {s.store_id}: {s.close} at {at}; {s.reconciliation or '-'}")
+    ids = [s.reconciliation for s in settled.stores if s.reconciliation]
+    reports = await _reports(client, ids)
+    print(f"\n$ retailflow recon report {day}")
+    print(render_table(reports))
+    odd = unexplained(reports, plan.lost)
+    if odd:
+        print("ERROR: differences the demo did not plant:", *odd, sep="\n  ", file=sys.stderr)
+    print(
+        "\nthe rejected sales are not in the POS's journal (its till refuses them)"
+        + (f"; the {refunds} refund(s) are, rung up as refunds" if refunds else "")
+        + (f"; {', '.join(fixed)} was fixed by ops before the close" if fixed else "")
+        + "."
+    )
+    planted = next(
+        (r for r in reports if (d := expected_diff(r, plan.lost)) and r.diff(d) is not None),
+        None,
+    )
+    if planted is None or plan.lost is None:
+        print("no planted difference to resolve (no card sale to lose: try a larger --per-store)")
+        return not odd
+    diff_id = f"missing_in_odoo:{plan.lost['txn_id']}"
+    store = planted.store_id
+    print(
+        f"\nthe planted difference: {diff_id} in {store}: its submission was lost between the "
+        "store and retailflow.\nops repost it from the POS's copy, through the normal sale "
+        f"workflow:\n$ retailflow recon repost {store} {day} {diff_id} --by ops-demo"
+    )
+    recon = client.get_workflow_handle_for(
+        Reconciliation.run, reconciliation_workflow_id(store, day)
+    )
+    answer = await recon.execute_update(
+        Reconciliation.repost,
+        ReconDecision(diff_id=diff_id, by="ops-demo", comment="submission lost on the way"),
+    )
+    print(f"  {answer}")
+    final = await asyncio.wait_for(recon.result(), timeout=180)
+    print(f"\n$ retailflow recon show {store} {day}")
+    print(render_table([final]))
+    print(
+        "\nops commands:"
+        f"\n  retailflow schedules list                      (also the Web UI's Schedules page)"
+        f"\n  retailflow settlement run {region.name} {day} --config deploy/settlement.toml --wait"
+        f"\n  retailflow recon report {day} [--store S002] [--format table|csv|json]"
+        f"\n  retailflow recon show STORE {day}"
+        f"\n  retailflow recon repost STORE {day} missing_in_odoo:TXN --by YOUR_NAME"
+        f"\n  retailflow recon accept STORE {day} DIFF_ID|all --by YOUR_NAME --comment WHY"
+    )
+    return not odd and final.status is ReconStatus.RECONCILED
+
+
+async def _payouts(client: Client, settings: Settings) -> None:
+    """Book the gateway's payouts of yesterday and today (UTC) in Odoo, in one line."""
+    today = datetime.now(UTC).date()
+    handle = await start_settlement(client, settings.task_queue, today - td(days=1), today)
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout=60)
+    except TimeoutError:
+        print(f"\ngateway payouts: {handle.id} is still running (retailflow settlement payouts)")
+        return
+    booked = [p for p in result.payouts if p.outcome in ("booked", "already booked")]
+    pending = [p for p in result.payouts if p.outcome == "pending"]
+    if not result.payouts:
+        print(
+            f"\ngateway payouts {result.date_from} to {result.date_to}: none yet (the gateway "
+            "pays a UTC day out once it has ended; the day's charges are in tonight's payout)"
+        )
+        return
+    print(
+        f"\ngateway payouts {result.date_from} to {result.date_to}: {len(booked)} booked"
+        + "".join(
+            f"; {p.payout_id} {p.amount} {p.currency.upper()} as {p.move_name}" for p in booked
+        )
+        + (
+            f"; {len(pending)} pending ({', '.join(f'{p.payout_id} {p.amount}' for p in pending)}"
+            ": a day's payout is paid after the UTC day ends; the next run books it)"
+            if pending
+            else ""
+        )
+        + "\n  retailflow settlement payouts "
+        + f"--from {result.date_from} --to {result.date_to} --wait"
+    )
