@@ -456,7 +456,8 @@ def compare(src: ReconSources, closed_at: datetime | None = None) -> ReconReport
         pos_transactions=len(src.pos),
         odoo_bookings=len(src.odoo),
         gateway_charges=len(src.gateway),
-        matched=sum(1 for t in sales if t.txn_id not in diffs.touched),
+        # Every POS transaction (sales, refunds, voids) no difference names.
+        matched=sum(1 for t in src.pos if t.txn_id not in diffs.touched),
         diffs=ordered,
     )
 

@@ -185,6 +185,8 @@ def test_a_refund_rung_up_at_the_pos_matches_its_odoo_refund_entry() -> None:
     )
     report = reconcile(src, TolerancePolicy())
     assert report.diffs == []
+    # Both POS transactions matched: the sale and its refund.
+    assert (report.matched, report.pos_transactions) == (2, 2)
     card_row = next(t for t in report.totals if t.tender is PaymentMethod.CARD)
     assert card_row.pos_refunds == card_row.odoo_refunds == card_row.gateway_refunded
 
