@@ -671,6 +671,7 @@ async def main(args: argparse.Namespace) -> None:
                 if name == "recon":
                     results["recon"] = await run_recon(
                         address,
+                        TEMPORAL_PID,
                         workdir,
                         COST_MODEL,
                         [int(x) for x in args.recon_stores.split(",") if x],
