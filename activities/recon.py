@@ -5,12 +5,14 @@ small; the sources are not, so they never travel through Temporal). Each read is
 paged, a few RPCs per store-day whatever its size, never one per sale:
 
 * the POS: its Z-report and its journal (the day's transactions, 1,000 a page);
-* Odoo: the tender items of the day's per-sale entries (`ref =like 'POS:{store}:%'`, posted,
-  dated the day: one or two items a sale, paged by id), the day's posted summaries
-  (`SUM:{store}:{day}:%`) with the sales their narration lists, and the day's refund entries'
-  tender items (`REFUND:%`), kept for this store by their label; `create_date` for late sales;
+* Odoo: in one read paged by id, the tender items of the day's per-sale entries
+  (`ref =like 'POS:{store}:%'`, posted, dated the day: one or two items a sale) and of the
+  day's refund entries (`REFUND:%`, kept for this store by their label); then the day's posted
+  summaries (`SUM:{store}:{day}:%`) with the sales their narration lists; `create_date` for
+  late sales; a heartbeat per page;
 * the gateway: its payment intents for the store (Stripe's search on `metadata['store_id']`
-  over the day's window and a margin), with their latest charge for the refunded amount.
+  over the day's window and a margin), with their latest charge for the refunded amount, page
+  by page as Stripe's JSON (a heartbeat per page).
 """
 
 from __future__ import annotations
