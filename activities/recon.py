@@ -5,12 +5,14 @@ small; the sources are not, so they never travel through Temporal). Each read is
 paged, a few RPCs per store-day whatever its size, never one per sale:
 
 * the POS: its Z-report and its journal (the day's transactions, 1,000 a page);
-* Odoo: the tender items of the day's per-sale entries (`ref =like 'POS:{store}:%'`, posted,
-  dated the day: one or two items a sale, paged by id), the day's posted summaries
-  (`SUM:{store}:{day}:%`) with the sales their narration lists, and the day's refund entries'
-  tender items (`REFUND:%`), kept for this store by their label; `create_date` for late sales;
+* Odoo: in one read paged by id, the tender items of the day's per-sale entries
+  (`ref =like 'POS:{store}:%'`, posted, dated the day: one or two items a sale) and of the
+  day's refund entries (`REFUND:%`, kept for this store by their label); then the day's posted
+  summaries (`SUM:{store}:{day}:%`) with the sales their narration lists; `create_date` for
+  late sales; a heartbeat per page;
 * the gateway: its payment intents for the store (Stripe's search on `metadata['store_id']`
-  over the day's window and a margin), with their latest charge for the refunded amount.
+  over the day's window and a margin), with their latest charge for the refunded amount, page
+  by page as Stripe's JSON (a heartbeat per page).
 """
 
 from __future__ import annotations
@@ -214,6 +216,7 @@ class ReconActivities:
         """Journal items matching `domain`, paged by id (each page one indexed read)."""
         last = 0
         while True:
+            _heartbeat("odoo")
             rows: list[dict[str, Any]] = self.odoo.call(
                 "account.move.line",
                 "search_read",
@@ -237,21 +240,40 @@ class ReconActivities:
         def booking(kind: str, txn_id: str) -> _Booking:
             return bookings.setdefault((kind, txn_id), _Booking(txn_id, kind))
 
-        # Per-sale entries: their tender items, labelled `{key} {method}`.
+        # One paged read for the tender items of both kinds of per-transaction entry:
+        # * per-sale entries (ref = the sale key), labelled `{key} {method}`;
+        # * the day's refund entries, labelled `REFUND:{id} POS:{store}:{txn} {method}`
+        #   (credits: money given back), kept for this store by their label.
         for line in self._lines(
-            [("ref", "=like", f"{prefix}%"), *common, ("account_id", "in", tender_ids)]
+            [
+                "|",
+                ("ref", "=like", f"{prefix}%"),
+                ("ref", "=like", "REFUND:%"),
+                *common,
+                ("account_id", "in", tender_ids),
+            ]
         ):
             ref = str(line.get("ref") or "")
-            # `=like` treats `_` and `%` in a store id as wildcards: keep exact prefixes only.
             method = _method_of(line["name"])
-            if not ref.startswith(prefix) or method is None:
+            if method is None:
                 continue
-            amount = cents(Decimal(str(line["debit"])) - Decimal(str(line["credit"])))
-            booking("sale", ref[len(prefix) :]).add(
-                line["move_id"][0], ref, _utc(line.get("create_date")), method, amount
-            )
+            created = _utc(line.get("create_date"))
+            debit, credit = Decimal(str(line["debit"])), Decimal(str(line["credit"]))
+            if ref.startswith("REFUND:"):
+                parts = str(line["name"]).split(" ")
+                if len(parts) != 3 or not parts[1].startswith(prefix):
+                    continue
+                booking("refund", parts[0].removeprefix("REFUND:")).add(
+                    line["move_id"][0], parts[0], created, method, cents(credit - debit)
+                )
+            # `=like` treats `_` and `%` in a store id as wildcards: keep exact prefixes only.
+            elif ref.startswith(prefix):
+                booking("sale", ref[len(prefix) :]).add(
+                    line["move_id"][0], ref, created, method, cents(debit - credit)
+                )
         # Summary entries: the sales their narration lists.
         sum_prefix = summary_ref(store_id, day, "")
+        _heartbeat("odoo summaries")
         summaries = self.odoo.call(
             "account.move",
             "search_read",
@@ -263,24 +285,10 @@ class ReconActivities:
             if not str(row["ref"]).startswith(sum_prefix):
                 continue
             created = _utc(row.get("create_date"))
-            for sale in sales_of_record(record_from_narration(row["narration"])):
-                b = booking("sale", sale.txn_id)
-                for p in sale.payments:
-                    b.add(row["id"], row["ref"], created, p.method, p.amount)
-        # Refund entries of the day: their tender items are labelled
-        # `REFUND:{id} POS:{store}:{txn} {method}` (credits: money given back).
-        for line in self._lines(
-            [("ref", "=like", "REFUND:%"), *common, ("account_id", "in", tender_ids)]
-        ):
-            parts = str(line["name"]).split(" ")
-            method = _method_of(line["name"])
-            if len(parts) != 3 or not parts[1].startswith(prefix) or method is None:
-                continue
-            amount = cents(Decimal(str(line["credit"])) - Decimal(str(line["debit"])))
-            refund_id = parts[0].removeprefix("REFUND:")
-            booking("refund", refund_id).add(
-                line["move_id"][0], parts[0], _utc(line.get("create_date")), method, amount
-            )
+            for txn_id, payments in _summarised(record_from_narration(row["narration"])):
+                b = booking("sale", txn_id)
+                for method, amount in payments:
+                    b.add(row["id"], row["ref"], created, method, amount)
         return [bookings[k].view() for k in sorted(bookings)]
 
     def gateway_charges(
@@ -297,34 +305,75 @@ class ReconActivities:
             f"AND created<{int(end.timestamp())}"
         )
         out: list[GatewayCharge] = []
+        params: dict[str, Any] = {
+            "query": query,
+            "limit": GATEWAY_PAGE,
+            "expand": ["data.latest_charge"],
+        }
         try:
-            result = self._stripe.v1.payment_intents.search(
-                params={"query": query, "limit": GATEWAY_PAGE, "expand": ["data.latest_charge"]}
-            )
-            for n, pi in enumerate(result.auto_paging_iter()):
-                if n % GATEWAY_PAGE == 0:
-                    _heartbeat("gateway")
-                meta = pi.metadata.to_dict() if pi.metadata else {}
-                txn = meta.get("txn_id")
-                created = datetime.fromtimestamp(pi.created, UTC)
-                named = pi.id in refs or txn in txns
-                if not named and not local_start <= created < local_end:
-                    continue  # another day's
-                charge = pi.latest_charge
-                refunded = getattr(charge, "amount_refunded", 0) if charge is not None else 0
-                # Only money actually taken counts (a canceled or pending intent took none).
-                captured = int(getattr(pi, "amount_received", 0) or 0)
-                out.append(
-                    GatewayCharge(
-                        reference=pi.id,
-                        txn_id=str(txn) if txn else None,
-                        captured=from_minor(captured),
-                        refunded=from_minor(int(refunded or 0)),
-                    )
-                )
+            while True:
+                _heartbeat("gateway")
+                # The SDK's request (auth, errors, retries) but its JSON as is: building a
+                # StripeObject per intent and charge costs more CPU than the rest of the
+                # reconciliation together (a store-day has thousands of intents).
+                page: dict[str, Any] = self._stripe.raw_request(
+                    "get", "/v1/payment_intents/search", **params
+                ).data
+                for pi in page.get("data") or []:
+                    charge = _charge_of(pi, refs, txns, local_start, local_end)
+                    if charge is not None:
+                        out.append(charge)
+                if not page.get("has_more") or not page.get("next_page"):
+                    break
+                params["page"] = page["next_page"]
         except stripe.StripeError as e:
             raise_classified(e, f"payment intents of {store_id} on {day}")
         return out
+
+
+def _charge_of(
+    pi: dict[str, Any], refs: set[str], txns: set[str], local_start: datetime, local_end: datetime
+) -> GatewayCharge | None:
+    """A payment intent (Stripe's JSON, latest charge expanded) of the store-day, or None when
+    it is another day's that no sale of the day names."""
+    meta = pi.get("metadata") or {}
+    txn = meta.get("txn_id")
+    created = datetime.fromtimestamp(int(pi["created"]), UTC)
+    named = pi["id"] in refs or txn in txns
+    if not named and not local_start <= created < local_end:
+        return None
+    charge = pi.get("latest_charge")
+    refunded = charge.get("amount_refunded", 0) if isinstance(charge, dict) else 0
+    # Only money actually taken counts (a canceled or pending intent took none).
+    captured = int(pi.get("amount_received") or 0)
+    return GatewayCharge(
+        reference=pi["id"],
+        txn_id=str(txn) if txn else None,
+        captured=from_minor(captured),
+        refunded=from_minor(int(refunded or 0)),
+    )
+
+
+def _summarised(
+    record: dict[str, Any] | None,
+) -> list[tuple[str, list[tuple[PaymentMethod, Decimal]]]]:
+    """Each sale a summary's narration record holds: its txn id and payments. Read straight
+    from the record retailflow wrote from validated sales (validating each whole sale again
+    cost a third of a store-day's CPU); a record not of that shape is validated in full, so
+    it fails as before."""
+    out = []
+    try:
+        for item in record["sales"] if record else []:
+            sale = item["sale"]
+            payments = [
+                (PaymentMethod(p["method"]), Decimal(str(p["amount"]))) for p in sale["payments"]
+            ]
+            out.append((str(sale["txn_id"]), payments))
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        return [
+            (s.txn_id, [(p.method, p.amount) for p in s.payments]) for s in sales_of_record(record)
+        ]
+    return out
 
 
 def _method_of(label: Any) -> PaymentMethod | None:

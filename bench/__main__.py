@@ -29,6 +29,11 @@ method, seconds by method (results.json, `odoo`).
   refunds   auto-approved refunds per second end to end (gateway refund + Odoo entry), and
             the latency from an approval Update to the gateway's refund (median, p95).
 
+  recon     three-way reconciliation (bench/recon.py): 100 and 200 store-days of 500 sales,
+            and one store-day of 5,000 and of 10,000 sales (`--recon-stores`, `--recon-sales`,
+            `--recon-big`), Odoo seeded in summary mode: wall time until every Reconciliation
+            has a verdict, the worker's peak memory, Odoo's RPCs and server time.
+
 Results: bench/results.json.
 """
 
@@ -52,6 +57,8 @@ from typing import Any
 import odoorpc
 
 from activities.odoo.client import OdooClient, OdooSettings
+from bench.procs import Profile, peak_rss_mb
+from bench.recon import print_table, run_recon
 from domain.posting import PostingProfile, journal_entry_for, stock_lines_for
 from domain.sale import parse_sale
 from simulators.sales import day_of_sales, seed_catalogue
@@ -69,28 +76,6 @@ HERE = Path(__file__).parent
 COST_MODEL = "odoo17"
 # The dev server's pid, for the CPU profile of each run.
 TEMPORAL_PID: int | None = None
-
-
-def cpu_s(pid: int | None) -> float:
-    """CPU seconds (user + system) a process has used so far (/proc; 0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Profile:
-    """Where the CPU went during a run: each process's CPU seconds between start and stop."""
-
-    def __init__(self, **pids: int | None) -> None:
-        self.pids = {"bench client": os.getpid(), **pids}
-        self.start = {name: cpu_s(pid) for name, pid in self.pids.items()}
-
-    def stop(self) -> dict[str, float]:
-        return {name: cpu_s(pid) - self.start[name] for name, pid in self.pids.items()}
 
 
 class Odoo:
@@ -340,13 +325,6 @@ async def run_workflows(
         return posted if posted is not None else settled, settled, profile.stop()
     finally:
         stop(worker)
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def run_rollout(temporal_address: str, workdir: Path, stores: int) -> dict[str, float]:
@@ -690,6 +668,17 @@ async def main(args: argparse.Namespace) -> None:
                         flush=True,
                     )
                     continue
+                if name == "recon":
+                    results["recon"] = await run_recon(
+                        address,
+                        TEMPORAL_PID,
+                        workdir,
+                        COST_MODEL,
+                        [int(x) for x in args.recon_stores.split(",") if x],
+                        args.recon_sales,
+                        [int(x) for x in args.recon_big.split(",") if x],
+                    )
+                    continue
                 if name == "rollout":
                     results["rollouts"] = []
                     for n in (int(x) for x in args.rollout_stores.split(",")):
@@ -761,6 +750,8 @@ async def main(args: argparse.Namespace) -> None:
                 f"{r['effective_to_workflow_end_s']:.1f} s | {r['parent_history_events']:,} | "
                 f"{r['worker_peak_rss_mb']:.0f} MB | {r['ingress_peak_rss_mb']:.0f} MB |"
             )
+    if results.get("recon"):
+        print_table(results["recon"])
     if "per-sale" in runs and "batched" in runs:
         speedup = runs["batched"]["settled_per_s"] / runs["per-sale"]["settled_per_s"]
         print(f"\nbatched / per-sale: {speedup:.1f}×")
@@ -780,7 +771,7 @@ if __name__ == "__main__":
         help="sales posted by direct and per-sale (a sale at a time: the rate is steady)",
     )
     parser.add_argument("--stores", type=int, default=3)
-    parser.add_argument("--only", default="direct,per-sale,batched,summary,rollout,refunds")
+    parser.add_argument("--only", default="direct,per-sale,batched,summary,rollout,refunds,recon")
     parser.add_argument(
         "--no-cost-model",
         action="store_true",
@@ -789,6 +780,13 @@ if __name__ == "__main__":
     parser.add_argument("--refunds", type=int, default=200, help="auto-approved refunds")
     parser.add_argument("--approvals", type=int, default=40, help="refunds approved by Update")
     parser.add_argument("--rollout-stores", default="80,500,2000,10000")
+    parser.add_argument(
+        "--recon-stores", default="100,200", help="store-days reconciled at once, per size"
+    )
+    parser.add_argument("--recon-sales", type=int, default=500, help="sales per store-day")
+    parser.add_argument(
+        "--recon-big", default="5000,10000", help="sales of one store-day, per size"
+    )
     asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
     os._exit(0)

@@ -13,7 +13,10 @@ from typing import Any
 import httpx
 import odoorpc
 import pytest
+import stripe
+from temporalio.testing import ActivityEnvironment
 
+import activities.recon
 from activities.gateway_client import GatewayClient, GatewaySettings
 from activities.odoo.base import OdooActivityBase
 from activities.odoo.client import OdooClient, OdooSettings
@@ -21,9 +24,9 @@ from activities.odoo.sales import OdooSalesActivities, PostSalesBatchInput
 from activities.odoo.summary import OdooSummaryActivities, PostSummaryInput
 from activities.pos_client import PosJournalReader, PosSettings
 from activities.recon import DayTotalsInput, PosSaleInput, ReconActivities, ReconcileInput
-from domain.posting import PostingProfile, journal_entry_for, summary_ref
+from domain.posting import PostingProfile, journal_entry_for, refund_entry_for, summary_ref
 from domain.reconciliation import DiffKind, ReconStatus, TolerancePolicy
-from domain.sale import PaymentMethod, Sale, parse_sale
+from domain.sale import PaymentMethod, Sale, parse_sale, sale_key
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
@@ -182,3 +185,56 @@ def test_a_clean_day_is_reconciled_and_the_pos_copy_of_a_sale_can_be_reposted(
     txn = bodies[3]["txn_id"]
     copy = recon.pos_sale(PosSaleInput(store_id=STORE, txn_id=txn))
     assert parse_sale(copy).key == f"POS:{STORE}:{txn}"
+
+
+def test_a_day_of_several_pages_is_read_page_by_page_with_a_heartbeat_each(
+    recon: ReconActivities,
+    pos: PosPlatform,
+    gateway: Gateway,
+    odoo: odoorpc.ODOO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More sales than a page of Odoo's and of the gateway's reads: every page is read, each
+    with a heartbeat (a big store-day would outlive the heartbeat timeout otherwise); a refund
+    entry's tender items are read with the sales' and the refunded amount of a charge from the
+    gateway's expanded latest charge."""
+    monkeypatch.setattr(activities.recon, "ODOO_PAGE", 40)
+    day = a_day()
+    bodies = [sale(day, f"P{n:03d}", cash="1.00", card="2.00") for n in range(150)]
+    ring_up(pos, bodies)
+    OdooSalesActivities(recon.odoo, PostingProfile()).post_sales_batch(
+        PostSalesBatchInput(sales=[parse_sale(b) for b in bodies])
+    )
+    for body in bodies:
+        capture(gateway, body)
+    refunded = next(p for p in bodies[7]["payments"] if p["method"] == "card")["reference"]
+    stripe.StripeClient("sk_test_x", base_addresses={"api": gateway.url}).v1.refunds.create(
+        params={"payment_intent": refunded, "amount": 50}
+    )
+    refund_id = f"RF{RUN}{day:%j%y}"
+    entry = refund_entry_for(
+        f"REFUND:{refund_id}",
+        sale_key(STORE, bodies[7]["txn_id"]),
+        day,
+        Decimal("0.50"),
+        {},
+        [(PaymentMethod.CARD, Decimal("0.50"))],
+        PostingProfile(),
+    )
+    move = odoo.execute_kw(
+        "account.move", "create", [OdooActivityBase(recon.odoo, PostingProfile())._move_vals(entry)]
+    )
+    odoo.execute_kw("account.move", "action_post", [[move]])
+    beats: list[str] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details[0])
+    report = env.run(recon.reconcile_store_day, ReconcileInput(store_id=STORE, business_day=day))
+    assert report.matched == 150 and report.pos_transactions == 150
+    # 300 tender items of the day's entries (refunds' in the same read) in pages of 40.
+    assert beats.count("odoo") == 8
+    assert beats.count("gateway") == 2  # 150 intents, 100 a page
+    card = next(t for t in report.totals if t.tender is PaymentMethod.CARD)
+    assert card.gateway_captured == Decimal("300.00")
+    assert card.gateway_refunded == card.odoo_refunds == Decimal("0.50")
+    # The POS never rang that refund up.
+    assert {(d.kind, d.txn_id) for d in report.diffs} == {(DiffKind.MISSING_AT_POS, refund_id)}
