@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from domain.reconciliation import TolerancePolicy
 from domain.validation import load_settings_file
@@ -62,25 +69,19 @@ def _clock(v: str) -> str:
     return v
 
 
+Zone = Annotated[str, AfterValidator(_zone)]
+Clock = Annotated[str, AfterValidator(_clock)]
+
+
 class RegionSchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Name
-    time_zone: str = "UTC"
+    time_zone: Zone = "UTC"
     # Local time on the day after the business day when that day closes (grace for late sales).
-    close_at: str = "02:00"
+    close_at: Clock = "02:00"
     # Empty: every store the POS platform lists for this region.
     stores: list[StoreName] = []
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        return _zone(v)
-
-    @field_validator("close_at")
-    @classmethod
-    def _time_of_day(cls, v: str) -> str:
-        return _clock(v)
 
     @property
     def close_time(self) -> time:
@@ -107,19 +108,9 @@ class RegionSchedule(BaseModel):
 class GatewaySchedule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at: str = "06:00"
-    time_zone: str = "UTC"
+    at: Clock = "06:00"
+    time_zone: Zone = "UTC"
     lookback_days: int = Field(default=7, ge=1, le=90)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, v: str) -> str:
-        return _zone(v)
-
-    @field_validator("at")
-    @classmethod
-    def _time_of_day(cls, v: str) -> str:
-        return _clock(v)
 
     @property
     def at_time(self) -> time:

@@ -174,7 +174,15 @@ class DailySettlement:
 
     @workflow.run
     async def run(self, input: SettlementInput) -> SettlementResult:
-        day = input.business_day or self._scheduled_day(input)
+        try:
+            day = input.business_day or self._scheduled_day(input)
+        except ValueError as e:  # a time zone or close time it was started with by hand
+            why = f"cannot tell which store-day to settle: {e}"
+            show_status("NeedsAttention", f"region {input.region}", reasons=[why])
+            today = workflow.now().date()
+            return SettlementResult(
+                region=input.region, business_day=today, stores=[], problems=[why]
+            )
         workflow.upsert_search_attributes([BUSINESS_DAY.value_set(day.isoformat())])
         try:
             stores = input.stores or await self._region_stores(input.region)
@@ -239,22 +247,31 @@ class DailySettlement:
         seen = {t.tender: t.odoo_sales for t in report.totals}
         if all(now.tenders.get(m, ZERO) == seen.get(m, ZERO) for m in {*now.tenders, *seen}):
             return None
+        # ALLOW_DUPLICATE: its last run has ended; one already running again is left alone.
+        again = await self._reconcile(closed, input, WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+        return store if again else None
+
+    async def _reconcile(
+        self, closed: DayCloseResult, input: SettlementInput, reuse: WorkflowIDReusePolicy
+    ) -> bool:
+        """Start the store-day's reconciliation; False if its id refuses a new run."""
         try:
             await workflow.start_child_workflow(
                 Reconciliation.run,
                 ReconciliationInput(
-                    store_id=store,
-                    business_day=day,
+                    store_id=closed.store_id,
+                    business_day=closed.business_day,
                     closed_at=closed.closed_at,
                     tolerance=input.tolerance,
                 ),
-                id=recon_id,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id=reconciliation_workflow_id(closed.store_id, closed.business_day),
+                id_reuse_policy=reuse,
+                # It may wait days for ops to resolve a difference: the night does not.
                 parent_close_policy=ParentClosePolicy.ABANDON,
             )
         except WorkflowAlreadyStartedError:
-            return None  # another run is reconciling it again already
-        return store
+            return False
+        return True
 
     def _scheduled_day(self, input: SettlementInput) -> date:
         # A run started by the Schedule (a catch-up or backfill too) carries the time it was
@@ -304,28 +321,12 @@ class DailySettlement:
             if earlier is None:
                 return StoreSettlement(store_id=store, close="ClosingElsewhere")
             closed = earlier
-        recon_id = reconciliation_workflow_id(store, day)
-        started = True
-        try:
-            await workflow.start_child_workflow(
-                Reconciliation.run,
-                ReconciliationInput(
-                    store_id=store,
-                    business_day=day,
-                    closed_at=closed.closed_at,
-                    tolerance=input.tolerance,
-                ),
-                id=recon_id,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                # It may wait days for ops to resolve a difference: the night does not.
-                parent_close_policy=ParentClosePolicy.ABANDON,
-            )
-        except WorkflowAlreadyStartedError:
-            started = False
+        # REJECT_DUPLICATE: a store-day is reconciled once by its nights (late sales aside).
+        started = await self._reconcile(closed, input, WorkflowIDReusePolicy.REJECT_DUPLICATE)
         return StoreSettlement(
             store_id=store,
             close=closed.status,
             closed_at=closed.closed_at,
-            reconciliation=recon_id,
+            reconciliation=reconciliation_workflow_id(store, day),
             reconciliation_started=started,
         )

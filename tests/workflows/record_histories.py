@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,7 +34,7 @@ from workers.client import connect
 from workers.ingress import build_app
 from workers.refunds import request_refund
 from workers.rollouts import start_rollout
-from workers.settings import TemporalSettings
+from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
 from workflows.refund import Approval, Refund, RefundStatus
@@ -63,42 +66,17 @@ async def record_settlement(client: Client, task_queue: str, gw: Gateway) -> str
     return handle.id
 
 
-async def main_settlement() -> None:
-    """Only the settlement scenario (`python -m tests.workflows.record_histories settlement`)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
-    )
-    emu = OdooEmulator()
-    emu.start(port=0)
-    address = env.client.service_client.config.target_host
-    client = await connect(TemporalSettings(address=address))
-    gw = Gateway(seed=1)
-    gw.start(port=0)
-    settings = settings_for(emu, address, gateway_api_base=gw.url)
-    pos = PosClient(settings.pos())
-    gateway = GatewayClient(settings.gateway())
-    with ThreadPoolExecutor(8) as ex:
-        async with build_worker(
-            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
-        ):
-            wf_id = await record_settlement(client, settings.task_queue, gw)
-            history = await client.get_workflow_handle(wf_id).fetch_history()
-            OUT.mkdir(exist_ok=True)
-            (OUT / f"{wf_id}.json").write_text(history.to_json())
-            print("saved", wf_id)
-    await pos.aclose()
-    gateway.close()
-    gw.stop()
-    emu.stop()
-    await env.shutdown()
+@dataclass
+class Stack:
+    client: Client
+    settings: Settings
+    fleet: PosPlatform
+    gw: Gateway
 
 
-CLOSE_DAY = date(2026, 11, 22)
-
-
-async def main_close() -> None:
-    """A night settled (`python -m tests.workflows.record_histories close`): a store's ledger
-    closed by StoreDayClose, then its day reconciled, started by DailySettlement."""
+@asynccontextmanager
+async def recording(**overrides: object) -> AsyncIterator[Stack]:
+    """A fresh dev server, Odoo emulator (catalogue seeded), POS fleet, gateway and a worker."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
     )
@@ -111,59 +89,75 @@ async def main_close() -> None:
     fleet.start(port=0)
     gw = Gateway(seed=1)
     gw.start(port=0)
-    settings = settings_for(
-        emu,
-        address,
-        batch_max_age_s=3600.0,
-        ledger_idle_close_s=3600.0,
-        pos_url=fleet.url,
-        gateway_api_base=gw.url,
-    )
+    settings = settings_for(emu, address, pos_url=fleet.url, gateway_api_base=gw.url, **overrides)
+    pos = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
+    try:
+        with ThreadPoolExecutor(8) as ex:
+            async with build_worker(
+                client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
+            ):
+                yield Stack(client, settings, fleet, gw)
+    finally:
+        await pos.aclose()
+        gateway.close()
+        fleet.stop()
+        gw.stop()
+        emu.stop()
+        await env.shutdown()
+
+
+async def save(client: Client, *workflow_ids: str) -> None:
+    OUT.mkdir(exist_ok=True)
+    for wf_id in workflow_ids:
+        history = await client.get_workflow_handle(wf_id).fetch_history()
+        (OUT / f"{wf_id}.json").write_text(history.to_json())
+        print("saved", wf_id)
+
+
+async def main_settlement() -> None:
+    """Only the settlement scenario (`python -m tests.workflows.record_histories settlement`)."""
+    async with recording() as st:
+        await save(st.client, await record_settlement(st.client, st.settings.task_queue, st.gw))
+
+
+CLOSE_DAY = date(2026, 11, 22)
+
+
+async def main_close() -> None:
+    """A night settled (`python -m tests.workflows.record_histories close`): a store's ledger
+    closed by StoreDayClose, then its day reconciled, started by DailySettlement."""
     sales = [
         sale | {"occurred_at": f"{CLOSE_DAY.isoformat()}T1{n}:00:00+00:00"}
         for n, sale in enumerate(sales_for("S001", 3, seed=4))
     ]
-    fleet.ring_up_many("S001", sales)
-    for sale in sales:
-        for p in sale["payments"]:
-            if p["method"] == "card":
-                gw.ledger.create_payment_intent(
-                    p["reference"],
-                    int(Decimal(p["amount"]) * 100),
-                    metadata={"store_id": "S001", "txn_id": sale["txn_id"]},
-                    created=int(datetime.fromisoformat(sale["occurred_at"]).timestamp()),
-                )
-    pos = PosClient(settings.pos())
-    gateway = GatewayClient(settings.gateway())
-    with ThreadPoolExecutor(8) as ex:
-        async with build_worker(
-            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
-        ):
-            await submit_many(client, settings, sales, Mode.BATCHED, "rec")
-            night = await client.execute_workflow(
-                DailySettlement.run,
-                SettlementInput(
-                    region="rec",
-                    stores=["S001"],
-                    business_day=CLOSE_DAY,
-                    poll_every=timedelta(seconds=1),
-                ),
-                id=f"settlement:rec:{CLOSE_DAY.isoformat()}",
-                task_queue=settings.task_queue,
-            )
-            recon = client.get_workflow_handle(night.stores[0].reconciliation or "")
-            print("reconciliation:", (await recon.result())["status"])
-            OUT.mkdir(exist_ok=True)
-            for wf_id in (f"settlement:rec:{CLOSE_DAY.isoformat()}", f"close:S001:{CLOSE_DAY}"):
-                history = await client.get_workflow_handle(wf_id).fetch_history()
-                (OUT / f"{wf_id}.json").write_text(history.to_json())
-                print("saved", wf_id)
-    await pos.aclose()
-    gateway.close()
-    fleet.stop()
-    gw.stop()
-    emu.stop()
-    await env.shutdown()
+    async with recording(batch_max_age_s=3600.0, ledger_idle_close_s=3600.0) as st:
+        st.fleet.ring_up_many("S001", sales)
+        for sale in sales:
+            for p in sale["payments"]:
+                if p["method"] == "card":
+                    st.gw.create_payment_intent(
+                        p["reference"],
+                        int(Decimal(p["amount"]) * 100),
+                        metadata={"store_id": "S001", "txn_id": sale["txn_id"]},
+                        created=int(datetime.fromisoformat(sale["occurred_at"]).timestamp()),
+                    )
+        await submit_many(st.client, st.settings, sales, Mode.BATCHED, "rec")
+        night_id = f"settlement:rec:{CLOSE_DAY.isoformat()}"
+        night = await st.client.execute_workflow(
+            DailySettlement.run,
+            SettlementInput(
+                region="rec",
+                stores=["S001"],
+                business_day=CLOSE_DAY,
+                poll_every=timedelta(seconds=1),
+            ),
+            id=night_id,
+            task_queue=st.settings.task_queue,
+        )
+        recon = st.client.get_workflow_handle(night.stores[0].reconciliation or "")
+        print("reconciliation:", (await recon.result())["status"])
+        await save(st.client, night_id, f"close:S001:{CLOSE_DAY}")
 
 
 async def main() -> None:
@@ -293,37 +287,12 @@ async def main() -> None:
 
 async def reconciliation_only() -> None:
     """Record the Reconciliation history alone (`... record_histories reconciliation`)."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(BIN / "temporal"), search_attributes=list(ALL)
-    )
-    emu = OdooEmulator()
-    emu.start(port=0)
-    seed_catalogue(odoo_rpc(emu))
-    address = env.client.service_client.config.target_host
-    client = await connect(TemporalSettings(address=address))
-    fleet = PosPlatform(stores=3, secret="rec", platform_id="pos-main", seed=1)
-    fleet.start(port=0)
-    gw = Gateway(seed=1)
-    gw.start(port=0)
-    settings = settings_for(emu, address).model_copy(
-        update={"pos_url": fleet.url, "gateway_api_base": gw.url}
-    )
-    pos = PosClient(settings.pos())
-    gateway = GatewayClient(settings.gateway())
-    with ThreadPoolExecutor(8) as ex:
-        async with build_worker(
-            client, settings, OdooClient(settings.odoo()), PostingProfile(), ex, pos, gateway
-        ):
-            recon, _, _ = await unreconciled_then_resolved(client, settings, fleet, gw, RECON_DAY)
-            await recon.result()
-            history = await recon.fetch_history()
-            OUT.mkdir(exist_ok=True)
-            (OUT / f"{recon.id}.json").write_text(history.to_json())
-            print("saved", recon.id)
-    fleet.stop()
-    gw.stop()
-    emu.stop()
-    await env.shutdown()
+    async with recording() as st:
+        recon, _, _ = await unreconciled_then_resolved(
+            st.client, st.settings, st.fleet, st.gw, RECON_DAY
+        )
+        await recon.result()
+        await save(st.client, recon.id)
 
 
 if __name__ == "__main__":

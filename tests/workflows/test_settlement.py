@@ -262,6 +262,14 @@ async def test_a_night_refuses_a_store_id_it_cannot_name_and_settles_the_others(
             id=f"settlement:t:{uuid.uuid4().hex[:8]}",
             task_queue=settings.task_queue,
         )
+        # Started by hand with a time zone that does not exist: said, not raised.
+        lost = await client.execute_workflow(
+            DailySettlement.run,
+            SettlementInput(region="t", stores=["S001"], time_zone="Mars/Olympus"),
+            id=f"settlement:t:{uuid.uuid4().hex[:8]}",
+            task_queue=settings.task_queue,
+        )
+    assert lost.stores == [] and "unknown time zone 'Mars/Olympus'" in lost.problems[0]
     [store] = result.stores
     assert store.store_id == "no:pe" and store.close.startswith("Refused: 'no:pe' cannot be part")
     assert store.reconciliation is None and result.rechecked == []
