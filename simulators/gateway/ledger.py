@@ -493,19 +493,7 @@ class Ledger:
             charge.amount_refunded -= row.amount
             s.add(row)
             s.add(charge)
-            self._book(
-                s,
-                BalanceTransactionRow(
-                    id=row.failure_balance_transaction,
-                    type="refund_failure",
-                    amount=row.amount,
-                    fee=0,
-                    net=row.amount,
-                    currency=row.currency,
-                    created=now,
-                    source=row.id,
-                ),
-            )
+            self._money_back(s, "refund_failure", row.failure_balance_transaction, row, now)
             refund = self._refund(row)
             return [
                 self._event(s, kind, refund, previous, now)
@@ -566,6 +554,25 @@ class Ledger:
             return body
 
     # -- settlement -------------------------------------------------------------------------
+
+    def _money_back(
+        self, s: Session, kind: str, txn_id: str, row: RefundRow | PayoutRow, now: int
+    ) -> None:
+        """The balance transaction of money the gateway gives back (a refund or a payout that
+        failed): the amount back, no fee, paid out with the next payout."""
+        self._book(
+            s,
+            BalanceTransactionRow(
+                id=txn_id,
+                type=kind,
+                amount=row.amount,
+                fee=0,
+                net=row.amount,
+                currency=row.currency,
+                created=now,
+                source=row.id,
+            ),
+        )
 
     def _book(self, s: Session, row: BalanceTransactionRow) -> None:
         """Add a transaction, counted in the payout of its UTC day and currency (whose own
@@ -728,19 +735,7 @@ class Ledger:
             row.failure_balance_transaction = self.new_id("txn_")
             s.add(row)
             s.flush()
-            self._book(
-                s,
-                BalanceTransactionRow(
-                    id=row.failure_balance_transaction,
-                    type="payout_failure",
-                    amount=row.amount,
-                    fee=0,
-                    net=row.amount,
-                    currency=row.currency,
-                    created=now,
-                    source=row.id,
-                ),
-            )
+            self._money_back(s, "payout_failure", row.failure_balance_transaction, row, now)
             return [self._event(s, "payout.failed", self._payout(row), previous, now)]
 
     # -- idempotency ------------------------------------------------------------------------
