@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import odoorpc
 import pytest
-import stripe
 from temporalio.testing import ActivityEnvironment
 
 import activities.recon
@@ -208,9 +207,11 @@ def test_a_day_of_several_pages_is_read_page_by_page_with_a_heartbeat_each(
     for body in bodies:
         capture(gateway, body)
     refunded = next(p for p in bodies[7]["payments"] if p["method"] == "card")["reference"]
-    stripe.StripeClient("sk_test_x", base_addresses={"api": gateway.url}).v1.refunds.create(
-        params={"payment_intent": refunded, "amount": 50}
-    )
+    card_payments = GatewayClient(GatewaySettings(api_base=gateway.url))
+    try:
+        card_payments.stripe.v1.refunds.create(params={"payment_intent": refunded, "amount": 50})
+    finally:
+        card_payments.close()  # its socket with it
     refund_id = f"RF{RUN}{day:%j%y}"
     entry = refund_entry_for(
         f"REFUND:{refund_id}",
