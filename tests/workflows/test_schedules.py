@@ -4,7 +4,6 @@ once however often it is caught up."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -16,8 +15,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from domain.schedule import RegionSchedule, SettlementSchedule
 from simulators.odoo import OdooEmulator
-from tests.conftest import RETAILFLOW, running_worker, settings_for
+from tests.conftest import running_worker, settings_for
 from tests.workflows.helpers import sales_for
+from tests.workflows.test_cli import run_cli
 from workers import schedules
 from workers.submit import Mode, submit_many
 from workflows.settlement import DailySettlement, SettlementResult, close_workflow_id
@@ -132,16 +132,6 @@ async def test_a_missed_night_backfilled_twice_closes_the_day_once(
     assert ledger.status == WorkflowExecutionStatus.COMPLETED
 
 
-def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(RETAILFLOW), *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 async def test_schedules_from_the_cli_and_its_refusals(
     client: Client, temporal_address: str, region: str, tmp_path: Path
 ) -> None:
@@ -153,7 +143,7 @@ async def test_schedules_from_the_cli_and_its_refusals(
     env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_SETTLEMENT_SCHEDULE": str(plan)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return _cli(list(args), env)
+        return run_cli(list(args), env)
 
     applied = await asyncio.to_thread(cli, "schedules", "apply")
     again = await asyncio.to_thread(cli, "schedules", "apply")
