@@ -56,6 +56,7 @@ class AuditRunRow(AuditTable, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: str
     closed_since: str  # the cursor: closed workflows are collected from this time on
+    scope: str = ""  # the visibility filter of a partial collection ("": every workflow)
     workflows: int
     events: int
 
@@ -101,7 +102,9 @@ class AuditStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def append(self, events: Iterable[AuditEvent], cursor: datetime | None = None) -> int:
+    def append(
+        self, events: Iterable[AuditEvent], cursor: datetime | None = None, scope: str = ""
+    ) -> int:
         """Append the events not recorded yet, chained after the last record, and the batch's
         run row (with `cursor`, when given), in one transaction. Returns how many records
         were added."""
@@ -131,17 +134,22 @@ class AuditStore:
                     AuditRunRow(
                         at=timestamp(datetime.now(UTC)),
                         closed_since=timestamp(cursor),
+                        scope=scope,
                         workflows=len({split_key(e.event_key)[1] for e in fresh}),
                         events=len(records),
                     )
                 )
         return len(records)
 
-    def cursor(self) -> datetime | None:
-        """Where the last batch left the collector: closed workflows from this time on."""
+    def cursor(self, scope: str = "") -> datetime | None:
+        """Where the last batch (of this scope) left the collector: closed workflows from this
+        time on."""
         with Session(self.engine) as session:
             row = session.exec(
-                select(AuditRunRow).order_by(col(AuditRunRow.id).desc()).limit(1)
+                select(AuditRunRow)
+                .where(AuditRunRow.scope == scope)
+                .order_by(col(AuditRunRow.id).desc())
+                .limit(1)
             ).first()
         return _parse(row.closed_since) if row else None
 

@@ -25,6 +25,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.audit_store import AuditStore, event_key
 from domain.audit_log import (
@@ -49,6 +51,9 @@ class CollectInput(BaseModel):
     running_after: str = ""
     max_workflows: int = 200
     overlap_s: float = 300.0
+    # A visibility filter AND-ed to the collector's queries (e.g. `TaskQueue = "..."`), for a
+    # partial collection with a cursor of its own; "": every workflow of the namespace.
+    scope: str = ""
 
 
 class CollectResult(BaseModel):
@@ -94,14 +99,15 @@ class AuditTrailActivities:
         """Record the audit events of one bounded batch of workflows; heartbeats per workflow."""
         client = activity.client()
         store = self.store
-        since = input.closed_since or await asyncio.to_thread(store.cursor) or EPOCH
+        scope = input.scope.strip()
+        since = input.closed_since or await asyncio.to_thread(store.cursor, scope) or EPOCH
         started = datetime.now(UTC)
         budget = max(1, input.max_workflows)
         result = CollectResult(closed_since=since, running_after=input.running_after)
 
         found: list[AuditEvent] = []
         if not input.running_after:
-            closed = await _closed_since(client, since - timedelta(seconds=input.overlap_s))
+            closed = await _closed_since(client, since - timedelta(seconds=input.overlap_s), scope)
             done = await asyncio.to_thread(store.closed_runs, [run_id for _, _, run_id in closed])
             todo = [c for c in closed if c[2] not in done]
             batch, result.more = todo[:budget], len(todo) > budget
@@ -114,7 +120,7 @@ class AuditTrailActivities:
                 budget -= len(batch)
 
         if not result.more:
-            running = await _running(client)
+            running = await _running(client, scope)
             after = [r for r in running if f"{r[0]}/{r[1]}" > input.running_after]
             if len(after) > budget:
                 after, result.more = after[:budget], True
@@ -122,7 +128,7 @@ class AuditTrailActivities:
                 found += await self._read_run(client, wf_id, run_id, result)
             result.running_after = f"{after[-1][0]}/{after[-1][1]}" if result.more else ""
         # The batch's records and the cursor move together, in one transaction.
-        result.events = await asyncio.to_thread(store.append, found, result.closed_since)
+        result.events = await asyncio.to_thread(store.append, found, result.closed_since, scope)
         return result
 
     async def _read_run(
@@ -138,21 +144,37 @@ class AuditTrailActivities:
         return await audit_events(client, wf_id, run_id, events, after_event_id=seen)
 
 
-async def _closed_since(client: Client, since: datetime) -> list[tuple[datetime, str, str]]:
-    query = (
-        f'ExecutionStatus != "Running" AND WorkflowType != {_quote(AUDIT_WORKFLOW)} '
-        f'AND CloseTime >= "{since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}"'
-    )
-    out = []
-    async for wf in client.list_workflows(query):
-        if wf.close_time is not None:
-            out.append((wf.close_time, wf.id, wf.run_id))
-    return sorted(out)
+def _query(condition: str, scope: str) -> str:
+    query = f"{condition} AND WorkflowType != {_quote(AUDIT_WORKFLOW)}"
+    return f"{query} AND ({scope})" if scope else query
 
 
-async def _running(client: Client) -> list[tuple[str, str]]:
-    query = f'ExecutionStatus = "Running" AND WorkflowType != {_quote(AUDIT_WORKFLOW)}'
-    return sorted([(wf.id, wf.run_id) async for wf in client.list_workflows(query)])
+async def _listed(client: Client, query: str) -> list[Any]:
+    try:
+        return [wf async for wf in client.list_workflows(query)]
+    except RPCError as e:
+        if e.status == RPCStatusCode.INVALID_ARGUMENT:
+            # A scope Temporal cannot read: retrying would not change it.
+            raise ApplicationError(
+                f"visibility refused the query {query!r}: {e.message}",
+                type="BadScope",
+                non_retryable=True,
+            ) from e
+        raise
+
+
+async def _closed_since(
+    client: Client, since: datetime, scope: str
+) -> list[tuple[datetime, str, str]]:
+    at = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    query = _query(f'ExecutionStatus != "Running" AND CloseTime >= "{at}"', scope)
+    listed = await _listed(client, query)
+    return sorted((wf.close_time, wf.id, wf.run_id) for wf in listed if wf.close_time)
+
+
+async def _running(client: Client, scope: str) -> list[tuple[str, str]]:
+    listed = await _listed(client, _query('ExecutionStatus = "Running"', scope))
+    return sorted((wf.id, wf.run_id) for wf in listed)
 
 
 async def _decode(client: Client, payloads: Sequence[Payload]) -> list[Any]:
@@ -161,16 +183,10 @@ async def _decode(client: Client, payloads: Sequence[Payload]) -> list[Any]:
     if not payloads:
         return []
     try:
-        decoded = await client.data_converter.decode(list(payloads))
+        # Decrypted by the client's codec (if any), then converted, untyped: JSON-like data.
+        return list(await client.data_converter.decode(list(payloads)))
     except Exception:
         return [None] * len(payloads)
-    out: list[Any] = []
-    for p in decoded:
-        try:
-            out.append(client.data_converter.payload_converter.from_payload(p))
-        except Exception:
-            out.append(None)
-    return out
 
 
 def _failure_details(failure: Failure) -> dict[str, Scalar]:

@@ -273,6 +273,8 @@ SAFE = re.compile(
     r"at|attempt|attempts|approve|action|version|number|move|payout|matched|passed|reasons|lines|"
     r"payments|diffs|payouts|problems|changes|stores|items)$"
 )
+# Names of things, not people: Odoo's entry and picking names.
+NOT_PERSONAL = frozenset({"move_name", "reversal_name", "picking_name", "journal_name"})
 MAX_DETAILS = 24
 MAX_TEXT = 120
 
@@ -312,11 +314,11 @@ def summarize(value: Any, prefix: str = "", depth: int = 2) -> dict[str, Scalar]
             if SAFE.search(lowered) or PERSONAL.search(lowered):
                 out[f"{name}.count"] = len(v)
             continue
-        if PERSONAL.search(lowered):
+        if PERSONAL.search(lowered) and lowered not in NOT_PERSONAL:
             if isinstance(v, str) and v:
                 out[name] = digest(v)
             continue
-        if SAFE.search(lowered):
+        if SAFE.search(lowered) or lowered in NOT_PERSONAL:
             scalar = _scalar(v)
             if scalar is not None:
                 out[name] = scalar

@@ -64,7 +64,7 @@ async def cmd_collect(args: argparse.Namespace, settings: Settings) -> int:
     # One by-hand run at a time: a second `collect` follows the one already going.
     handle = await client.start_workflow(
         AuditTrail.run,
-        AuditTrailInput(),
+        AuditTrailInput(scope=args.scope),
         id=f"{AUDIT_TRAIL_ID}-now",
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
@@ -136,6 +136,7 @@ def add_parsers(sub: Any) -> None:
         "audit", help="the hash-chained audit log: collect, export, verify"
     ).add_subparsers(dest="audit_command", required=True)
     p = audit.add_parser("collect", help="fill the audit log from histories now, and wait")
+    p.add_argument("--scope", default="", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_collect)
     p = audit.add_parser("export", help="the records of days FROM..TO (UTC) as JSON Lines")
     p.add_argument("--from", dest="first", required=True, type=_day, metavar="DAY")

@@ -50,6 +50,9 @@ class AuditTrailInput(BaseModel):
     max_batches: int = 20
     # Minutes of overlap with the last batch (visibility is eventually consistent).
     overlap_minutes: float = 5.0
+    # A visibility filter for a partial collection (e.g. `TaskQueue = "..."`), with a cursor
+    # of its own; "": every workflow of the namespace (the Schedule's).
+    scope: str = ""
     # Carried over continue-as-new, so the last run's result counts the whole collection.
     workflows_so_far: int = 0
     events_so_far: int = 0
@@ -76,6 +79,7 @@ class AuditTrail:
                     running_after=running_after,
                     max_workflows=max(1, input.batch_size),
                     overlap_s=max(0.0, input.overlap_minutes) * 60,
+                    scope=input.scope,
                 ),
                 **AUDIT_COLLECT,
             )

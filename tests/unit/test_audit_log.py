@@ -157,6 +157,7 @@ def test_details_keep_ids_and_amounts_and_digest_personal_fields() -> None:
         "sale": {"store_id": "S001", "txn_id": "T9", "lines": [{"sku": "A"}], "note": "x"},
         "reasons": ["a", "b"],
         "ratio": 0.5,
+        "move_name": "RINV/2026/00007",
     }
     details = summarize(payload)
     assert details["refund_id"] == "R-1" and details["amount"] == "30.00"
@@ -165,6 +166,7 @@ def test_details_keep_ids_and_amounts_and_digest_personal_fields() -> None:
     assert details["email"] == digest("jane@example.com")
     assert details["by"] == digest("lee")
     assert details["reasons.count"] == 2
+    assert details["move_name"] == "RINV/2026/00007"  # an entry's name, not a person's
     assert "free_text" not in details and "ratio" not in details
     text = json.dumps(details)
     assert "jane" not in text.lower() and "upset" not in text
