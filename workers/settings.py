@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -81,6 +81,14 @@ class Settings(BaseSettings):
 
     # The settlement schedule file (TOML): regions, when their store-days close, tolerance.
     settlement_schedule: str | None = None
+
+    # The audit log (append-only SQLite): the worker's AuditTrail collector writes it and
+    # `retailflow audit export` reads it, so both need the same file.
+    audit_db: str = "var/audit.db"
+    # The key of `--mask` exports' pseudonyms (at least 16 bytes), or a file holding it; unset:
+    # a random key per export (pseudonyms then do not match across exports).
+    masking_key: SecretStr | None = None
+    masking_key_file: str | None = None
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
