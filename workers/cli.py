@@ -732,16 +732,23 @@ _IDENTITY_FROM_ASSERTION = (
 
 
 def _assertion(args: argparse.Namespace, settings: Settings, refund_id: str, action: str) -> str:
+    return _identity(args, settings, refund_id, action).assertion or ""
+
+
+def _identity(
+    args: argparse.Namespace, settings: Settings, refund_id: str, action: str
+) -> Approval:
     """The signed assertion for this refund and action: given (`--assertion`,
     `--assertion-file`, e.g. from the retailer's identity provider), or signed by the
-    configured issuer for RETAILFLOW_IDENTITY_SUBJECT."""
+    configured issuer for RETAILFLOW_IDENTITY_SUBJECT (then also the name and role, which
+    refunds started before approvals were signed take instead)."""
     for flag in ("by", "role", "requested_by"):
         if getattr(args, flag, None) is not None:
             raise CliError(_IDENTITY_FROM_ASSERTION.format(flag="--" + flag.replace("_", "-")))
     if args.assertion:
-        return str(args.assertion).strip()
+        return Approval(assertion=str(args.assertion).strip())
     if args.assertion_file:
-        return _read_text(args.assertion_file).strip()
+        return Approval(assertion=_read_text(args.assertion_file).strip())
     try:
         issuer, user = issuer_from(settings), configured_user(settings)
         if action == "request":
@@ -753,17 +760,19 @@ def _assertion(args: argparse.Namespace, settings: Settings, refund_id: str, act
     verb: Action = (
         "approve" if action == "approve" else "reject" if action == "reject" else "request"
     )
-    return issuer.assertion(user, role, refund_id, verb)
+    return Approval(
+        assertion=issuer.assertion(user, role, refund_id, verb), by=user.name, role=role
+    )
 
 
 async def cmd_refund_decide(args: argparse.Namespace, settings: Settings) -> int:
-    assertion = _assertion(args, settings, args.id, args.action)
+    who = _identity(args, settings, args.id, args.action)
     client = await _client(settings)
     handle = await _refund(client, args.id)
     update = Refund.approve if args.action == "approve" else Refund.reject
     try:
         answer = await handle.execute_update(
-            update, Approval(assertion=assertion, comment=args.comment)
+            update, who.model_copy(update={"comment": args.comment})
         )
     except WorkflowUpdateFailedError as e:
         raise CliError(f"{args.action} refused: {e.cause}") from e
