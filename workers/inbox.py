@@ -259,7 +259,10 @@ def inbox_app(settings: Settings, client_getter: Callable[[], Client]) -> Starle
             note = f"The comment is longer than {MAX_COMMENT} characters."
             return await inbox(request, user, nonce, ("refused", note))
         verb: Action = "approve" if action == "approve" else "reject"
-        role = decision_role(user, load_policy(settings.refund_policy))
+        try:
+            role = decision_role(user, load_policy(settings.refund_policy))
+        except ValueError as e:  # no role at all, or a refund policy that does not load
+            return await inbox(request, user, nonce, ("refused", f"{verb} refused: {e}"))
         approval = Approval(
             assertion=issuer.assertion(user, role, refund_id, verb),
             comment=comment,
@@ -285,10 +288,15 @@ def inbox_app(settings: Settings, client_getter: Callable[[], Client]) -> Starle
         request: Request, user: User, nonce: str, outcome: tuple[str, str] | None = None
     ) -> Response:
         assert sessions is not None
-        pending, problems = await _pending(client_getter())
-        may_decide = any(
-            r in load_policy(settings.refund_policy).approver_roles for r in user.roles
-        )
+        try:
+            pending, problems = await _pending(client_getter())
+        except RPCError as e:
+            pending, problems = [], [f"the list cannot be read now ({e.message[:200]})"]
+        try:
+            approvers = load_policy(settings.refund_policy).approver_roles
+        except ValueError as e:
+            approvers, problems = frozenset(), [*problems, str(e)]
+        may_decide = any(r in approvers for r in user.roles)
         now = datetime.now(UTC)
         csrf = sessions.csrf("decide", nonce)
         rows = []
