@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# The approvals inbox's browser test drives Debian's chromium (nothing is downloaded).
+	command -v chromium >/dev/null || ( [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver ) || echo "hint: sudo apt-get install chromium chromium-driver (for tests/e2e/test_inbox_browser.py)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -441,9 +441,17 @@ async def run_refunds(
 ) -> dict[str, float]:
     import statistics
 
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from simulators.sales import make_sale
+    from workers.identity import Issuer, User
     from workers.refunds import request_refund
     from workflows.refund import Approval, Refund, RefundStatus
+
+    # Requests and approvals are signed assertions: a key of the bench's own, trusted below.
+    issuer = Issuer(kid="bench", key=Ed25519PrivateKey.generate())
+    cashier = User(subject="cashier", name="Cashier", roles=("cashier",))
+    lee = User(subject="lee", name="Lee", roles=("finance",))
 
     odoo = Odoo(workdir, "refunds")
     gw_port = free_port()
@@ -471,6 +479,7 @@ async def run_refunds(
             odoo_url=f"http://127.0.0.1:{odoo.port}",
             gateway_api_base=f"http://127.0.0.1:{gw_port}",
             batch_size=100,
+            approval_public_keys=issuer.public_line(),
             temporal=TemporalSettings(address=temporal_address),
         )
         env = {
@@ -507,8 +516,8 @@ async def run_refunds(
         submitted = await submit_many(client, settings, sales, Mode.BATCHED, "bench")
         await wait_until_settled(client, submitted, timedelta(minutes=5))
 
-        def ask(i: int, amount: str) -> dict[str, Any]:
-            return {
+        def ask(i: int, amount: str) -> Any:
+            raw = {
                 "refund_id": f"bench-{i}",
                 "store_id": "BR",
                 "txn_id": f"R{i:05d}",
@@ -516,25 +525,24 @@ async def run_refunds(
                 "reason": "changed_mind",
                 "requested_by": "cashier",
             }
+            signed = issuer.assertion(cashier, "cashier", raw["refund_id"], "request")
+            return request_refund(client, settings, raw, signed)
 
         start = time.perf_counter()
-        started = await asyncio.gather(
-            *(request_refund(client, settings, ask(i, "5.00")) for i in range(n))
-        )
+        started = await asyncio.gather(*(ask(i, "5.00") for i in range(n)))
         results = await asyncio.gather(*(h.result() for _, h, _ in started))
         auto_s = time.perf_counter() - start
         assert all(r.status is RefundStatus.REFUNDED for r in results)
 
-        pending = await asyncio.gather(
-            *(request_refund(client, settings, ask(n + i, "40.00")) for i in range(approvals))
-        )
+        pending = await asyncio.gather(*(ask(n + i, "40.00") for i in range(approvals)))
         for _, h, _ in pending:
             while (await h.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
                 await asyncio.sleep(0.05)
         latencies = []
-        for _, h, _ in pending:
+        for req, h, _ in pending:
             sent = datetime.now(UTC)
-            await h.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+            signed = issuer.assertion(lee, "finance", req.refund_id, "approve")
+            await h.execute_update(Refund.approve, Approval(assertion=signed))
             r = await h.result()
             paid = next(e.at for e in r.audit if e.who == "gateway")
             latencies.append((paid - sent).total_seconds() * 1000)

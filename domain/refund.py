@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.approval import ApprovalClaims
 from domain.limits import MAX_AMOUNT, MAX_QTY
 from domain.money import ZERO, cents, has_cent_precision
 from domain.sale import Identifier, PaymentMethod, Sale, sale_key
@@ -286,6 +287,9 @@ class Decision(BaseModel):
     by: PersonName
     role: Name
     comment: str = ""
+    # The authenticated subject, from a verified assertion (None on refunds decided before
+    # approvals were signed).
+    sub: str | None = None
 
 
 class DecisionRefused(ValueError):
@@ -300,6 +304,21 @@ def check_decision(policy: RefundPolicy, request: RefundRequest, decision: Decis
     if decision.approve and identity(decision.by) == identity(request.requested_by):
         raise DecisionRefused(
             f"four eyes: {decision.by} requested refund {request.refund_id} and cannot approve it"
+        )
+
+
+def check_signed_decision(
+    policy: RefundPolicy, refund_id: str, requested_by_sub: str | None, claims: ApprovalClaims
+) -> None:
+    """Raise DecisionRefused if the verified person may not take this decision: a role the
+    policy does not allow, or the requester approving their own refund (on the authenticated
+    subject, whatever display name either carries)."""
+    if claims.role not in policy.approver_roles:
+        allowed = ", ".join(sorted(policy.approver_roles))
+        raise DecisionRefused(f"role {claims.role!r} may not decide refunds (allowed: {allowed})")
+    if claims.action == "approve" and claims.sub == requested_by_sub:
+        raise DecisionRefused(
+            f"four eyes: {claims.sub} requested refund {refund_id} and cannot approve it"
         )
 
 

@@ -9,6 +9,7 @@ retailflow sale exceptions [--store S]     the exception inbox (sales, ledgers' 
 retailflow ledger retry-stock|dismiss-stock STORE DAY --by NAME [--comment TEXT]
 retailflow price-rollout start|status|cancel|commands ...
 retailflow refund request|approve|reject|retry|resolved|list|show ...
+retailflow identity new-key|add-user|assert ...   who requests and decides refunds
 retailflow schedules apply|list|pause|unpause|trigger|backfill ...
 retailflow settlement run REGION DAY | close STORE DAY | payouts --from D --to D
 retailflow recon run|show|accept|repost STORE DAY ... | report DAY [--store S] [--format F]
@@ -50,6 +51,7 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.approval import Action
 from domain.ids import BadIdPart
 from domain.limits import MAX_AMOUNT, MAX_ID_LENGTH, LimitExceeded, MalformedJson, load_json
 from domain.posting import load_profile
@@ -65,6 +67,14 @@ from domain.refund import RefundRejected, load_policy
 from domain.sale import SaleRefused
 from domain.validation import field_errors
 from workers.client import connect
+from workers.identity import (
+    IdentityError,
+    add_user,
+    configured_user,
+    decision_role,
+    issuer_from,
+    new_key,
+)
 from workers.refunds import first_verdict, request_refund
 from workers.rollouts import start_rollout, store_commands, validation_verdict
 from workers.settings import Settings, load_settings
@@ -658,7 +668,6 @@ async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> in
             "store_id": args.store,
             "txn_id": args.txn,
             "reason": args.reason,
-            "requested_by": args.requested_by,
             "restock": args.restock,
         }
         if args.amount is not None:
@@ -673,9 +682,15 @@ async def cmd_refund_request(args: argparse.Namespace, settings: Settings) -> in
     if _over_limit(raw.get("amount", 0)):
         raise CliError(f"refund request refused: amount: must be less than {MAX_AMOUNT}")
     _check_config_files(settings)
+    refund_id = raw.get("refund_id")
+    if not isinstance(refund_id, str) or not refund_id.strip():
+        raise CliError("refund request refused: refund_id: a refund id is needed")
+    assertion = _assertion(args, settings, refund_id, "request")
     client = await _client(settings)
     try:
-        request, handle, duplicate = await request_refund(client, settings, raw)
+        request, handle, duplicate = await request_refund(client, settings, raw, assertion)
+    except IdentityError as e:
+        raise CliError(str(e)) from e
     except RefundRejected as e:
         problems = "; ".join(map(str, e.errors))
         raise CliError(f"refund request refused: {problems}") from e
@@ -710,13 +725,55 @@ async def _refund(client: Client, refund_id: str) -> WorkflowHandle[Refund, Refu
     return client.get_workflow_handle_for(Refund.run, found[0])
 
 
+_IDENTITY_FROM_ASSERTION = (
+    "{flag} is gone: who acts now comes from a signed assertion (RETAILFLOW_IDENTITY_KEY_FILE "
+    "and RETAILFLOW_IDENTITY_SUBJECT, or --assertion / --assertion-file from your identity "
+    "provider)"
+)
+
+
+def _assertion(args: argparse.Namespace, settings: Settings, refund_id: str, action: str) -> str:
+    return _identity(args, settings, refund_id, action).assertion or ""
+
+
+def _identity(
+    args: argparse.Namespace, settings: Settings, refund_id: str, action: str
+) -> Approval:
+    """The signed assertion for this refund and action: given (`--assertion`,
+    `--assertion-file`, e.g. from the retailer's identity provider), or signed by the
+    configured issuer for RETAILFLOW_IDENTITY_SUBJECT (then also the name and role, which
+    refunds started before approvals were signed take instead)."""
+    for flag in ("by", "role", "requested_by"):
+        if getattr(args, flag, None) is not None:
+            raise CliError(_IDENTITY_FROM_ASSERTION.format(flag="--" + flag.replace("_", "-")))
+    if args.assertion:
+        return Approval(assertion=str(args.assertion).strip())
+    if args.assertion_file:
+        return Approval(assertion=_read_text(args.assertion_file).strip())
+    try:
+        issuer, user = issuer_from(settings), configured_user(settings)
+        if action == "request":
+            role = user.roles[0] if user.roles else "requester"
+        else:
+            role = decision_role(user, load_policy(settings.refund_policy))
+    except ValueError as e:  # the identity source or the refund policy is misconfigured
+        raise CliError(str(e)) from e
+    verb: Action = (
+        "approve" if action == "approve" else "reject" if action == "reject" else "request"
+    )
+    return Approval(
+        assertion=issuer.assertion(user, role, refund_id, verb), by=user.name, role=role
+    )
+
+
 async def cmd_refund_decide(args: argparse.Namespace, settings: Settings) -> int:
+    who = _identity(args, settings, args.id, args.action)
     client = await _client(settings)
     handle = await _refund(client, args.id)
     update = Refund.approve if args.action == "approve" else Refund.reject
     try:
         answer = await handle.execute_update(
-            update, Approval(by=args.by, role=args.role, comment=args.comment)
+            update, who.model_copy(update={"comment": args.comment})
         )
     except WorkflowUpdateFailedError as e:
         raise CliError(f"{args.action} refused: {e.cause}") from e
@@ -728,6 +785,54 @@ async def cmd_refund_decide(args: argparse.Namespace, settings: Settings) -> int
         raise
     print(answer)
     return 0
+
+
+def _assertion_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--assertion", help="a signed assertion (token) from your identity provider")
+    p.add_argument("--assertion-file", help="a file holding that token")
+
+
+async def cmd_identity_new_key(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        line = new_key(args.out, args.kid)
+    except (IdentityError, OSError) as e:
+        raise CliError(f"new-key: {e}") from e
+    print(f"wrote {args.out} (private: only the identity service reads it)")
+    print("trust it where refunds start (RETAILFLOW_APPROVAL_PUBLIC_KEYS, comma-separated):")
+    print(line)
+    return EXIT_OK
+
+
+async def cmd_identity_add_user(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.users_file:
+        raise CliError("set RETAILFLOW_USERS_FILE: the users file to write")
+    password: str | None = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif not args.no_password:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.subject}: ")
+    if password is not None and len(password) < 8:
+        raise CliError("add-user: a password has at least 8 characters")
+    try:
+        user = add_user(settings.users_file, args.subject, args.name, args.role, password)
+    except (IdentityError, OSError) as e:
+        raise CliError(f"add-user: {e}") from e
+    print(f"user {user.subject} ({user.name}): roles {', '.join(user.roles)}")
+    return EXIT_OK
+
+
+async def cmd_identity_assert(args: argparse.Namespace, settings: Settings) -> int:
+    token = _assertion(args, settings, args.refund, args.action)
+    print(token)
+    if args.action != "request":
+        print(
+            f'Web UI signal {args.action}_from_ui input: {{"assertion": "{token}", '
+            '"comment": "..."}',
+            file=sys.stderr,
+        )
+    return EXIT_OK
 
 
 async def cmd_refund_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -945,8 +1050,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amount")
     p.add_argument("--line", action="append", help="SKU:QTY of an item returned (repeatable)")
     p.add_argument("--reason", default="changed_mind")
-    p.add_argument("--requested-by", type=_name, default=os.environ.get("USER", "cli"))
+    p.add_argument("--requested-by", help=argparse.SUPPRESS)
     p.add_argument("--restock", action="store_true", help="returned items go back to stock")
+    _assertion_options(p)
     p.add_argument(
         "--check-timeout",
         type=_positive_seconds,
@@ -957,9 +1063,10 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("approve", "reject"):
         p = refund.add_parser(action, help=f"{action} a refund waiting for a decision")
         p.add_argument("id")
-        p.add_argument("--by", required=True, type=_name)
-        p.add_argument("--role", required=True, type=_name)
         p.add_argument("--comment", default="")
+        p.add_argument("--by", help=argparse.SUPPRESS)
+        p.add_argument("--role", help=argparse.SUPPRESS)
+        _assertion_options(p)
         p.set_defaults(func=cmd_refund_decide, action=action)
     p = refund.add_parser("retry", help="try the failed step of a refund needing attention")
     p.add_argument("id")
@@ -984,6 +1091,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = refund.add_parser("show", help="one refund, with its audit trail")
     p.add_argument("id")
     p.set_defaults(func=cmd_refund_show)
+
+    identity = sub.add_parser(
+        "identity", help="keys, users and signed assertions for refund approvals"
+    ).add_subparsers(dest="identity_command", required=True)
+    p = identity.add_parser(
+        "new-key", help="a new Ed25519 issuer key; prints its line for the trusted keys"
+    )
+    p.add_argument("--kid", required=True, help="the key's id (in every token's header)")
+    p.add_argument("--out", required=True, help="the private key file to write (mode 0600)")
+    p.set_defaults(func=cmd_identity_new_key)
+    p = identity.add_parser("add-user", help="add or replace a user of the users file")
+    p.add_argument("subject", help="the user's stable login id")
+    p.add_argument("--name", required=True, type=_name, help="display name")
+    p.add_argument("--role", action="append", required=True, type=_name, help="repeatable")
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from stdin (else it is asked; none: no inbox login)",
+    )
+    p.add_argument("--no-password", action="store_true", help="a user who never logs in")
+    p.set_defaults(func=cmd_identity_add_user)
+    p = identity.add_parser(
+        "assert", help="print a signed assertion (e.g. for the Web UI's signal dialog)"
+    )
+    p.add_argument("--refund", required=True)
+    p.add_argument("--action", required=True, choices=("approve", "reject", "request"))
+    p.set_defaults(func=cmd_identity_assert, assertion=None, assertion_file=None)
 
     # These import this module: loaded once it is complete.
     from workers import cli_audit, cli_recon, cli_schedules

@@ -49,6 +49,7 @@ from workers.cli_recon import render_table
 from workers.cli_settlement import start_settlement
 from workers.client import connect, ensure_search_attributes
 from workers.devserver import dev_server_command, port_in_use, wait_for_port
+from workers.identity import Issuer, User, add_user, load_issuer, new_key
 from workers.refunds import request_refund
 from workers.rollouts import start_rollout
 from workers.settings import Settings, TemporalSettings
@@ -191,6 +192,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             store_posting_modes={store: mode.value for store, mode in MODES.items()},
             ledger_idle_close_s=60.0,
             temporal=TemporalSettings(address=address),
+            **_demo_identity(ROOT / "identity"),
         )
         client = await connect(settings.temporal)
         await ensure_search_attributes(client)
@@ -203,6 +205,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             "RETAILFLOW_GATEWAY_API_BASE": settings.gateway_api_base or "",
             "RETAILFLOW_INGRESS_PORT": str(args.ingress_port),
             "RETAILFLOW_GATEWAY_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            # The approvals inbox (http://127.0.0.1:INGRESS/inbox/) signs with the demo's key.
+            "RETAILFLOW_IDENTITY_KEY_FILE": settings.identity_key_file or "",
+            "RETAILFLOW_USERS_FILE": settings.users_file or "",
+            "RETAILFLOW_APPROVAL_PUBLIC_KEYS": settings.approval_public_keys or "",
         }
         retailflow = str(Path(sys.executable).parent / "retailflow")
         procs.append(subprocess.Popen([retailflow, "worker"], env=env, stdout=log, stderr=log))
@@ -310,10 +316,36 @@ def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 3.0) -> None:
             proc.wait()
 
 
+# The demo's people (the inbox's logins): a cashier who requests, a manager who approves.
+DEMO_PASSWORD = "demo-password"
+CASHIER = User(subject="cashier-ann", name="Ann (cashier)", roles=("cashier",))
+MANAGER = User(subject="manager-lee", name="Lee (store manager)", roles=("store_manager",))
+
+
+def _demo_identity(root: Path) -> dict[str, Any]:
+    """The demo's identity source: an issuer key and a users file under .demo/identity (made
+    once), and the settings that trust that key and sign with it."""
+    root.mkdir(parents=True, exist_ok=True)
+    key, users = root / "inbox.key", root / "users.toml"
+    if not key.exists():
+        new_key(key, "demo-inbox")
+    if not users.exists():
+        for u in (CASHIER, MANAGER):
+            add_user(users, u.subject, u.name, list(u.roles), DEMO_PASSWORD)
+    issuer = load_issuer(key)
+    return {
+        "identity_key_file": str(key),
+        "users_file": str(users),
+        "approval_public_keys": issuer.public_line(),
+    }
+
+
 async def _refunds(
     client: Client, settings: Settings, valid: dict[str, dict[str, Any]]
 ) -> list[RefundResult]:
-    """A small refund that passes by policy, and a large one a second person approves."""
+    """A small refund that passes by policy, and a large one a second person approves (both
+    proven by assertions the demo's issuer signs, as the inbox would)."""
+    issuer: Issuer = load_issuer(settings.identity_key_file or "")
     card_sales = sorted(
         (Decimal(p["amount"]), raw)
         for raw in valid.values()
@@ -327,41 +359,47 @@ async def _refunds(
     if small_sale is None:
         print("  none: S001 has no card sale of 5.00 or more to refund (try a larger --per-store)")
         return []
+    small_id = f"demo-{stamp}-small"
     _, small, _ = await request_refund(
         client,
         settings,
         {
-            "refund_id": f"demo-{stamp}-small",
+            "refund_id": small_id,
             "store_id": "S001",
             "txn_id": small_sale["txn_id"],
             "amount": "2.00",
             "reason": "damaged",
-            "requested_by": "cashier-ann",
+            "requested_by": CASHIER.name,
         },
+        issuer.assertion(CASHIER, "cashier", small_id, "request"),
     )
     shown = [await small.result()]
     if large is not None:
         amount, sale = large
+        large_id = f"demo-{stamp}-large"
         _, big, _ = await request_refund(
             client,
             settings,
             {
-                "refund_id": f"demo-{stamp}-large",
+                "refund_id": large_id,
                 "store_id": "S001",
                 "txn_id": sale["txn_id"],
                 "amount": str(amount),
                 "reason": "changed_mind",
-                "requested_by": "cashier-ann",
+                "requested_by": CASHIER.name,
             },
+            issuer.assertion(CASHIER, "cashier", large_id, "request"),
         )
         while (await big.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
             await asyncio.sleep(0.2)
         print(
             f"  {big.id} waits for approval ({amount} is over the policy limit);"
-            " manager-lee approves it with the Update `approve`"
+            " manager-lee approves it with the Update `approve` (a signed assertion; the inbox"
+            f" at /inbox/ does the same: {MANAGER.subject} / {DEMO_PASSWORD})"
         )
+        approval = issuer.assertion(MANAGER, "store_manager", large_id, "approve")
         await big.execute_update(
-            Refund.approve, Approval(by="manager-lee", role="store_manager", comment="receipt seen")
+            Refund.approve, Approval(assertion=approval, comment="receipt seen")
         )
         shown.append(await big.result())
     for r in shown:

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -46,6 +46,7 @@ from domain.limits import MAX_BODY_BYTES, MAX_ID_LENGTH
 from domain.sale import SaleRefused
 from domain.validation import FieldError, field_errors
 from workers.client import connect
+from workers.inbox import inbox_app
 from workers.settings import Settings
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
 from workflows.price_rollout import (
@@ -364,6 +365,7 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             Route("/v1/pos/confirmations", post_confirmation, methods=["POST"]),
             Route("/v1/gateway/webhook", gateway_webhook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Mount("/inbox", app=inbox_app(settings, lambda: state["client"])),
         ],
         lifespan=lifespan,
     )

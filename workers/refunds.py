@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -11,7 +11,10 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.refund import RefundRequest, load_policy, parse_refund
+from domain.approval import AssertionRefused
+from domain.refund import RefundRejected, RefundRequest, load_policy, parse_refund
+from domain.validation import FieldError
+from workers.identity import trust_from
 from workers.settings import Settings
 from workflows.refund import (
     Refund,
@@ -25,11 +28,22 @@ from workflows.search_attributes import STORE_ID
 
 
 async def request_refund(
-    client: Client, settings: Settings, raw: dict[str, Any]
+    client: Client, settings: Settings, raw: dict[str, Any], assertion: str | None = None
 ) -> tuple[RefundRequest, WorkflowHandle[Refund, RefundResult], bool]:
     """Validate (RefundRejected names each field) and start the refund's workflow.
+    `assertion` is the requester's signed `request` assertion for this refund: who requested
+    is the person it names (its display name replaces `requested_by`); the workflow verifies
+    it again against the trusted keys it is given (the settings' public keys).
     Returns (request, handle, duplicate): a refund id already requested is absorbed, also
     one requested under the id refunds had before ids were joined by `:`."""
+    trust = trust_from(settings)
+    refund_id = raw.get("refund_id")
+    if isinstance(refund_id, str):
+        try:
+            claims = trust.verify(assertion, datetime.now(UTC), refund_id, "request")
+        except AssertionRefused as e:
+            raise RefundRejected([FieldError(field="assertion", message=str(e))]) from None
+        raw = {**raw, "requested_by": claims.name}
     request = parse_refund(raw)
     legacy = client.get_workflow_handle_for(
         Refund.run, legacy_refund_workflow_id(request.refund_id)
@@ -44,7 +58,12 @@ async def request_refund(
     try:
         handle = await client.start_workflow(
             Refund.run,
-            RefundInput(request=raw, policy=load_policy(settings.refund_policy)),
+            RefundInput(
+                request=raw,
+                policy=load_policy(settings.refund_policy),
+                trust=trust,
+                request_assertion=assertion,
+            ),
             id=refund_workflow_id(request.refund_id),
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -89,6 +89,22 @@ class Settings(BaseSettings):
     # a random key per export (pseudonyms then do not match across exports).
     masking_key: SecretStr | None = None
     masking_key_file: str | None = None
+    # Approvals (workers/identity.py). Public keys that sign requester and approver assertions
+    # (`kid=key` entries, by comma or line; the file may also be an identity provider's JWKS),
+    # and the longest an assertion may be valid.
+    approval_public_keys: str | None = None
+    approval_public_keys_file: str | None = None
+    approval_max_lifetime_s: float = Field(default=900.0, gt=0, le=86400)
+    approval_clock_skew_s: float = Field(default=30.0, ge=0, le=600)
+    # This process as an issuer: its private key file, the name it signs as, the users file
+    # (subjects, display names, roles, password hashes), and, for the CLI, who it acts for.
+    identity_key_file: str | None = None
+    identity_issuer: str = "retailflow"
+    identity_subject: str | None = None
+    users_file: str | None = None
+    assertion_lifetime_s: float = Field(default=300.0, gt=0, le=86400)
+    # How long a login to the approvals inbox lasts.
+    inbox_session_s: float = Field(default=3600.0, gt=0, le=86400)
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 

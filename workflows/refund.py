@@ -16,10 +16,16 @@ waits for ops: the signal `retry` tries the step again, `resolved_by_hand` recor
 person did it. A gateway refund that fails after the workflow closed reopens it as a new run
 (`report_gateway_refund_failed`, called by the gateway webhook endpoint).
 
-Ops decide with the Updates `approve` / `reject` (validated: an approver role, not the
-requester, and only while the request is open), or from the Web UI with the signals
-`approve_from_ui` / `reject_from_ui` (same checks; a refused one is noted in the audit trail).
-Names of people are compared in a normal form (`Ann`, ` ann ` are one person).
+Who requests and who decides is proven, not typed: the request carries a signed `request`
+assertion of the requester, and the Updates `approve` / `reject` take
+`{"assertion": "<jws>", "comment": "..."}`, an assertion of the approver for this refund and
+action (domain/approval.py). The validator verifies it against the public keys in the refund's
+input, at `workflow.now()`, so it replays: a forgery, an expired or misdirected assertion, a
+role the policy does not allow, or the requester approving their own refund (same subject) is
+refused, and nothing is recorded. The Web UI's signals `approve_from_ui` / `reject_from_ui`
+take the same JSON (a refused one is noted in the audit trail). Refunds started before
+approvals were signed (patch `signed-approvals`) keep the old shape `{"by", "role"}`, with
+names compared in a normal form (`Ann`, ` ann ` are one person).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         RefundStateInput,
     )
     from activities.sale_refunds import SaleRefundsActivities
+    from domain.approval import Action, ApprovalClaims, ApprovalTrust, AssertionRefused
     from domain.ids import business_id
     from domain.posting import StockLine
     from domain.refund import (
@@ -65,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         Tender,
         approval_needed,
         check_decision,
+        check_signed_decision,
         identity,
         parse_refund,
         refund_business_day,
@@ -77,6 +85,8 @@ with workflow.unsafe.imports_passed_through():
 # The first change that is not replay-compatible with runs started before it (the reservation
 # through the sale's lock): runs started earlier keep their old steps.
 SALE_LOCK_PATCH = "sale-refunds-lock"
+# Requester and deciders proven by signed assertions; runs started earlier take names.
+SIGNED_APPROVALS_PATCH = "signed-approvals"
 
 
 def refund_workflow_id(refund_id: str) -> str:
@@ -112,9 +122,14 @@ class RefundStatus(StrEnum):
 
 
 class Approval(BaseModel):
-    by: str
-    role: str
+    """A decision: `assertion` (a signed JWS naming the approver, their role, this refund and
+    the action) and a comment. `by` / `role` are only taken on refunds started before
+    approvals were signed."""
+
+    assertion: str | None = None
     comment: str = ""
+    by: str | None = None
+    role: str | None = None
 
 
 class OpsAction(BaseModel):
@@ -136,6 +151,8 @@ class AuditEvent(BaseModel):
     who: str
     what: str
     comment: str = ""
+    # The authenticated subject behind `who`, when a verified assertion named it.
+    sub: str | None = None
 
 
 class PaidTender(BaseModel):
@@ -154,6 +171,9 @@ class RefundResult(BaseModel):
     reasons: list[str] = []
     requested_by: str | None = None
     decided_by: str | None = None
+    # The authenticated subjects (from verified assertions) behind the two names above.
+    requested_by_sub: str | None = None
+    decided_by_sub: str | None = None
     amount: Decimal | None = None
     tenders: list[Tender] = []
     gateway_refunds: list[str] = []
@@ -171,6 +191,9 @@ class RefundInput(BaseModel):
     policy: RefundPolicy = RefundPolicy()
     # A new run after the gateway failed a refund of this closed one: its last result.
     follow_up: RefundResult | None = None
+    # Public keys that sign assertions, and the requester's `request` assertion.
+    trust: ApprovalTrust | None = None
+    request_assertion: str | None = None
 
 
 class _Ops(BaseModel):
@@ -189,11 +212,15 @@ class Refund:
         self._ops: _Ops | None = None
         self._failures: list[GatewayRefundFailed] = []
         self._v2 = True
+        self._signed = False
+        self._trust = ApprovalTrust()
         self._reservation_answer: ReserveAnswer | None = None
 
     @workflow.run
     async def run(self, input: RefundInput) -> RefundResult:
         r, self._policy = self._r, input.policy
+        self._signed = workflow.patched(SIGNED_APPROVALS_PATCH)
+        self._trust = input.trust or ApprovalTrust()
         if input.follow_up is not None:
             self._r = r = input.follow_up.model_copy(deep=True)
             self._note("gateway", "reopened: the gateway failed a refund it had made")
@@ -203,13 +230,22 @@ class Refund:
             return r
         raw_id = input.request.get("refund_id")
         r.refund_id = raw_id if isinstance(raw_id, str) else None
+        raw = input.request
+        if self._signed and r.refund_id is not None:
+            try:
+                claims = self._verify(input.request_assertion, r.refund_id, "request")
+            except AssertionRefused as e:
+                return self._reject([f"requester not verified: {e}"])
+            # Who asked is the authenticated person, whatever name the request gave.
+            raw = {**raw, "requested_by": claims.name}
+            r.requested_by_sub = claims.sub
         try:
-            request = self._request = parse_refund(input.request)
+            request = self._request = parse_refund(raw)
         except RefundRejected as e:
             return self._reject([str(err) for err in e.errors])
         r.requested_by, r.sale_key = request.requested_by, request.sale_key
         workflow.upsert_search_attributes([STORE_ID.value_set(request.store_id)])
-        self._note(request.requested_by, f"requested ({request.reason})")
+        self._note(request.requested_by, f"requested ({request.reason})", sub=r.requested_by_sub)
         self._set_status(RefundStatus.CHECKING)
 
         try:
@@ -311,6 +347,7 @@ class Refund:
 
     @workflow.update
     async def approve(self, approval: Approval) -> str:
+        """`{"assertion": "<jws>", "comment": "..."}`: an approver's signed assertion."""
         return self._decide(True, approval)
 
     @approve.validator
@@ -327,7 +364,8 @@ class Refund:
 
     @workflow.signal
     def approve_from_ui(self, approval: Approval) -> None:
-        """For the Web UI's "Send a signal": {"by": "...", "role": "...", "comment": "..."}."""
+        """For the Web UI's "Send a signal": {"assertion": "<jws>", "comment": "..."}, the
+        assertion from `retailflow identity assert --refund ID --action approve`."""
         self._decide_from_signal(True, approval)
 
     @workflow.signal
@@ -376,6 +414,8 @@ class Refund:
                 f"refund {self._r.refund_id} is {self._r.status.value}: it takes no decision"
             )
         assert self._request is not None
+        if self._signed:
+            return self._check_signed(approve, approval, self._request)
         try:
             decision = Decision(
                 approve=approve, by=approval.by, role=approval.role, comment=approval.comment
@@ -388,20 +428,60 @@ class Refund:
         check_decision(self._policy, self._request, decision)
         return decision
 
+    def _verify(self, token: str | None, refund_id: str, action: Action) -> ApprovalClaims:
+        # cryptography imports its exception classes when it raises one (a bad signature):
+        # that import must reach the real module, not a fresh copy inside the sandbox.
+        with workflow.unsafe.imports_passed_through():
+            return self._trust.verify(token, workflow.now(), refund_id, action)
+
+    def _check_signed(self, approve: bool, approval: Approval, request: RefundRequest) -> Decision:
+        """The verified decision of the person the assertion names, or DecisionRefused."""
+        if approval.assertion is None:
+            raise DecisionRefused(
+                "decision refused: no assertion; who decides comes from a signed assertion "
+                "(retailflow identity assert), by/role are not taken"
+            )
+        action: Action = "approve" if approve else "reject"
+        try:
+            claims = self._verify(approval.assertion, request.refund_id, action)
+        except AssertionRefused as e:
+            raise DecisionRefused(f"decision refused: {e}") from None
+        check_signed_decision(self._policy, request.refund_id, self._r.requested_by_sub, claims)
+        try:
+            return Decision(
+                approve=approve,
+                by=claims.name,
+                role=claims.role,
+                comment=approval.comment,
+                sub=claims.sub,
+            )
+        except ValidationError as e:
+            problems = "; ".join(f"{err['loc'][0]}: {err['msg']}" for err in e.errors())
+            raise DecisionRefused(f"decision refused: {problems}") from None
+
     def _decide(self, approve: bool, approval: Approval) -> str:
-        self._decision = Decision(
-            approve=approve, by=approval.by, role=approval.role, comment=approval.comment
-        )
-        self._r.decided_by = approval.by
+        if self._signed:
+            try:  # verified again: the validator's answer is not kept, and replay needs it
+                decision = self._check(approve, approval)
+            except DecisionRefused as e:  # e.g. two decisions accepted at once: one wins
+                raise ApplicationError(str(e), type="DecisionRefused", non_retryable=True) from None
+        else:
+            assert approval.by is not None and approval.role is not None
+            decision = Decision(
+                approve=approve, by=approval.by, role=approval.role, comment=approval.comment
+            )
+        self._decision = decision
+        self._r.decided_by, self._r.decided_by_sub = decision.by, decision.sub
         verb = "approved" if approve else "rejected"
-        self._note(approval.by, f"{verb} as {approval.role}", approval.comment)
-        return f"refund {self._r.refund_id} {verb} by {approval.by}"
+        self._note(decision.by, f"{verb} as {decision.role}", decision.comment, sub=decision.sub)
+        return f"refund {self._r.refund_id} {verb} by {decision.by}"
 
     def _decide_from_signal(self, approve: bool, approval: Approval) -> None:
         try:
             self._check(approve, approval)
         except ValueError as e:
-            self._note(approval.by, f"decision refused: {e}", approval.comment)
+            who = approval.by if not self._signed and approval.by else "web-ui"
+            self._note(who, f"decision refused: {e}", approval.comment)
             return
         self._decide(approve, approval)
 
@@ -653,8 +733,10 @@ class Refund:
                     )
             self._set_status(RefundStatus.REFUNDED)
 
-    def _note(self, who: str, what: str, comment: str = "") -> None:
-        self._r.audit.append(AuditEvent(at=workflow.now(), who=who, what=what, comment=comment))
+    def _note(self, who: str, what: str, comment: str = "", sub: str | None = None) -> None:
+        self._r.audit.append(
+            AuditEvent(at=workflow.now(), who=who, what=what, comment=comment, sub=sub)
+        )
 
     def _set_status(self, status: RefundStatus, detail: str = "") -> None:
         self._r.status = status

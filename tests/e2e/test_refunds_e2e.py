@@ -18,6 +18,7 @@ from simulators.gateway import Gateway, GatewayFaults
 from simulators.odoo import OdooEmulator
 from simulators.sales import make_sale
 from tests.conftest import running_worker, settings_for
+from tests.identities import ISSUER
 from workers.refunds import request_refund
 from workers.submit import Mode, submit_many, wait_until_settled
 from workflows.refund import RefundStatus
@@ -33,7 +34,11 @@ async def test_100_refunds_with_lost_gateway_responses(
     gateway: Gateway,
 ) -> None:
     settings = settings_for(
-        odoo_emulator, temporal_address, gateway_api_base=gateway.url, batch_size=50
+        odoo_emulator,
+        temporal_address,
+        gateway_api_base=gateway.url,
+        batch_size=50,
+        **ISSUER.trusted(),
     )
     rng = random.Random(5)
     at = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -67,7 +72,9 @@ async def test_100_refunds_with_lost_gateway_responses(
             }
             for i, s in enumerate(sales)
         ]
-        started = await asyncio.gather(*(request_refund(client, settings, r) for r in requests))
+        started = await asyncio.gather(
+            *(request_refund(client, settings, r, ISSUER.request(r)) for r in requests)
+        )
         results = await asyncio.gather(*(h.result() for _, h, _ in started))
     lost = gateway.stats()["faults"]["lost_response"]
     gateway.faults = GatewayFaults()

@@ -28,6 +28,7 @@ from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from tests.conftest import odoo_rpc, settings_for
+from tests.identities import Signer
 from tests.workflows.helpers import sales_for
 from tests.workflows.test_reconciliation import unreconciled_then_resolved
 from workers.cli_settlement import start_settlement
@@ -39,7 +40,7 @@ from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
 from workflows.audit_trail import AuditTrail, AuditTrailInput
-from workflows.refund import Approval, Refund, RefundStatus
+from workflows.refund import Refund, RefundStatus
 from workflows.sale_posting import posting_workflow_id
 from workflows.sale_refunds import sale_refunds_workflow_id
 from workflows.search_attributes import ALL
@@ -244,18 +245,20 @@ async def main() -> None:
                 "reason": "changed_mind",
                 "requested_by": "ann",
             }
+            signer = Signer.new("recorder")
+            settings = settings.model_copy(update=signer.trusted())
+            small_ask = {**base, "refund_id": "REC-A", "amount": "5.00"}
             _, small, _ = await request_refund(
-                client, settings, {**base, "refund_id": "REC-A", "amount": "5.00"}
+                client, settings, small_ask, signer.request(small_ask, "ann")
             )
             await small.result()
+            large_ask = {**base, "refund_id": "REC-B", "amount": "30.00"}
             _, large, _ = await request_refund(
-                client,
-                settings,
-                {**base, "refund_id": "REC-B", "amount": "30.00"},
+                client, settings, large_ask, signer.request(large_ask, "ann")
             )
             while (await large.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
                 await asyncio.sleep(0.1)
-            await large.execute_update(Refund.approve, Approval(by="lee", role="store_manager"))
+            await large.execute_update(Refund.approve, signer.approval("lee", "REC-B"))
             await large.result()
             settlement = await record_settlement(client, settings.task_queue, gw)
             # A store-day reconciled after ops reposted a missing sale and accepted a charge.
@@ -285,6 +288,46 @@ async def main() -> None:
     gw.stop()
     emu.stop()
     await env.shutdown()
+
+
+async def main_signed() -> None:
+    """A refund decided with signed assertions (`... record_histories signed`): requested
+    with a `request` assertion, a forged approval from the Web UI noted and ignored, then a
+    store manager's signed approval."""
+    signer = Signer.new("recorder")
+    async with recording(**signer.trusted()) as st:
+        st.gw.create_payment_intent("pi_REC_S1", amount_cents=5750, currency="usd")
+        sale = {
+            "store_id": "REC",
+            "txn_id": "S1",
+            "occurred_at": "2026-11-20T10:00:00+00:00",
+            "currency": "USD",
+            "lines": [{"sku": "TEE-BLK-M", "qty": "1", "unit_price": "50.00", "tax_rate": "0.15"}],
+            "payments": [{"method": "card", "amount": "57.50", "reference": "pi_REC_S1"}],
+        }
+        posted = await submit_many(st.client, st.settings, [sale], Mode.PER_SALE, "rec")
+        await wait_until_settled(st.client, posted, timedelta(seconds=30))
+        ask = {
+            "refund_id": "REC-S",
+            "store_id": "REC",
+            "txn_id": "S1",
+            "amount": "30.00",
+            "reason": "changed_mind",
+            "requested_by": "ann",
+        }
+        _, handle, _ = await request_refund(
+            st.client, st.settings, ask, signer.request(ask, "ann", name="Ann")
+        )
+        while (await handle.query(Refund.show)).status is not RefundStatus.AWAITING_APPROVAL:
+            await asyncio.sleep(0.1)
+        forged = Signer.new("recorder").approval("lee", "REC-S")
+        await handle.signal(Refund.approve_from_ui, forged)
+        await handle.execute_update(
+            Refund.approve, signer.approval("lee", "REC-S", name="Lee", comment="receipt seen")
+        )
+        result = await handle.result()
+        print("signed refund:", result.status.value, "decided by", result.decided_by_sub)
+        await save(st.client, handle.id)
 
 
 async def reconciliation_only() -> None:
@@ -325,6 +368,8 @@ if __name__ == "__main__":
         asyncio.run(main_close())
     elif which == ["reconciliation"]:
         asyncio.run(reconciliation_only())
+    elif which == ["signed"]:
+        asyncio.run(main_signed())
     else:
         asyncio.run(main())
     sys.stdout.flush()

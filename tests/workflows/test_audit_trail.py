@@ -21,10 +21,16 @@ from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker
 from tests.workflows.helpers import eventually
 from tests.workflows.test_cli import run_cli
-from tests.workflows.test_refund import awaiting_approval, posted_sale, refund, refund_settings
-from workers.refunds import request_refund
+from tests.workflows.test_refund import (
+    approval,
+    awaiting_approval,
+    posted_sale,
+    refund,
+    refund_settings,
+    request_refund,
+)
 from workflows.audit_trail import AuditTrail, AuditTrailInput, AuditTrailResult
-from workflows.refund import Approval, Refund, RefundStatus
+from workflows.refund import Refund, RefundStatus
 
 
 async def collect(client: Client, task_queue: str, **kw: object) -> AuditTrailResult:
@@ -60,8 +66,10 @@ async def test_a_sale_and_a_refund_decision_are_recorded_once_and_verify(
         raw = refund(store_id, amount="30.00", requested_by="cashier-ann")
         request, handle, _ = await request_refund(client, settings, raw)
         await eventually(lambda: handle.query(Refund.show), awaiting_approval)
-        approval = Approval(by="lee", role="store_manager", comment="receipt checked by Jane")
-        await handle.execute_update(Refund.approve, approval)
+        decision = approval(
+            "lee", request.refund_id, role="store_manager", comment="receipt checked by Jane"
+        )
+        await handle.execute_update(Refund.approve, decision)
         assert (await handle.result()).status is RefundStatus.REFUNDED
 
         first = await collect(client, settings.task_queue)

@@ -22,16 +22,18 @@ from simulators.pos import PosPlatform
 from tests.activities.helpers import ScriptedClient, answering, worker_with
 from tests.activities.test_stock_activities import BACKORDER_WIZARD
 from tests.conftest import RETAILFLOW, rollout_settings, running_worker, settings_for
+from tests.identities import ISSUER, user
 from tests.workflows.helpers import eventually, sales_for
 from tests.workflows.test_refund import (
     awaiting_approval,
     posted_sale,
     refund,
     refund_settings,
+    request_refund,
 )
 from tests.workflows.test_store_ledger import DAY as LEDGER_DAY
 from tests.workflows.test_store_ledger import close_ledger, goods_moved, own_sales
-from workers.refunds import request_refund
+from workers.identity import trust_from
 from workers.submit import (
     Mode,
     Submission,
@@ -238,46 +240,72 @@ async def test_price_rollout_start_status_cancel(
     assert pos.prices("S001")["EGGS-12"] == Decimal("3.89")
 
 
+USERS = [
+    user("ann", "Ann Cashier", "cashier", "store_manager"),
+    user("lee", "Lee Park", "finance"),
+    user("kim", "Kim Lo", "finance"),
+]
+
+
+def identity_env(tmp: Path, **env: str) -> dict[str, str]:
+    """Who the CLI acts for comes from its identity source: the test issuer's key, these users."""
+    return {**ISSUER.identity_env(tmp, USERS), **env}
+
+
+def acting(env: dict[str, str], subject: str) -> dict[str, str]:
+    return {**env, "RETAILFLOW_IDENTITY_SUBJECT": subject}
+
+
 async def test_refund_request_list_approve_show(
     client: Client,
     odoo_emulator: OdooEmulator,
     temporal_address: str,
     gateway: Gateway,
     store_id: str,
+    tmp_path: Path,
 ) -> None:
     settings = refund_settings(odoo_emulator, temporal_address, gateway)
-    env = {
-        "TEMPORAL_ADDRESS": temporal_address,
-        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
-        "RETAILFLOW_GATEWAY_API_BASE": gateway.url,
-    }
+    env = identity_env(
+        tmp_path,
+        TEMPORAL_ADDRESS=temporal_address,
+        RETAILFLOW_TASK_QUEUE=settings.task_queue,
+        RETAILFLOW_GATEWAY_API_BASE=gateway.url,
+    )
     rid = f"CLI{uuid.uuid4().hex[:6]}"
     async with running_worker(client, settings):
         await posted_sale(client, settings, gateway, store_id)
         ask = ["refund", "request", "--store", store_id, "--txn", "T1", "--amount", "40.00"]
-        requested = await asyncio.to_thread(
-            run_cli, [*ask, "--requested-by", "ann", "--id", rid], env
-        )
+        requested = await asyncio.to_thread(run_cli, [*ask, "--id", rid], acting(env, "ann"))
         for _ in range(50):
             pending = await asyncio.to_thread(run_cli, ["refund", "list", "--pending"], env)
             if rid in pending.stdout:
                 break
-        own = await asyncio.to_thread(
-            run_cli, ["refund", "approve", rid, "--by", "ann", "--role", "store_manager"], env
-        )
-        approved = await asyncio.to_thread(
+        own = await asyncio.to_thread(run_cli, ["refund", "approve", rid], acting(env, "ann"))
+        old_flags = await asyncio.to_thread(
             run_cli, ["refund", "approve", rid, "--by", "lee", "--role", "finance"], env
+        )
+        nobody = await asyncio.to_thread(run_cli, ["refund", "approve", rid], env)
+        # A token from elsewhere (here: `identity assert`, as for the Web UI's signal dialog).
+        token = await asyncio.to_thread(
+            run_cli,
+            ["identity", "assert", "--refund", rid, "--action", "approve"],
+            acting(env, "lee"),
+        )
+        token_file = tmp_path / "token"
+        token_file.write_text(token.stdout)
+        approved = await asyncio.to_thread(
+            run_cli,
+            ["refund", "approve", rid, "--assertion-file", str(token_file), "--comment", "ok"],
+            {k: v for k, v in env.items() if k != "RETAILFLOW_IDENTITY_KEY_FILE"},
         )
         await client.get_workflow_handle(refund_workflow_id(rid)).result()
         shown = await asyncio.to_thread(run_cli, ["refund", "show", rid], env)
-        late = await asyncio.to_thread(
-            run_cli, ["refund", "reject", rid, "--by", "kim", "--role", "finance"], env
-        )
+        late = await asyncio.to_thread(run_cli, ["refund", "reject", rid], acting(env, "kim"))
         bad = await asyncio.to_thread(
-            run_cli, ["refund", "request", "--store", store_id, "--txn", "T1"], env
+            run_cli, ["refund", "request", "--store", store_id, "--txn", "T1"], acting(env, "ann")
         )
         too_much = await asyncio.to_thread(
-            run_cli, [*ask, "--amount", "5000.00", "--id", f"{rid}-big"], env
+            run_cli, [*ask, "--amount", "5000.00", "--id", f"{rid}-big"], acting(env, "ann")
         )
 
     assert requested.returncode == 0, requested.stderr
@@ -288,9 +316,15 @@ async def test_refund_request_list_approve_show(
     assert f"refund {rid}-big rejected" in too_much.stderr
     assert rid in pending.stdout and "AwaitingApproval" in pending.stdout
     assert own.returncode == 2 and "four eyes: ann requested" in own.stderr
-    assert approved.returncode == 0 and f"refund {rid} approved by lee" in approved.stdout
+    assert old_flags.returncode == 2 and "--by is gone" in old_flags.stderr
+    assert nobody.returncode == 2 and "RETAILFLOW_IDENTITY_SUBJECT" in nobody.stderr
+    assert token.returncode == 0 and token.stdout.count(".") == 2
+    assert 'approve_from_ui input: {"assertion": "' in token.stderr
+    assert approved.returncode == 0, approved.stderr
+    assert f"refund {rid} approved by Lee Park" in approved.stdout
     body = json.loads(shown.stdout)
-    assert body["status"] == "Refunded" and body["decided_by"] == "lee"
+    assert body["status"] == "Refunded" and body["decided_by"] == "Lee Park"
+    assert (body["requested_by_sub"], body["decided_by_sub"]) == ("ann", "lee")
     assert late.returncode == 2 and "takes no decision" in late.stderr
     assert bad.returncode == 2 and "give either lines (sku, qty) or an amount" in bad.stderr
 
@@ -434,30 +468,33 @@ async def test_refund_commands_find_a_refund_requested_under_the_legacy_id(
     temporal_address: str,
     gateway: Gateway,
     store_id: str,
+    tmp_path: Path,
 ) -> None:
     settings = refund_settings(odoo_emulator, temporal_address, gateway)
-    env = {
-        "TEMPORAL_ADDRESS": temporal_address,
-        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
-        "RETAILFLOW_GATEWAY_API_BASE": gateway.url,
-    }
+    env = identity_env(
+        tmp_path,
+        TEMPORAL_ADDRESS=temporal_address,
+        RETAILFLOW_TASK_QUEUE=settings.task_queue,
+        RETAILFLOW_GATEWAY_API_BASE=gateway.url,
+    )
     rid = f"OLD{uuid.uuid4().hex[:6]}"
     ask = ["refund", "request", "--store", store_id, "--txn", "T1", "--amount", "40.00"]
     async with running_worker(client, settings):
         await posted_sale(client, settings, gateway, store_id)
         # Requested by an older release, before ids were joined by `:`.
+        raw = refund(store_id, refund_id=rid, amount="40.00")
         old = await client.start_workflow(
             Refund.run,
-            RefundInput(request=refund(store_id, refund_id=rid, amount="40.00")),
+            RefundInput(
+                request=raw, trust=trust_from(settings), request_assertion=ISSUER.request(raw)
+            ),
             id=legacy_refund_workflow_id(rid),
             task_queue=settings.task_queue,
         )
         await eventually(lambda: old.query(Refund.show), awaiting_approval)
         shown = await asyncio.to_thread(run_cli, ["refund", "show", rid], env)
-        again = await asyncio.to_thread(run_cli, [*ask, "--id", rid, "--requested-by", "bo"], env)
-        approved = await asyncio.to_thread(
-            run_cli, ["refund", "approve", rid, "--by", "lee", "--role", "finance"], env
-        )
+        again = await asyncio.to_thread(run_cli, [*ask, "--id", rid], acting(env, "kim"))
+        approved = await asyncio.to_thread(run_cli, ["refund", "approve", rid], acting(env, "lee"))
         result = await old.result()
         missing = await asyncio.to_thread(run_cli, ["refund", "show", "NO:SUCH"], env)
 
@@ -465,7 +502,8 @@ async def test_refund_commands_find_a_refund_requested_under_the_legacy_id(
     assert json.loads(shown.stdout)["status"] == "AwaitingApproval"
     assert again.returncode == 0, again.stderr
     assert f"refund {rid} was already requested (refund-{rid}): nothing new" in again.stdout
-    assert approved.returncode == 0 and f"refund {rid} approved by lee" in approved.stdout
+    assert approved.returncode == 0, approved.stderr
+    assert f"refund {rid} approved by Lee Park" in approved.stdout
     assert result.status is RefundStatus.REFUNDED
     # The duplicate request started nothing under the new id.
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -17,17 +18,20 @@ from temporalio.service import RPCError
 
 from activities.odoo.claim import Refusal
 from activities.odoo.stock import OdooStockActivities
+from domain.refund import RefundRejected
 from simulators.gateway import Gateway
 from simulators.odoo import Faults, OdooEmulator
 from tests.conftest import odoo_rpc, running_worker, settings_for
+from tests.identities import ISSUER, Signer
 from tests.workflows.helpers import eventually
-from workers.refunds import request_refund
+from workers.identity import trust_from
+from workers.refunds import request_refund as request_unsigned
 from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
 from workflows.refund import (
-    Approval,
     OpsAction,
     Refund,
+    RefundInput,
     RefundResult,
     RefundStatus,
     report_gateway_refund_failed,
@@ -44,7 +48,7 @@ SALE_LINES = [
 def refund_settings(
     emu: OdooEmulator, address: str, gw: Gateway, tmp: Path | None = None, **policy: Any
 ) -> Settings:
-    extra: dict[str, Any] = {"gateway_api_base": gw.url}
+    extra: dict[str, Any] = {"gateway_api_base": gw.url, **ISSUER.trusted()}
     if policy and tmp is not None:
         path = tmp / "policy.json"
         path.write_text(json.dumps(policy))
@@ -70,6 +74,17 @@ async def posted_sale(client: Client, settings: Settings, gw: Gateway, store: st
     sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
     await wait_until_settled(client, [sub], timedelta(seconds=30))
     return pi
+
+
+async def request_refund(
+    client: Client, settings: Settings, raw: dict[str, Any], requester: str = "cashier-ann"
+) -> tuple[Any, Any, bool]:
+    """Request a refund as `requester` (signed by the test issuer the settings trust)."""
+    return await request_unsigned(client, settings, raw, ISSUER.request(raw, requester))
+
+
+def approval(sub: str, refund_id: str, **kw: Any) -> Any:
+    return ISSUER.approval(sub, refund_id, **kw)
 
 
 async def concurrent_refunds(
@@ -168,21 +183,26 @@ async def test_large_refund_approved_by_a_second_person_with_restock(
         await eventually(lambda: handle.query(Refund.show), awaiting_approval)
         with pytest.raises(WorkflowUpdateFailedError) as self_approval:
             await handle.execute_update(
-                Refund.approve, Approval(by="cashier-ann", role="store_manager")
+                Refund.approve, approval("cashier-ann", request.refund_id, role="store_manager")
             )
         with pytest.raises(WorkflowUpdateFailedError) as wrong_role:
-            await handle.execute_update(Refund.approve, Approval(by="bob", role="cashier"))
+            await handle.execute_update(
+                Refund.approve, approval("bob", request.refund_id, role="cashier")
+            )
         answer = await handle.execute_update(
-            Refund.approve, Approval(by="lee", role="store_manager", comment="receipt checked")
+            Refund.approve, approval("lee", request.refund_id, comment="receipt checked")
         )
         result = await handle.result()
         with pytest.raises(RPCError) as closed:
-            await handle.execute_update(Refund.reject, Approval(by="kim", role="finance"))
+            await handle.execute_update(
+                Refund.reject, approval("kim", request.refund_id, approve=False, role="finance")
+            )
     assert "four eyes" in str(self_approval.value.cause)
     assert "role 'cashier' may not decide refunds" in str(wrong_role.value.cause)
     assert "workflow execution already completed" in str(closed.value)
     assert answer == f"refund {request.refund_id} approved by lee"
     assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
+    assert result.decided_by_sub == "lee" and result.requested_by_sub == "cashier-ann"
     assert result.amount == Decimal("34.50")  # 30.00 + 15% tax, all on the card
     assert [r["amount"] for r in gateway.refunds(payment_intent=pi)] == [3450]
     assert [e.what for e in result.audit][:2] == [
@@ -268,7 +288,9 @@ async def test_paid_then_odoo_failing_is_posted_eventually_with_one_gateway_refu
             await asyncio.sleep(3)  # several failed posting attempts
             # A decision on a request that is no longer open is refused by the validator.
             with pytest.raises(WorkflowUpdateFailedError) as late:
-                await handle.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+                await handle.execute_update(
+                    Refund.approve, approval("lee", request.refund_id, role="finance")
+                )
         finally:
             odoo_emulator.faults = Faults()
         result = await handle.result()
@@ -336,17 +358,32 @@ async def test_web_ui_signal_approval_runs_the_same_checks(
     settings = refund_settings(odoo_emulator, temporal_address, gateway)
     async with running_worker(client, settings):
         await posted_sale(client, settings, gateway, store_id)
-        _, handle, _ = await request_refund(client, settings, refund(store_id, amount="30.00"))
+        request, handle, _ = await request_refund(
+            client, settings, refund(store_id, amount="30.00")
+        )
+        rid = request.refund_id
         await eventually(lambda: handle.query(Refund.show), awaiting_approval)
-        # What the Web UI's "Send a signal" does: the requester's own approval is refused...
-        await handle.signal("approve_from_ui", Approval(by="cashier-ann", role="finance"))
-        await asyncio.sleep(0.5)
-        still = await handle.query(Refund.show)
+        # What the Web UI's "Send a signal" does: the requester's own approval is refused, a
+        # forged one (signed by a key nobody trusts) and the old unsigned shape too...
+        forged = Signer.new(kid=ISSUER.issuer.kid).approval("lee", rid, role="finance")
+        for refused in (
+            approval("cashier-ann", rid, role="finance"),
+            forged,
+            {"by": "lee", "role": "finance"},
+        ):
+            await handle.signal("approve_from_ui", refused)
+        still = await eventually(
+            lambda: handle.query(Refund.show),
+            lambda r: sum("decision refused" in e.what for e in r.audit) == 3,
+        )
         # ...a second person's is taken.
-        await handle.signal("approve_from_ui", Approval(by="lee", role="finance", comment="ok"))
+        await handle.signal("approve_from_ui", approval("lee", rid, role="finance", comment="ok"))
         result = await handle.result()
     assert still.status is RefundStatus.AWAITING_APPROVAL
-    assert any("decision refused: four eyes" in e.what for e in still.audit)
+    refusals = [e.what for e in still.audit if "decision refused" in e.what]
+    assert "four eyes: cashier-ann requested" in refusals[0]
+    assert "forged assertion: its signature does not verify" in refusals[1]
+    assert "no assertion" in refusals[2]
     assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
 
 
@@ -392,7 +429,7 @@ async def test_many_concurrent_refunds_of_one_sale_are_decided_one_at_a_time(
     assert sorted(m["state"] for m in moves) == ["posted"] * 3
 
 
-async def test_four_eyes_compare_people_not_spellings(
+async def test_four_eyes_compare_authenticated_subjects_not_names(
     client: Client,
     odoo_emulator: OdooEmulator,
     temporal_address: str,
@@ -402,20 +439,28 @@ async def test_four_eyes_compare_people_not_spellings(
     settings = refund_settings(odoo_emulator, temporal_address, gateway)
     async with running_worker(client, settings):
         await posted_sale(client, settings, gateway, store_id)
-        _, handle, _ = await request_refund(
-            client, settings, refund(store_id, amount="30.00", requested_by="ann")
+        raw = refund(store_id, amount="30.00", requested_by="typed by hand")
+        request, handle, _ = await request_unsigned(
+            client, settings, raw, ISSUER.request(raw, "ann", name="Ann")
         )
+        rid = request.refund_id
         await eventually(lambda: handle.query(Refund.show), awaiting_approval)
-        refusals = []
-        for by in ("Ann", " Ann ", "ＡＮＮ", "an\u200bn", "  "):
-            with pytest.raises(WorkflowUpdateFailedError) as refused:
-                await handle.execute_update(Refund.approve, Approval(by=by, role="finance"))
-            refusals.append(str(refused.value.cause))
-        await handle.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+        # The requester under another display name is still the requester...
+        with pytest.raises(WorkflowUpdateFailedError) as self_approval:
+            await handle.execute_update(
+                Refund.approve, approval("ann", rid, role="finance", name="Lee Park")
+            )
+        # ...names typed by hand are not taken...
+        with pytest.raises(WorkflowUpdateFailedError) as unsigned:
+            await handle.execute_update(Refund.approve, {"by": "lee", "role": "finance"})
+        # ...and another person with the requester's display name is another person.
+        await handle.execute_update(Refund.approve, approval("ann.b", rid, name="Ann"))
         result = await handle.result()
-    assert all("four eyes" in r for r in refusals[:4])
-    assert "decision refused: by:" in refusals[4]
-    assert result.status is RefundStatus.REFUNDED and result.decided_by == "lee"
+    assert "four eyes: ann requested" in str(self_approval.value.cause)
+    assert "no assertion" in str(unsigned.value.cause)
+    assert result.requested_by == "Ann" and result.requested_by_sub == "ann"
+    assert result.status is RefundStatus.REFUNDED
+    assert (result.decided_by, result.decided_by_sub) == ("Ann", "ann.b")
 
 
 async def test_a_payment_the_gateway_does_not_know_is_rejected_and_released(
@@ -454,7 +499,9 @@ async def test_a_deleted_draft_needs_attention_and_retry_books_it(
         await eventually(lambda: handle.query(Refund.show), awaiting_approval)
         (draft,) = refund_moves(odoo, request.refund_id)
         odoo.execute_kw("account.move", "unlink", [[draft["id"]]])  # a person cleans up
-        await handle.execute_update(Refund.approve, Approval(by="lee", role="finance"))
+        await handle.execute_update(
+            Refund.approve, approval("lee", request.refund_id, role="finance")
+        )
         stuck = await eventually(
             lambda: handle.query(Refund.show),
             lambda r: r.status is RefundStatus.NEEDS_ATTENTION,
@@ -579,3 +626,104 @@ async def test_a_refund_is_dated_by_the_stores_day(
         {"fields": ["date"]},
     )
     assert move["date"] == store_day.isoformat()
+
+
+# -- issue 10: approvals nobody can forge ------------------------------------------------------
+
+
+def _tampered(token: str, **claims: Any) -> str:
+    """The token with claims changed and its signature kept."""
+    from domain.approval import b64url, b64url_decode
+
+    head, body, sig = token.split(".")
+    payload = json.loads(b64url_decode(body)) | claims
+    return ".".join([head, b64url(json.dumps(payload).encode()), sig])
+
+
+async def test_forged_expired_and_misdirected_assertions_are_refused_before_history(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    settings = settings.model_copy(update={"approval_clock_skew_s": 0.0})
+    short = Signer(replace(ISSUER.issuer, lifetime=timedelta(seconds=2)))
+    async with running_worker(client, settings):
+        await posted_sale(client, settings, gateway, store_id)
+        request, handle, _ = await request_refund(
+            client, settings, refund(store_id, amount="30.00")
+        )
+        rid = request.refund_id
+        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
+        soon_expired = short.approval("lee", rid)
+        good = ISSUER.approval("lee", rid)
+        assert good.assertion is not None
+        attempts: dict[str, object] = {
+            "untrusted key": Signer.new(kid=ISSUER.issuer.kid).approval("lee", rid),
+            "modified claim": {"assertion": _tampered(good.assertion, role="finance", sub="boss")},
+            "other refund": ISSUER.approval("lee", "RF-OTHER"),
+            "reject token to approve": ISSUER.approval("lee", rid, approve=False),
+            "unauthorised role": ISSUER.approval("bob", rid, role="cashier"),
+            "garbage": {"assertion": "not-a-token"},
+        }
+        reasons = {}
+        for what, attempt in attempts.items():
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(Refund.approve, attempt)
+            reasons[what] = str(refused.value.cause)
+        await asyncio.sleep(3)  # time passes in the workflow too: the short one has expired
+        with pytest.raises(WorkflowUpdateFailedError) as expired:
+            await handle.execute_update(Refund.approve, soon_expired)
+        await handle.execute_update(Refund.approve, good)
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert "forged assertion" in reasons["untrusted key"]
+    assert "forged assertion" in reasons["modified claim"]
+    assert f"for refund RF-OTHER, not for refund {rid}" in reasons["other refund"]
+    assert "is to reject, not to approve" in reasons["reject token to approve"]
+    assert "role 'cashier' may not decide refunds" in reasons["unauthorised role"]
+    assert "malformed assertion" in reasons["garbage"]
+    assert "assertion expired at" in str(expired.value.cause)
+    # Refused updates leave nothing in the history: only the good one was accepted.
+    accepted = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(accepted) == 1
+    assert result.status is RefundStatus.REFUNDED and result.decided_by_sub == "lee"
+
+
+async def test_a_request_without_a_valid_requester_assertion_is_refused(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    gateway: Gateway,
+    store_id: str,
+) -> None:
+    settings = refund_settings(odoo_emulator, temporal_address, gateway)
+    raw = refund(store_id, amount="5.00")
+    with pytest.raises(RefundRejected) as unsigned:
+        await request_unsigned(client, settings, raw)
+    with pytest.raises(RefundRejected) as approval_token:
+        await request_unsigned(
+            client, settings, raw, ISSUER.sign("ann", raw["refund_id"], "approve")
+        )
+    # Started around the edge check (e.g. by hand with a stale token): the workflow refuses it.
+    async with running_worker(client, settings):
+        stale = ISSUER.sign(
+            "ann", raw["refund_id"], "request", now=datetime.now(UTC) - timedelta(hours=1)
+        )
+        handle = await client.start_workflow(
+            Refund.run,
+            RefundInput(request=raw, trust=trust_from(settings), request_assertion=stale),
+            id=f"refund:{raw['refund_id']}",
+            task_queue=settings.task_queue,
+        )
+        result = await handle.result()
+    assert "assertion: malformed assertion: it is empty" in str(unsigned.value)
+    assert "is to approve, not to request" in str(approval_token.value)
+    assert result.status is RefundStatus.REJECTED
+    assert result.reasons[0].startswith("requester not verified: assertion expired at")

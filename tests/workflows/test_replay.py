@@ -6,6 +6,7 @@ Re-record after an intentional, versioned change: `python -m tests.workflows.rec
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -36,3 +37,24 @@ async def test_saved_history_replays(path: Path) -> None:
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
+
+
+def test_a_refund_decided_by_signed_assertions_is_among_them() -> None:
+    """Its replay runs the verification again (the handler re-verifies, at the recorded time):
+    a change to how assertions are checked that alters a decision fails here."""
+    events = json.loads((HISTORIES / "refund:REC-S.json").read_text())["events"]
+    accepted = [
+        e["workflowExecutionUpdateAcceptedEventAttributes"]["acceptedRequest"]["input"]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"
+    ]
+    (update,) = [u for u in accepted if u["name"] == "approve"]
+    approval = json.loads(base64.b64decode(update["args"]["payloads"][0]["data"]))
+    assert approval["assertion"].count(".") == 2 and approval["by"] is None
+    patches = [
+        json.loads(base64.b64decode(p["data"]))["id"]
+        for e in events
+        if e["eventType"] == "EVENT_TYPE_MARKER_RECORDED"
+        for p in e["markerRecordedEventAttributes"]["details"]["patch-data"]["payloads"]
+    ]
+    assert "signed-approvals" in patches

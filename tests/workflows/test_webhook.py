@@ -13,9 +13,8 @@ from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker, serving
 from tests.workflows.helpers import eventually
-from tests.workflows.test_refund import posted_sale, refund, refund_settings
+from tests.workflows.test_refund import posted_sale, refund, refund_settings, request_refund
 from workers.ingress import build_app
-from workers.refunds import request_refund
 from workflows.refund import Refund, RefundStatus
 
 SECRET = "whsec_test_webhook"
