@@ -1055,6 +1055,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pos-port", type=int, default=8070)
     p.add_argument("--ingress-port", type=int, default=8080)
     p.add_argument("--gateway-port", type=int, default=8090)
+    p.add_argument("--codec-port", type=int, default=8081, help="the demo's codec server")
     p.add_argument("--fault-rate", type=float, default=0.05, help="Odoo faults injected (0-1)")
     p.set_defaults(func=cmd_demo)
     return parser
