@@ -25,6 +25,7 @@ from temporalio.api.history.v1 import History, HistoryEvent
 from temporalio.exceptions import ApplicationError
 
 from workers.cli import run
+from workers.client import connect
 from workers.codec import (
     ENCODING,
     ENV_KEYS,
@@ -50,6 +51,7 @@ from workers.codec_server import (
     load_token,
 )
 from workers.devserver import free_port, wait_for_port
+from workers.settings import TemporalSettings
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))
@@ -101,6 +103,15 @@ def test_no_key_configured_says_how_to_set_one() -> None:
         load_key_ring(EncryptionSettings(encryption_keys=None, encryption_keys_file=None))
     assert f"set {ENV_KEYS}=kid:base64key" in str(e.value)
     assert ENV_KEYS_FILE in str(e.value) and "retailflow keys new" in str(e.value)
+
+
+async def test_connect_refuses_without_a_key_before_dialling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(ENV_KEYS, "")
+    monkeypatch.setenv(ENV_KEYS_FILE, "")
+    with pytest.raises(EncryptionKeyError, match=r"^no payload encryption key: set "):
+        await connect(TemporalSettings(address="127.0.0.1:1"))  # nothing listens there
 
 
 def test_keys_from_a_file_written_for_its_owner_only(tmp_path: Path) -> None:
