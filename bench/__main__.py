@@ -64,6 +64,7 @@ from domain.sale import parse_sale
 from simulators.sales import day_of_sales, seed_catalogue
 from workers.audit import read_books
 from workers.client import connect
+from workers.codec import ENV_KEYS, ENV_KEYS_FILE, generate_key_line
 from workers.devserver import dev_server_command, free_port, stop, wait_for_port
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
@@ -767,6 +768,10 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    # The bench's own dev server, worker and clients share one encryption key made for the
+    # run (payloads are encrypted as in production: their cost is part of what is measured).
+    if not (os.environ.get(ENV_KEYS) or os.environ.get(ENV_KEYS_FILE)):
+        os.environ[ENV_KEYS] = generate_key_line("bench")
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--sales", type=int, default=300, help="sales posted by batched")
     parser.add_argument(

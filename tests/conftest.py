@@ -32,6 +32,7 @@ from simulators.odoo.concurrency import Concurrency
 from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
 from workers.client import connect
+from workers.codec import ENV_KEYS, ENV_KEYS_FILE, generate_key_line
 from workers.ingress import build_app
 from workers.settings import Settings, TemporalSettings
 from workers.worker import build_worker
@@ -39,6 +40,12 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 BIN = Path(sys.executable).parent
 RETAILFLOW = BIN / "retailflow"
+
+# Payloads are encrypted everywhere, as in production: one key per test session, set before any
+# fixture so every client, and every worker or CLI process a test spawns, shares it. The empty
+# file setting outranks one a developer's `.env` may hold.
+os.environ[ENV_KEYS] = generate_key_line("test-session")
+os.environ[ENV_KEYS_FILE] = ""
 
 
 @pytest_asyncio.fixture(scope="session")

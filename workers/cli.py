@@ -14,6 +14,8 @@ retailflow schedules apply|list|pause|unpause|trigger|backfill ...
 retailflow settlement run REGION DAY | close STORE DAY | payouts --from D --to D
 retailflow recon run|show|accept|repost STORE DAY ... | report DAY [--store S] [--format F]
 retailflow audit collect | export --from D --to D [--out F] [--mask] | verify FILE
+retailflow codec-server [--host H --port P --origin URL]  decrypt payloads for the Web UI
+retailflow keys new [--kid K]              print a new payload encryption key line
 retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
@@ -67,6 +69,7 @@ from domain.refund import RefundRejected, load_policy
 from domain.sale import SaleRefused
 from domain.validation import field_errors
 from workers.client import connect
+from workers.codec import EncryptionKeyError
 from workers.identity import (
     IdentityError,
     add_user,
@@ -927,6 +930,31 @@ async def cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def cmd_codec_server(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.codec import EncryptionKeyError
+    from workers.codec_server import DEFAULT_ORIGINS, CodecServerError, serve
+
+    origins = args.origin or list(DEFAULT_ORIGINS)
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise CliError(f"--origin {origin!r}: give scheme://host[:port], no path")
+    try:
+        await serve(args.host, args.port, origins, args.allow_ui_without_token)
+    except (CodecServerError, EncryptionKeyError) as e:
+        raise CliError(str(e)) from e
+    return 0
+
+
+async def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.codec import EncryptionKeyError, generate_key_line
+
+    try:
+        print(generate_key_line(args.kid))
+    except EncryptionKeyError as e:
+        raise CliError(f"--kid: {e}") from e
+    return 0
+
+
 async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from workers.demo import run_demo
 
@@ -1126,6 +1154,35 @@ def build_parser() -> argparse.ArgumentParser:
     cli_recon.add_parsers(sub)
     cli_audit.add_parsers(sub)
 
+    p = sub.add_parser(
+        "codec-server", help="decrypt payloads for the Web UI (Temporal's remote codec protocol)"
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8081)
+    p.add_argument(
+        "--origin",
+        action="append",
+        help="a Web UI origin allowed by CORS (repeat; default http://localhost:8233 and "
+        "http://127.0.0.1:8233)",
+    )
+    p.add_argument(
+        "--allow-ui-without-token",
+        action="store_true",
+        help="let the allowed UI origins in without the bearer token (the demo; loopback only)",
+    )
+    p.set_defaults(func=cmd_codec_server)
+
+    keys = sub.add_parser("keys", help="payload encryption keys").add_subparsers(
+        dest="action", required=True
+    )
+    p = keys.add_parser(
+        "new",
+        help="print a new key line: prepend it to RETAILFLOW_ENCRYPTION_KEYS[_FILE], keep the "
+        "old keys while histories they encrypted are retained",
+    )
+    p.add_argument("--kid", help="the key id (default: k + the UTC time)")
+    p.set_defaults(func=cmd_keys_new)
+
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.add_argument("--keep-running", action="store_true", help="leave everything up afterwards")
     p.add_argument("--per-store", type=int, default=60, help="sales per store")
@@ -1135,6 +1192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pos-port", type=int, default=8070)
     p.add_argument("--ingress-port", type=int, default=8080)
     p.add_argument("--gateway-port", type=int, default=8090)
+    p.add_argument("--codec-port", type=int, default=8081, help="the demo's codec server")
     p.add_argument("--fault-rate", type=float, default=0.05, help="Odoo faults injected (0-1)")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -1168,7 +1226,7 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     try:
         code: int = asyncio.run(args.func(args, settings))
-    except CliError as e:
+    except (CliError, EncryptionKeyError) as e:
         print(f"retailflow: {e}", file=sys.stderr)
         code = EXIT_REFUSED
     except Outcome as e:

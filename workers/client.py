@@ -1,4 +1,5 @@
-"""The one Temporal client factory: data converter, tracing, TLS. Worker, CLI and tests use it."""
+"""The one Temporal client factory: data converter (with payload encryption), tracing, TLS.
+Worker, CLI and tests use it."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from workers.codec import KeyRing, data_converter, load_key_ring
 from workers.settings import TemporalSettings
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 
-async def connect(settings: TemporalSettings | None = None) -> Client:
+async def connect(
+    settings: TemporalSettings | None = None, *, keys: KeyRing | None = None
+) -> Client:
+    """A client whose payloads are encrypted with `keys` (default: the configured ones,
+    RETAILFLOW_ENCRYPTION_KEYS[_FILE]). No key configured: EncryptionKeyError, saying how to
+    set one, before any connection is made."""
     settings = settings or TemporalSettings()
+    keys = keys or load_key_ring()
     tls: TLSConfig | bool = settings.tls or bool(settings.api_key)
     if settings.tls_cert and settings.tls_key:
         tls = TLSConfig(
@@ -30,7 +37,7 @@ async def connect(settings: TemporalSettings | None = None) -> Client:
         namespace=settings.namespace,
         api_key=settings.api_key,
         tls=tls,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(keys),
         interceptors=[TracingInterceptor()],
     )
 

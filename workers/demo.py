@@ -9,6 +9,10 @@ The stores' POS rings the day up in its journal and the gateway charges its card
 `schedules apply` (deploy/settlement.toml) the day is settled now, its reconciliation report
 shows that one difference, and ops repost the sale from the POS's copy until the store-day is
 Reconciled. Everything lives under `.demo/`.
+
+Payloads are encrypted as in production, under a key the demo makes on each run
+(`.demo/encryption.keys`, mode 0600); its codec server (127.0.0.1 only, letting the Web UI's
+origin in without a token) shows them decrypted in the Web UI.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from workers.audit import OdooBooks, StoreBooks, read_books
 from workers.cli_recon import render_table
 from workers.cli_settlement import start_settlement
 from workers.client import connect, ensure_search_attributes
+from workers.codec import ENV_KEYS, ENV_KEYS_FILE, EncryptionSettings, load_key_ring, write_key_file
 from workers.devserver import dev_server_command, port_in_use, wait_for_port
 from workers.identity import Issuer, User, add_user, load_issuer, new_key
 from workers.refunds import request_refund
@@ -103,6 +108,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         (args.pos_port, "--pos-port"),
         (args.ingress_port, "--ingress-port"),
         (args.gateway_port, "--gateway-port"),
+        (args.codec_port, "--codec-port"),
     ):
         if port_in_use(port):
             print(
@@ -113,14 +119,21 @@ async def run_demo(args: argparse.Namespace) -> int:
             return 2
     shutil.rmtree(ROOT, ignore_errors=True)
     ROOT.mkdir()
+    # The demo's own key: every process it starts reads it from this file.
+    key_file = write_key_file(ROOT.resolve() / "encryption.keys", kid="demo")
+    keys = load_key_ring(
+        EncryptionSettings(encryption_keys=None, encryption_keys_file=str(key_file))
+    )
+    keyed = {k: v for k, v in os.environ.items() if k != ENV_KEYS} | {ENV_KEYS_FILE: str(key_file)}
+    codec_url = f"http://127.0.0.1:{args.codec_port}"
     procs: list[subprocess.Popen[bytes]] = []
     log = (ROOT / "processes.log").open("ab")
     try:
-        print("starting Temporal, the Odoo 17 emulator, the POS and gateway simulators, a worker")
-        print("and the ingress (logs in .demo/processes.log)")
+        print("starting Temporal and its Web UI's codec server, the Odoo 17 emulator, the POS and")
+        print("gateway simulators, a worker and the ingress (logs in .demo/processes.log)")
 
-        def spawn(cmd: list[str], port: int, what: str) -> None:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=log))
+        def spawn(cmd: list[str], port: int, what: str, env: dict[str, str] | None = None) -> None:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
             wait_for_port(port, procs[-1], what)
 
         def simulator(name: str, port: int, *extra: str) -> list[str]:
@@ -136,9 +149,21 @@ async def run_demo(args: argparse.Namespace) -> int:
             ]
 
         spawn(
-            dev_server_command(args.temporal_port, args.ui_port, ROOT / "temporal.sqlite"),
+            dev_server_command(
+                args.temporal_port, args.ui_port, ROOT / "temporal.sqlite", codec_url
+            ),
             args.temporal_port,
             "the Temporal dev server",
+        )
+        retailflow = str(Path(sys.executable).parent / "retailflow")
+        ui_origins = [f"http://{host}:{args.ui_port}" for host in ("localhost", "127.0.0.1")]
+        spawn(
+            [retailflow, "codec-server", "--port", str(args.codec_port)]
+            + [arg for origin in ui_origins for arg in ("--origin", origin)]
+            + ["--allow-ui-without-token"],
+            args.codec_port,
+            "the codec server",
+            keyed,
         )
         spawn(simulator("odoo", args.odoo_port), args.odoo_port, "the Odoo emulator")
         spawn(
@@ -194,10 +219,10 @@ async def run_demo(args: argparse.Namespace) -> int:
             temporal=TemporalSettings(address=address),
             **_demo_identity(ROOT / "identity"),
         )
-        client = await connect(settings.temporal)
+        client = await connect(settings.temporal, keys=keys)
         await ensure_search_attributes(client)
         env = {
-            **os.environ,
+            **keyed,
             "TEMPORAL_ADDRESS": address,
             "RETAILFLOW_ODOO_URL": settings.odoo_url,
             "RETAILFLOW_POS_URL": settings.pos_url,
@@ -210,7 +235,6 @@ async def run_demo(args: argparse.Namespace) -> int:
             "RETAILFLOW_USERS_FILE": settings.users_file or "",
             "RETAILFLOW_APPROVAL_PUBLIC_KEYS": settings.approval_public_keys or "",
         }
-        retailflow = str(Path(sys.executable).parent / "retailflow")
         procs.append(subprocess.Popen([retailflow, "worker"], env=env, stdout=log, stderr=log))
         procs.append(subprocess.Popen([retailflow, "ingress"], env=env, stdout=log, stderr=log))
         wait_for_port(args.ingress_port, procs[-1], "the ingress")
@@ -270,6 +294,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
             '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
+            f"\n  payloads are encrypted; the UI shows them decrypted by the codec server at "
+            f"{codec_url}"
+            f"\n  the CLI against the demo: export {ENV_KEYS_FILE}={key_file}"
         )
         print("  rollout commands sent to a store: retailflow price-rollout commands --store S002")
         if args.keep_running:

@@ -35,7 +35,10 @@ def temporal_binary() -> str:
     return found
 
 
-def dev_server_command(port: int, ui_port: int | None, db_file: Path | None) -> list[str]:
+def dev_server_command(
+    port: int, ui_port: int | None, db_file: Path | None, codec_endpoint: str | None = None
+) -> list[str]:
+    """`codec_endpoint`: the codec server the Web UI calls to show payloads decrypted."""
     cmd = [
         temporal_binary(),
         "server",
@@ -52,6 +55,8 @@ def dev_server_command(port: int, ui_port: int | None, db_file: Path | None) -> 
         "frontend.namespaceCount=5000",
     ]
     cmd += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    if ui_port and codec_endpoint:
+        cmd += ["--ui-codec-endpoint", codec_endpoint]
     if db_file is not None:
         cmd += ["--db-filename", str(db_file)]
         cmd += ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]

@@ -174,13 +174,14 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _digest_of(client: Client, schedule: Schedule) -> str | None:
+async def _digest_of(client: Client, schedule: Schedule) -> str | None:
     action = schedule.action
     if not isinstance(action, ScheduleActionStartWorkflow) or not action.memo:
         return None
     value = action.memo.get(DIGEST)
     if isinstance(value, Payload):
-        value = client.data_converter.payload_converter.from_payloads([value])[0]
+        # Described back as stored: encrypted, so through the codec too.
+        value = (await client.data_converter.decode([value]))[0]
     return str(value) if value is not None else None
 
 
@@ -196,7 +197,7 @@ async def apply(client: Client, config: SettlementSchedule, task_queue: str) -> 
             pass
         handle = client.get_schedule_handle(schedule_id)
         current = (await handle.describe()).schedule
-        if _digest_of(client, current) == _digest_of(client, schedule):
+        if await _digest_of(client, current) == await _digest_of(client, schedule):
             out.append(Applied(schedule_id, "unchanged"))
             continue
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from activities.gateway_client import GatewayClient
@@ -33,6 +33,7 @@ from tests.workflows.helpers import sales_for
 from tests.workflows.test_reconciliation import unreconciled_then_resolved
 from workers.cli_settlement import start_settlement
 from workers.client import connect
+from workers.codec import decode_message
 from workers.ingress import build_app
 from workers.refunds import request_refund
 from workers.rollouts import start_rollout
@@ -110,10 +111,19 @@ async def recording(**overrides: object) -> AsyncIterator[Stack]:
         await env.shutdown()
 
 
+async def in_clear(client: Client, history: WorkflowHistory) -> None:
+    """Saved decrypted: the session's key is thrown away, and replay reads clear payloads."""
+    codec = client.data_converter.payload_codec
+    assert codec is not None
+    for event in history.events:
+        await decode_message(event, codec)
+
+
 async def save(client: Client, *workflow_ids: str) -> None:
     OUT.mkdir(exist_ok=True)
     for wf_id in workflow_ids:
         history = await client.get_workflow_handle(wf_id).fetch_history()
+        await in_clear(client, history)
         (OUT / f"{wf_id}.json").write_text(history.to_json())
         print("saved", wf_id)
 
@@ -280,6 +290,7 @@ async def main() -> None:
                 recon.id,
             ]:
                 history = await client.get_workflow_handle(wf_id).fetch_history()
+                await in_clear(client, history)
                 (OUT / f"{wf_id}.json").write_text(history.to_json())
                 print("saved", wf_id)
     ingress.should_exit = True

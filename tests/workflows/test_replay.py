@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from workers.codec import data_converter, load_key_ring
 from workers.worker import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -34,7 +34,8 @@ def test_histories_cover_every_workflow() -> None:
 @pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
 async def test_saved_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    # The production converter: recorded histories are in clear, and pass through its codec.
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=data_converter(load_key_ring()))
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
 

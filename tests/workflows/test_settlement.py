@@ -14,7 +14,6 @@ from temporalio import activity
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,6 +25,7 @@ from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from tests.conftest import running_worker, settings_for
 from tests.workflows.helpers import a_day_with_problems, sales_for
+from workers.codec import data_converter, load_key_ring
 from workers.submit import Mode, submit_many, wait_until_settled
 from workflows.reconciliation import Reconciliation, reconciliation_workflow_id
 from workflows.search_attributes import ALL
@@ -114,7 +114,7 @@ async def test_a_close_whose_sales_never_settle_ends_at_its_timeout_and_says_so(
 
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(load_key_ring()),
     ) as env:
         # The test server has no ListSearchAttributes, but registers them when asked.
         await env.client.operator_service.add_search_attributes(
