@@ -23,6 +23,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker, settings_for
+from tests.identities import ISSUER
 from workers.client import connect
 from workers.codec import (
     KEY_ID,
@@ -67,7 +68,9 @@ async def test_sale_and_refund_histories_hold_no_personal_data_in_clear(
     gateway: Gateway,
     store_id: str,
 ) -> None:
-    settings = settings_for(odoo_emulator, temporal_address, gateway_api_base=gateway.url)
+    settings = settings_for(
+        odoo_emulator, temporal_address, gateway_api_base=gateway.url, **ISSUER.trusted()
+    )
     sale = {
         "store_id": store_id,
         "txn_id": "T1",
@@ -91,7 +94,9 @@ async def test_sale_and_refund_histories_hold_no_personal_data_in_clear(
             "reason": COMMENT,
             "requested_by": STAFF,
         }
-        request, handle, _ = await request_refund(client, settings, raw)
+        # The requester's name travels in the signed request assertion.
+        assertion = ISSUER.request(raw, "cashier-7", name=STAFF)
+        request, handle, _ = await request_refund(client, settings, raw, assertion)
         refund = await handle.result()
     assert [settled[s.workflow_id].status for s in subs] == [SaleStatus.POSTED, SaleStatus.REJECTED]
     assert refund.status is RefundStatus.REFUNDED and refund.amount == Decimal("5.00")
