@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -174,7 +175,9 @@ async def main() -> None:
     fleet.start(port=0)
     ingress = uvicorn.Server(
         uvicorn.Config(
-            build_app(settings.model_copy(update={"pos_secrets": {"pos-main": "rec"}}), client),
+            build_app(
+                settings.model_copy(update={"pos_secrets": {"pos-main": SecretStr("rec")}}), client
+            ),
             host="127.0.0.1",
             port=0,
             log_level="warning",
