@@ -12,6 +12,7 @@ retailflow refund request|approve|reject|retry|resolved|list|show ...
 retailflow schedules apply|list|pause|unpause|trigger|backfill ...
 retailflow settlement run REGION DAY | close STORE DAY | payouts --from D --to D
 retailflow recon run|show|accept|repost STORE DAY ... | report DAY [--store S] [--format F]
+retailflow audit collect | export --from D --to D [--out F] [--mask] | verify FILE
 retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales
@@ -1019,10 +1020,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_refund_show)
 
     # These import this module: loaded once it is complete.
-    from workers import cli_recon, cli_schedules
+    from workers import cli_audit, cli_recon, cli_schedules
 
     cli_schedules.add_parsers(sub)
     cli_recon.add_parsers(sub)
+    cli_audit.add_parsers(sub)
 
     p = sub.add_parser("demo", help="run the demo on the embedded default")
     p.add_argument("--keep-running", action="store_true", help="leave everything up afterwards")

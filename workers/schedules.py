@@ -2,7 +2,9 @@
 
 `apply` creates or updates them idempotently: one `settlement-daily-{region}` per region (at
 the region's `close_at`, in its time zone, starting `DailySettlement`) and
-`gateway-settlement-daily` (starting `GatewaySettlement` over the last days' payouts).
+`gateway-settlement-daily` (starting `GatewaySettlement` over the last days' payouts), and
+`audit-trail` (starting `AuditTrail` every 15 minutes, whatever the file says: the audit log is
+filled from histories before their retention ends, docs/security.md "Audit trail").
 Applying the same file twice leaves one schedule each, unchanged; a region removed from the
 file loses its schedule.
 
@@ -31,6 +33,7 @@ from temporalio.client import (
     ScheduleBackfill,
     ScheduleCalendarSpec,
     ScheduleHandle,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
@@ -42,12 +45,17 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.schedule import RegionSchedule, SettlementSchedule
+from workflows.audit_trail import AUDIT_TRAIL_ID, AuditTrail, AuditTrailInput
 from workflows.gateway_settlement import GatewaySettlement, GatewaySettlementInput
 from workflows.settlement import DailySettlement, SettlementInput
 
 PREFIX = "settlement-daily-"
 GATEWAY_SCHEDULE = "gateway-settlement-daily"
-MANAGED = (PREFIX, GATEWAY_SCHEDULE)
+AUDIT_SCHEDULE = AUDIT_TRAIL_ID
+MANAGED = (PREFIX, GATEWAY_SCHEDULE, AUDIT_SCHEDULE)
+# Far below the namespace's retention (24 h on the dev server): every closed workflow's history
+# is read several times over before it is deleted.
+AUDIT_EVERY = timedelta(minutes=15)
 
 
 @dataclass
@@ -127,9 +135,32 @@ def gateway_schedule(config: SettlementSchedule, task_queue: str) -> Schedule:
     )
 
 
+def audit_schedule(task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            AuditTrail.run,
+            AuditTrailInput(),
+            id=AUDIT_TRAIL_ID,
+            task_queue=task_queue,
+            memo={DIGEST: _digest("audit", AUDIT_EVERY.total_seconds(), task_queue)},
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=AUDIT_EVERY)]),
+        policy=SchedulePolicy(
+            # A run collects everything since the log's cursor: one that is still going covers
+            # the next fire, and one catch-up run after an outage covers all that was missed.
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(hours=1),
+        ),
+        state=ScheduleState(
+            note="the audit log filled from workflow histories, before their retention ends"
+        ),
+    )
+
+
 def schedules_for(config: SettlementSchedule, task_queue: str) -> dict[str, Schedule]:
     out = {r.schedule_id: region_schedule(r, config, task_queue) for r in config.region}
     out[GATEWAY_SCHEDULE] = gateway_schedule(config, task_queue)
+    out[AUDIT_SCHEDULE] = audit_schedule(task_queue)
     return out
 
 

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
     # non-loopback Odoo or gateway, unless this is set.
     allow_default_credentials: bool = False
 
+    # The audit log (append-only SQLite): the worker's AuditTrail collector writes it and
+    # `retailflow audit export` reads it, so both need the same file.
+    audit_db: str = "var/audit.db"
+    # The key of `--mask` exports' pseudonyms (at least 16 bytes), or a file holding it; unset:
+    # a random key per export (pseudonyms then do not match across exports).
+    masking_key: SecretStr | None = None
+    masking_key_file: str | None = None
+
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
     @model_validator(mode="before")

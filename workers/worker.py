@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
+from activities.audit_trail import AuditTrailActivities
 from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
 from activities.odoo import odoo_activities
@@ -24,6 +25,7 @@ from domain.posting import PostingProfile, load_profile
 from workers.client import connect, ensure_search_attributes
 from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
+from workflows.audit_trail import AuditTrail
 from workflows.gateway_settlement import GatewaySettlement
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
@@ -46,6 +48,7 @@ WORKFLOWS = [
     DailySettlement,
     GatewaySettlement,
     Reconciliation,
+    AuditTrail,
 ]
 
 
@@ -66,6 +69,7 @@ def build_worker(
     settlement = SettlementActivities(gateway)
     day_close = DayCloseActivities(client)
     recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
+    audit = AuditTrailActivities(settings.audit_db)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -90,6 +94,7 @@ def build_worker(
             recon.reconcile_store_day,
             recon.odoo_day_totals,
             recon.pos_sale,
+            audit.collect_audit_events,
         ],
         activity_executor=executor,
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -38,6 +39,7 @@ from workers.rollouts import start_rollout
 from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
+from workflows.audit_trail import AuditTrail, AuditTrailInput
 from workflows.refund import Approval, Refund, RefundStatus
 from workflows.sale_posting import posting_workflow_id
 from workflows.sale_refunds import sale_refunds_workflow_id
@@ -298,9 +300,29 @@ async def reconciliation_only() -> None:
         await save(st.client, recon.id)
 
 
+async def main_audit() -> None:
+    """The audit trail collected once over two sales (`... record_histories audit`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        async with recording(audit_db=f"{tmp}/audit.db") as st:
+            posted = await submit_many(
+                st.client, st.settings, sales_for("AUD", 2), Mode.PER_SALE, "rec"
+            )
+            await wait_until_settled(st.client, posted, timedelta(seconds=60))
+            result = await st.client.execute_workflow(
+                AuditTrail.run,
+                AuditTrailInput(scope=f'TaskQueue = "{st.settings.task_queue}"'),
+                id="audit-trail:rec",
+                task_queue=st.settings.task_queue,
+            )
+            print("audit trail:", result.events, "events of", result.workflows, "workflows")
+            await save(st.client, "audit-trail:rec")
+
+
 if __name__ == "__main__":
     which = sys.argv[1:]
-    if which == ["settlement"]:
+    if which == ["audit"]:
+        asyncio.run(main_audit())
+    elif which == ["settlement"]:
         asyncio.run(main_settlement())
     elif which == ["close"]:
         asyncio.run(main_close())

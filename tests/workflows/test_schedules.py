@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest_asyncio
@@ -50,9 +50,14 @@ async def test_apply_is_idempotent_and_keeps_what_ops_set(client: Client, region
     assert {(a.schedule_id, a.change) for a in first} == {
         (sid, "created"),
         ("gateway-settlement-daily", "created"),
+        # The audit log's collector, whatever the file says.
+        ("audit-trail", "created"),
     }
     assert {a.change for a in again} == {"unchanged"}
-    assert await schedules.managed_ids(client) == ["gateway-settlement-daily", sid]
+    assert await schedules.managed_ids(client) == ["audit-trail", "gateway-settlement-daily", sid]
+    audit = await schedules.describe(client, "audit-trail")
+    gaps = {b - a for a, b in zip(audit.next_runs, audit.next_runs[1:], strict=False)}
+    assert gaps == {timedelta(minutes=15)}
 
     # Fires at 02:00 Berlin time: 01:00 UTC in winter.
     view = await schedules.describe(client, sid)
@@ -162,7 +167,11 @@ async def test_schedules_from_the_cli_and_its_refusals(
     sid = f"settlement-daily-{region}"
     assert applied.returncode == 0, applied.stderr
     assert f"{sid}: created" in applied.stdout
-    assert again.stdout.splitlines() == [f"{sid}: unchanged", "gateway-settlement-daily: unchanged"]
+    assert again.stdout.splitlines() == [
+        f"{sid}: unchanged",
+        "gateway-settlement-daily: unchanged",
+        "audit-trail: unchanged",
+    ]
     # 01:30 in New York is 06:30 UTC in winter.
     assert f"{sid}  active" in listed.stdout and "T06:30" in listed.stdout
     assert paused.returncode == 0 and (await schedules.describe(client, sid)).paused
