@@ -322,6 +322,22 @@ def test_the_ingress_refuses_a_bad_callers_file_in_one_line_exit_2(tmp_path: Pat
     assert "callers[0].id: is required" in line
 
 
+def test_the_cli_refuses_a_store_that_would_change_a_visibility_query() -> None:
+    env = {**os.environ, "TEMPORAL_ADDRESS": "127.0.0.1:9"}
+    done = subprocess.run(
+        [str(BIN / "retailflow"), "sale", "exceptions", "--store", 'S1" OR StoreId != "x'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "retailflow: --store: 'S1\" OR StoreId != \"x' holds a quote, backslash or control "
+        "character"
+    ]
+
+
 # -- edge limits ---------------------------------------------------------------------------
 
 

@@ -191,6 +191,10 @@ async def test_an_under_scoped_caller_or_another_store_is_403_and_starts_nothing
         read_by_reader = await ingress.http.get(
             f"/v1/sales/{store_id}/NOPE", headers={"Authorization": f"Bearer {READER}"}
         )
+        # A store id that would break out of the ledger lookup's visibility query.
+        quoted_store = await ingress.http.get(
+            '/v1/sales/S1" OR "x/X0000', headers={"Authorization": f"Bearer {READER}"}
+        )
 
     assert reader_posts.status_code == 403
     assert reader_posts.json() == {
@@ -206,6 +210,7 @@ async def test_an_under_scoped_caller_or_another_store_is_403_and_starts_nothing
     assert accepted.status_code == 202
     assert await ingress.started(store_id, mine["txn_id"])
     assert read_by_reader.status_code == 404  # let in: no such sale
+    assert quoted_store.status_code == 404  # looked up by its own id only, not by a query
     logged = [r.getMessage() for r in caplog.records if r.name == "retailflow.ingress"]
     assert (
         "refused POST /v1/sales from 127.0.0.1: caller 'reader': scope sales:write required"
