@@ -8,8 +8,7 @@ authenticated caller (workers/auth.py; docs/security.md, "Callers and scopes"): 
 given: 403. Each refusal is logged (peer, caller, route, reason) and nothing is started.
 
 POST /v1/sales[?mode=per-sale|batched|summary]   body: one sale (the JSON contract in the README)
-    scope sales:write
-POST /v1/sales[?mode=per-sale|batched|summary]   body: one sale (the JSON contract in the README)
+  (scope sales:write)
   202 {"status": "accepted"|"queued", "workflow_id": ...}
   200 {"status": "duplicate", "workflow_id": ...}      the sale already has a workflow
   422 {"status": "rejected", "workflow_id": ..., "errors": [{"field", "message"}]}
@@ -192,7 +191,8 @@ def _peer(request: Request) -> str:
 
 
 def _route(request: Request) -> str:
-    return f"{request.method} {request.url.path[:200]}"
+    # Escaped: a path can carry line breaks (%0A) that would forge log lines.
+    return f"{request.method} {repr(request.url.path[:200])[1:-1]}"
 
 
 def _unauthorized(request: Request, refused: Refused) -> JSONResponse:
