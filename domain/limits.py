@@ -13,7 +13,10 @@ The limits (documented in the README):
 - JSON nesting: at most 16 levels (`MAX_JSON_DEPTH`; a sale needs 3);
 - store, txn, refund and rollout ids: at most 64 characters (`MAX_ID_LENGTH`);
 - money (unit prices, payments, refund amounts, rollout prices): below 10^9 (`MAX_AMOUNT`);
-- quantities: below 10^6 (`MAX_QTY`).
+- quantities: below 10^6 (`MAX_QTY`);
+- a sale: at most 500 lines and 20 payments (`MAX_SALE_LINES`, `MAX_SALE_PAYMENTS`);
+- an id put in a visibility query: no quote, backslash or control character
+  (`visibility_literal`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ MAX_JSON_DEPTH = 16
 MAX_ID_LENGTH = 64
 MAX_AMOUNT = Decimal(10) ** 9
 MAX_QTY = Decimal(10) ** 6
+MAX_SALE_LINES = 500
+MAX_SALE_PAYMENTS = 20
 # An integer with more digits than this is read as a Decimal (Python refuses to parse ints of
 # more than 4300 digits, and a number that long is refused by the magnitude limits anyway).
 _INT_DIGITS = 18
@@ -119,3 +124,28 @@ def oversized_ids(
         for f in fields
         if isinstance(v := raw.get(f), str) and len(v.strip()) > MAX_ID_LENGTH
     ]
+
+
+def oversized_lists(raw: Any) -> list[tuple[str, str]]:
+    """The lists of a raw sale longer than a sale may have: (field, message) pairs."""
+    if not isinstance(raw, dict):
+        return []
+    return [
+        (f, f"at most {limit} {f}, got {len(v)}")
+        for f, limit in (("lines", MAX_SALE_LINES), ("payments", MAX_SALE_PAYMENTS))
+        if isinstance(v := raw.get(f), list) and len(v) > limit
+    ]
+
+
+_UNSAFE_IN_QUERY = re.compile(r"[\"'\\\x00-\x1f\x7f]")
+
+
+def visibility_literal(value: str, what: str = "id") -> str:
+    """`value` as a quoted string of a Temporal visibility query. Raises ValueError, naming
+    `what`, for a value that could change the query's meaning: a quote, a backslash, a control
+    character, empty, or longer than an id may be."""
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{what}: must be 1 to {MAX_ID_LENGTH} characters, got {len(value)}")
+    if _UNSAFE_IN_QUERY.search(value):
+        raise ValueError(f"{what}: {value[:70]!r} holds a quote, backslash or control character")
+    return f'"{value}"'

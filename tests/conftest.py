@@ -4,10 +4,14 @@ Odoo emulator per session; a fresh task queue and worker per test."""
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +35,10 @@ from simulators.odoo import OdooEmulator
 from simulators.odoo.concurrency import Concurrency
 from simulators.pos import PosPlatform
 from simulators.sales import seed_catalogue
+from workers.auth import token_sha256
 from workers.client import connect
 from workers.codec import ENV_KEYS, ENV_KEYS_FILE, generate_key_line
-from workers.ingress import build_app
+from workers.ingress import build_app, server_config
 from workers.settings import Settings, TemporalSettings
 from workers.worker import build_worker
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -135,9 +140,32 @@ def odoo(odoo_emulator: OdooEmulator) -> odoorpc.ODOO:
     return odoo_rpc(odoo_emulator)
 
 
+# The ingress's caller in tests: a POS platform holding every scope, by bearer token (the
+# platform `pos-main` signs its confirmations with SECRET, through RETAILFLOW_POS_SECRETS).
+TEST_TOKEN = "test-pos-token"
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
+
+
+@functools.cache
+def session_callers_file() -> Path:
+    """The callers file every test's settings name (written once per session)."""
+    folder = Path(tempfile.mkdtemp(prefix="retailflow-callers-"))
+    atexit.register(shutil.rmtree, folder, True)
+    path = folder / "callers.toml"
+    path.write_text(
+        "[[callers]]\n"
+        'id = "test-pos"\n'
+        'scopes = ["sales:write", "sales:read", "confirmations:write"]\n'
+        "[[callers.credentials]]\n"
+        f'token_sha256 = "{token_sha256(TEST_TOKEN)}"\n'
+    )
+    return path
+
+
 def settings_for(emu: OdooEmulator, temporal_address: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        "callers_file": session_callers_file(),
         "odoo_url": f"http://127.0.0.1:{emu.port}",
         "odoo_timeout_s": 10.0,
         "batch_max_age_s": 1.0,
@@ -157,7 +185,9 @@ def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         "RETAILFLOW_ODOO_TIMEOUT_S": str(settings.odoo_timeout_s),
         "RETAILFLOW_BATCH_SIZE": str(settings.batch_size),
         "RETAILFLOW_POS_URL": settings.pos_url,
-        "RETAILFLOW_POS_SECRETS": json.dumps(settings.pos_secrets),
+        "RETAILFLOW_POS_SECRETS": json.dumps(
+            {k: v.get_secret_value() for k, v in settings.pos_secrets.items()}
+        ),
     }
     with log.open("ab") as out:
         return subprocess.Popen([str(RETAILFLOW), "worker"], env=env, stdout=out, stderr=out)
@@ -202,8 +232,8 @@ def pos() -> Iterator[PosPlatform]:
 async def serving(settings: Settings, client: Client) -> AsyncIterator[str]:
     """The real ingress over HTTP (stores and the gateway call it back); its base URL."""
     server = uvicorn.Server(
-        uvicorn.Config(
-            build_app(settings, client=client), host="127.0.0.1", port=0, log_level="warning"
+        server_config(
+            build_app(settings, client=client), settings, "127.0.0.1", 0, log_level="warning"
         )
     )
     task = asyncio.create_task(server.serve())

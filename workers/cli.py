@@ -55,7 +55,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.approval import Action
 from domain.ids import BadIdPart
-from domain.limits import MAX_AMOUNT, MAX_ID_LENGTH, LimitExceeded, MalformedJson, load_json
+from domain.limits import (
+    MAX_AMOUNT,
+    MAX_ID_LENGTH,
+    LimitExceeded,
+    MalformedJson,
+    load_json,
+    visibility_literal,
+)
 from domain.posting import load_profile
 from domain.pricing import (
     RolloutRejected,
@@ -68,6 +75,7 @@ from domain.pricing import (
 from domain.refund import RefundRejected, load_policy
 from domain.sale import SaleRefused
 from domain.validation import field_errors
+from workers.auth import load_callers
 from workers.client import connect
 from workers.codec import EncryptionKeyError
 from workers.identity import (
@@ -80,7 +88,7 @@ from workers.identity import (
 )
 from workers.refunds import first_verdict, request_refund
 from workers.rollouts import start_rollout, store_commands, validation_verdict
-from workers.settings import Settings, load_settings
+from workers.settings import Settings, load_settings, refuse_unsafe_credentials
 from workers.submit import (
     Mode,
     Submission,
@@ -342,13 +350,25 @@ async def cmd_sale_decide(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _store_literal(store: str | None) -> str | None:
+    """--store as a quoted visibility-query string (None when not given); CliError when it
+    could change the query."""
+    if store is None:
+        return None
+    try:
+        return visibility_literal(store, "--store")
+    except ValueError as e:
+        raise CliError(str(e)) from e
+
+
 async def cmd_sale_exceptions(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store_literal(args.store)
     client = await _client(settings)
     query = (
         'WorkflowType = "SalePosting" AND RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
     )
-    if args.store:
-        query += f' AND StoreId = "{args.store}"'
+    if store:
+        query += f" AND StoreId = {store}"
     n = 0
     async for wf in client.list_workflows(query, limit=args.limit):
         handle = client.get_workflow_handle_for(SalePosting.run, wf.id, run_id=wf.run_id)
@@ -359,8 +379,8 @@ async def cmd_sale_exceptions(args: argparse.Namespace, settings: Settings) -> i
         n += 1
     print(f"{n} sales in the exception inbox")
     ledgers = 'WorkflowType = "StoreLedger" AND RetailStatus = "NeedsAttention"'
-    if args.store:
-        ledgers += f' AND StoreId = "{args.store}"'
+    if store:
+        ledgers += f" AND StoreId = {store}"
     parked = 0
     async for wf in client.list_workflows(ledgers, limit=args.limit):
         ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
@@ -635,6 +655,7 @@ async def cmd_rollout_commands(args: argparse.Namespace, settings: Settings) -> 
     problem = store_id_problem(args.store)
     if problem:
         raise CliError(f"--store: {problem}")
+    _store_literal(args.store)
     if args.limit < 1:
         raise CliError(f"--limit: {args.limit} is not a positive number of rollouts")
     client = await _client(settings)
@@ -913,9 +934,21 @@ def _check_config_files(settings: Settings) -> None:
         raise CliError(str(e)) from e
 
 
+def _check_credentials(settings: Settings, callers: bool = False) -> None:
+    """Default or live credentials where they must not be used, or a callers file that does
+    not load: one line and exit code 2 before anything starts."""
+    try:
+        refuse_unsafe_credentials(settings)
+        if callers:
+            load_callers(settings.callers_file, settings.pos_secrets)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+
+
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from workers.worker import run_worker
 
+    _check_credentials(settings)
     _check_config_files(settings)
     await run_worker(settings)
     return 0
@@ -924,6 +957,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
     from workers.ingress import serve
 
+    _check_credentials(settings, callers=True)
     await serve(
         settings, host=args.host or settings.ingress_host, port=args.port or settings.ingress_port
     )

@@ -32,6 +32,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 import workers.cli as cli
 from domain.ids import BadIdPart
+from domain.limits import visibility_literal
 from domain.reconciliation import ReconReport, ReconStatus
 from workers.settings import Settings
 from workflows.reconciliation import (
@@ -78,6 +79,10 @@ def _store(text: str) -> str:
     store = text.strip()
     if not store or ":" in store or any(c.isspace() for c in store) or len(store) > 64:
         raise argparse.ArgumentTypeError(f"{text!r} is not a store id")
+    try:
+        visibility_literal(store, "store")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a store id: {e}") from None
     return store
 
 
@@ -250,7 +255,7 @@ async def day_reports(client: Client, day: date, store: str | None) -> list[Reco
     """The day's reports, one per store (its latest run), in store order."""
     query = f'WorkflowType = "Reconciliation" AND BusinessDay = "{day.isoformat()}"'
     if store:
-        query += f' AND StoreId = "{store}"'
+        query += f" AND StoreId = {visibility_literal(store, 'store')}"
     latest: dict[str, tuple[datetime, str, str | None]] = {}
     async for wf in client.list_workflows(query):
         seen = latest.get(wf.id)

@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,7 @@ from domain.schedule import RegionSchedule, SettlementSchedule, load_schedule
 from simulators.sales import day_of_sales, seed_catalogue
 from workers import schedules
 from workers.audit import OdooBooks, StoreBooks, read_books
+from workers.auth import token_sha256
 from workers.cli_recon import render_table
 from workers.cli_settlement import start_settlement
 from workers.client import connect, ensure_search_attributes
@@ -72,7 +74,6 @@ from workflows.settlement import DailySettlement, SettlementInput
 from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
-POS_SECRET = "demo-secret"
 WEBHOOK_SECRET = "whsec_retailflow"
 STORES = ("S001", "S002", "S003")
 # Each store's configured posting mode: the three ways to book sales, side by side.
@@ -81,6 +82,29 @@ MODES = {"S001": Mode.PER_SALE, "S002": Mode.SUMMARY, "S003": Mode.BATCHED}
 STORE_TZ = timezone(td(hours=-5))
 # The settlement schedule the demo applies (and README shows).
 SCHEDULE_FILE = Path(__file__).resolve().parents[1] / "deploy" / "settlement.toml"
+
+
+def write_callers(root: Path) -> tuple[str, Path]:
+    """The demo's own callers file, with credentials made for this run: the POS platform
+    `pos-main` signs its confirmations with a fresh HMAC secret, and holds a bearer token for
+    posting and reading sales (in `pos-main.token`, to try the ingress with curl). Returns the
+    secret (for the POS simulator) and the file."""
+    secret, token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    for name, value in (("pos-main.secret", secret), ("pos-main.token", token)):
+        (root / name).write_text(value + "\n")
+        (root / name).chmod(0o600)
+    path = root / "callers.toml"
+    path.write_text(
+        "# Written by `make demo` for this run only (docs/security.md).\n"
+        "[[callers]]\n"
+        'id = "pos-main"\n'
+        'scopes = ["sales:write", "sales:read", "confirmations:write"]\n'
+        "[[callers.credentials]]\n"
+        f'hmac_secret_file = "{(root / "pos-main.secret").resolve()}"\n'
+        "[[callers.credentials]]\n"
+        f'token_sha256 = "{token_sha256(token)}"\n'
+    )
+    return secret, path
 
 
 def _admin(port: int, path: str, body: object, method: str = "PUT") -> None:
@@ -136,6 +160,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log))
             wait_for_port(port, procs[-1], what)
 
+        pos_secret, callers_file = write_callers(ROOT)
+
         def simulator(name: str, port: int, *extra: str) -> list[str]:
             return [
                 sys.executable,
@@ -172,8 +198,6 @@ async def run_demo(args: argparse.Namespace) -> int:
                 args.pos_port,
                 "--stores",
                 str(len(STORES)),
-                "--secret",
-                POS_SECRET,
                 "--platform-id",
                 "pos-main",
                 "--apply-delay-ms",
@@ -183,6 +207,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             ),
             args.pos_port,
             "the POS platform simulator",
+            # The secret in its environment, not on a command line every user can read.
+            env={**os.environ, "POS_SECRET": pos_secret},
         )
         spawn(
             simulator(
@@ -226,7 +252,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             "TEMPORAL_ADDRESS": address,
             "RETAILFLOW_ODOO_URL": settings.odoo_url,
             "RETAILFLOW_POS_URL": settings.pos_url,
-            "RETAILFLOW_POS_SECRETS": json.dumps({"pos-main": POS_SECRET}),
+            "RETAILFLOW_CALLERS_FILE": str(callers_file.resolve()),
             "RETAILFLOW_GATEWAY_API_BASE": settings.gateway_api_base or "",
             "RETAILFLOW_INGRESS_PORT": str(args.ingress_port),
             "RETAILFLOW_GATEWAY_WEBHOOK_SECRET": WEBHOOK_SECRET,

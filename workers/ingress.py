@@ -1,16 +1,29 @@
 """The HTTP ingress: POS platforms POST sales here.
 
+Every route but /healthz and the gateway webhook (signed by the gateway) needs an
+authenticated caller (workers/auth.py; docs/security.md, "Callers and scopes"): a bearer token
+(`Authorization: Bearer ...`) or an HMAC-signed request (`X-POS-Platform`, `X-POS-Timestamp`,
+`X-POS-Signature`), holding the route's scope. Missing, unknown, bad or expired credentials:
+401 with `WWW-Authenticate`; a caller without the scope, or speaking for a store it is not
+given: 403. Each refusal is logged (peer, caller, route, reason) and nothing is started.
+
 POST /v1/sales[?mode=per-sale|batched|summary]   body: one sale (the JSON contract in the README)
+  (scope sales:write)
   202 {"status": "accepted"|"queued", "workflow_id": ...}
   200 {"status": "duplicate", "workflow_id": ...}      the sale already has a workflow
   422 {"status": "rejected", "workflow_id": ..., "errors": [{"field", "message"}]}
       (the rejected sale is still kept, in its own workflow, with these reasons)
   413/422 {"status": "refused", "errors": [...]}   beyond the edge's limits (domain/limits.py:
-      over 1 MiB, nested over 16 levels, an id over 64 characters): nothing started, not kept
-  503 {"status": "unavailable", ...}          Temporal could not take it: send it again
-GET /v1/sales/{store_id}/{txn_id}          where a sale stands
-POST /v1/pos/confirmations                 a store's signed confirmation of a price command
-  202 delivered; 401 bad signature; 422 malformed; 404 unknown command; 409 rollout closed
+      over 1 MiB (413, checked on Content-Length before reading), over 500 lines or 20
+      payments (413), nested over 16 levels, an id over 64 characters): nothing started, not kept
+  408 {"status": "refused", ...}             the body did not arrive in time
+  503 {"status": "unavailable", ...}          Temporal could not take it, or the request took
+      too long: send it again
+GET /v1/sales/{store_id}/{txn_id}          where a sale stands (scope sales:read)
+POST /v1/pos/confirmations                 a store's confirmation of a price command (scope
+  confirmations:write; the caller is the confirmation's platform_id)
+  202 delivered; 401 bad signature; 403 another platform's or store's; 422 malformed;
+  404 unknown command; 409 rollout closed
   (confirmations are coalesced per rollout into one signal; each is answered once its
   signal is delivered)
 POST /v1/gateway/webhook                   the payment gateway's events (Stripe webhooks)
@@ -27,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
@@ -36,18 +49,18 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.pos_signing import verify
 from domain.limits import MAX_BODY_BYTES, MAX_ID_LENGTH
 from domain.sale import SaleRefused
 from domain.validation import FieldError, field_errors
+from workers.auth import Authenticated, Caller, CallerRegistry, Refusal, Refused, Scope
 from workers.client import connect
 from workers.inbox import inbox_app
-from workers.settings import Settings
+from workers.settings import Settings, refuse_unsafe_credentials
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
 from workflows.price_rollout import (
     PriceRollout,
@@ -71,9 +84,10 @@ class BodyTooLarge(Exception):
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, read no further than `limit` bytes (BodyTooLarge beyond)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    """The request body, read no further than `limit` bytes (BodyTooLarge beyond). A declared
+    Content-Length over the limit is refused before a byte of the body is read."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -168,6 +182,42 @@ def _too_large() -> JSONResponse:
     return _refused([FieldError(field="body", message=message)], status_code=413)
 
 
+def _slow_body(timeout_s: float) -> JSONResponse:
+    message = f"did not arrive within {timeout_s:g} s"
+    return _refused([FieldError(field="body", message=message)], status_code=408)
+
+
+def _peer(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _route(request: Request) -> str:
+    # Escaped: a path can carry line breaks (%0A) that would forge log lines.
+    return f"{request.method} {repr(request.url.path[:200])[1:-1]}"
+
+
+def _unauthorized(request: Request, refused: Refused) -> JSONResponse:
+    log.warning(
+        "refused %s from %s: caller %r: %s",
+        _route(request),
+        _peer(request),
+        refused.claimed,
+        refused.reason.value,
+    )
+    return JSONResponse(
+        {"status": "refused", "error": f"unauthenticated: {refused.reason.value}"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="retailflow"'},
+    )
+
+
+def _forbidden(request: Request, caller: Caller, reason: str) -> JSONResponse:
+    log.warning(
+        "refused %s from %s: caller %r: %s", _route(request), _peer(request), caller.id, reason
+    )
+    return JSONResponse({"status": "refused", "error": f"forbidden: {reason}"}, status_code=403)
+
+
 def _unavailable(what: str, e: Exception) -> JSONResponse:
     log.exception("%s failed", what)
     return JSONResponse(
@@ -177,10 +227,13 @@ def _unavailable(what: str, e: Exception) -> JSONResponse:
 
 
 def build_app(settings: Settings, client: Client | None = None) -> Starlette:
+    """The ingress app. Raises ValueError naming the problem when the callers cannot be
+    loaded (`RETAILFLOW_CALLERS_FILE`, `RETAILFLOW_POS_SECRETS`)."""
     state: dict[str, Client] = {}
     if client is not None:
         state["client"] = client
     batcher = ConfirmationBatcher(lambda: state["client"])
+    registry = CallerRegistry(settings.callers_file, settings.pos_secrets)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -188,7 +241,83 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             state["client"] = await connect(settings.temporal)
         yield
 
-    async def post_sale(request: Request) -> JSONResponse:
+    async def admit(
+        request: Request, scope: Scope, with_body: bool = True
+    ) -> tuple[Caller, bytes] | JSONResponse:
+        """The authenticated caller holding `scope`, and the body; or the refusal to answer.
+        A bearer token is checked before the body is read; a signature needs the body."""
+        callers = registry.current()
+        outcome: Authenticated | Refused | None = None
+        authorization = request.headers.get("authorization")
+        signature = request.headers.get("x-pos-signature")
+        if authorization is not None:
+            kind, _, token = authorization.strip().partition(" ")
+            if kind.lower() != "bearer" or not token.strip():
+                outcome = Refused(Refusal.MALFORMED)
+            else:
+                outcome = callers.bearer(token.strip())
+        elif signature is None:
+            outcome = Refused(Refusal.MISSING)
+        if isinstance(outcome, Refused):
+            return _unauthorized(request, outcome)
+        if isinstance(outcome, Authenticated) and scope not in outcome.caller.scopes:
+            return _forbidden(request, outcome.caller, f"scope {scope.value} required")
+        body = b""
+        if with_body:
+            try:
+                async with asyncio.timeout(settings.ingress_body_timeout_s):
+                    body = await read_body(request)
+            except BodyTooLarge:
+                return _too_large()
+            except TimeoutError:
+                log.warning("refused %s from %s: body too slow", _route(request), _peer(request))
+                return _slow_body(settings.ingress_body_timeout_s)
+        if outcome is None:
+            outcome = callers.signed(
+                request.headers.get("x-pos-platform", ""),
+                request.headers.get("x-pos-timestamp"),
+                body,
+                signature,
+            )
+            if isinstance(outcome, Refused):
+                return _unauthorized(request, outcome)
+            if scope not in outcome.caller.scopes:
+                return _forbidden(request, outcome.caller, f"scope {scope.value} required")
+        return outcome.caller, body
+
+    def guarded(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """The handler, answered 503 when it takes longer than the request timeout (whatever it
+        started is idempotent: the caller sends it again)."""
+
+        async def run(request: Request) -> Response:
+            try:
+                async with asyncio.timeout(settings.ingress_request_timeout_s):
+                    return await handler(request)
+            except TimeoutError:
+                log.warning(
+                    "%s from %s: no answer within %g s",
+                    _route(request),
+                    _peer(request),
+                    settings.ingress_request_timeout_s,
+                )
+                return JSONResponse(
+                    {
+                        "status": "unavailable",
+                        "error": f"no answer within {settings.ingress_request_timeout_s:g} s: "
+                        "try again",
+                    },
+                    status_code=503,
+                )
+
+        return run
+
+    async def post_sale(request: Request) -> Response:
+        admitted = await admit(request, Scope.SALES_WRITE)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        caller, body = admitted
         mode_arg = request.query_params.get("mode")
         try:
             # No mode: the store's configured one (settings).
@@ -208,13 +337,17 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
                 status_code=400,
             )
         try:
-            raw = raw_from_text(await read_body(request))
-        except BodyTooLarge:
-            return _too_large()
+            raw = raw_from_text(body)
         except SaleRefused as e:
-            return _refused(e.errors)
+            too_many = any(err.field in ("lines", "payments") for err in e.errors)
+            return _refused(e.errors, status_code=413 if too_many else 422)
+        store = raw.get("store_id") if isinstance(raw, dict) else None
+        if not caller.may_speak_for(store.strip() if isinstance(store, str) else None):
+            return _forbidden(request, caller, f"store_id {str(store)[:70]!r} is not its store")
         try:
-            submitted = await submit_sale(state["client"], settings, raw, mode, source="ingress")
+            submitted = await submit_sale(
+                state["client"], settings, raw, mode, source=f"ingress:{caller.id}"
+            )
         except Exception as e:  # Temporal unreachable or overloaded: nothing was accepted
             return _unavailable("submitting the sale", e)
         payload: dict[str, Any] = {
@@ -228,8 +361,14 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return JSONResponse(payload, status_code=200)
         return JSONResponse(payload, status_code=202)
 
-    async def get_sale(request: Request) -> JSONResponse:
+    async def get_sale(request: Request) -> Response:
+        admitted = await admit(request, Scope.SALES_READ, with_body=False)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        caller, _ = admitted
         store, txn = request.path_params["store_id"], request.path_params["txn_id"]
+        if not caller.may_speak_for(store):
+            return _forbidden(request, caller, f"store_id {store[:70]!r} is not its store")
         if any(len(x) > MAX_ID_LENGTH or ":" in x for x in (store, txn)):
             return JSONResponse({"status": "unknown"}, status_code=404)
         try:
@@ -240,26 +379,11 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return JSONResponse({"status": "unknown"}, status_code=404)
         return JSONResponse(result.model_dump(mode="json"))
 
-    async def post_confirmation(request: Request) -> JSONResponse:
-        try:
-            body = await read_body(request)
-        except BodyTooLarge:
-            return _too_large()
-        platform = request.headers.get("X-POS-Platform", "")
-        secret = settings.pos_secrets.get(platform)
-        peer = request.client.host if request.client else "?"
-        if secret is None or not verify(
-            secret,
-            request.headers.get("X-POS-Timestamp"),
-            body,
-            request.headers.get("X-POS-Signature"),
-        ):
-            log.warning(
-                "refused a confirmation from %s: platform %r, bad or missing signature",
-                peer,
-                platform,
-            )
-            return JSONResponse({"status": "refused", "error": "signature"}, status_code=401)
+    async def post_confirmation(request: Request) -> Response:
+        admitted = await admit(request, Scope.CONFIRMATIONS_WRITE)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        caller, body = admitted
         try:
             confirmation = StoreConfirmation.model_validate_json(body)
         except ValidationError as e:
@@ -267,14 +391,14 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         problems = _confirmation_problems(confirmation)
         if problems:
             return _refused(problems)
-        if confirmation.platform_id != platform:
-            log.warning(
-                "refused a confirmation from %s: signed by %r for %r",
-                peer,
-                platform,
-                confirmation.platform_id,
+        if confirmation.platform_id != caller.id:
+            return _forbidden(
+                request, caller, f"platform_id {confirmation.platform_id!r} is not its own"
             )
-            return JSONResponse({"status": "refused", "error": "platform"}, status_code=401)
+        if not caller.may_speak_for(confirmation.store_id):
+            return _forbidden(
+                request, caller, f"store_id {confirmation.store_id!r} is not its store"
+            )
         if not is_rollout_command_id(confirmation.command_id):
             log.warning("refused a confirmation for unknown command %r", confirmation.command_id)
             return JSONResponse({"status": "unknown command"}, status_code=404)
@@ -326,16 +450,22 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return JSONResponse({"status": "closed"}, status_code=409)
         return JSONResponse({"status": "delivered"}, status_code=202)
 
-    async def gateway_webhook(request: Request) -> JSONResponse:
+    async def gateway_webhook(request: Request) -> Response:
+        # Authenticated by the gateway's own signature (`Stripe-Signature`), not as a caller.
         try:
-            body = await read_body(request)
+            async with asyncio.timeout(settings.ingress_body_timeout_s):
+                body = await read_body(request)
         except BodyTooLarge:
             return _too_large()
-        peer = request.client.host if request.client else "?"
+        except TimeoutError:
+            return _slow_body(settings.ingress_body_timeout_s)
+        peer = _peer(request)
         try:
             # A missing header is refused by the SDK like a wrong one (never a KeyError).
             event = stripe.Webhook.construct_event(
-                body, request.headers.get("Stripe-Signature"), settings.gateway_webhook_secret
+                body,
+                request.headers.get("Stripe-Signature"),
+                settings.gateway_webhook_secret.get_secret_value(),
             ).to_dict()
         except stripe.SignatureVerificationError as e:
             log.warning("refused a gateway event from %s: %s", peer, _line(e))
@@ -358,17 +488,16 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[
-            Route("/v1/sales", post_sale, methods=["POST"]),
-            Route("/v1/sales/{store_id}/{txn_id}", get_sale, methods=["GET"]),
-            Route("/v1/pos/confirmations", post_confirmation, methods=["POST"]),
-            Route("/v1/gateway/webhook", gateway_webhook, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Mount("/inbox", app=inbox_app(settings, lambda: state["client"])),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        Route("/v1/sales", guarded(post_sale), methods=["POST"]),
+        Route("/v1/sales/{store_id}/{txn_id}", guarded(get_sale), methods=["GET"]),
+        Route("/v1/pos/confirmations", guarded(post_confirmation), methods=["POST"]),
+        Route("/v1/gateway/webhook", guarded(gateway_webhook), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        # The approvals inbox: its own login (the users file), not callers' credentials.
+        Mount("/inbox", app=inbox_app(settings, lambda: state["client"])),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def _line(e: BaseException) -> str:
@@ -393,6 +522,26 @@ def _confirmation_problems(c: StoreConfirmation) -> list[FieldError]:
     return problems
 
 
+def server_config(
+    app: Starlette, settings: Settings, host: str, port: int, log_level: str = "info"
+) -> uvicorn.Config:
+    """uvicorn as the ingress runs it: h11 (whose header limit uvicorn exposes), idle
+    keep-alive connections closed, no `Server` header."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        http="h11",
+        timeout_keep_alive=settings.ingress_keep_alive_s,
+        h11_max_incomplete_event_size=settings.ingress_max_header_bytes,
+        server_header=False,
+    )
+
+
 async def serve(settings: Settings, host: str, port: int) -> None:
-    config = uvicorn.Config(build_app(settings), host=host, port=port, log_level="info")
+    """Serve until stopped. Raises UnsafeCredentials (a ValueError) for default or live
+    credentials where they must not be used, ValueError when the callers cannot be loaded."""
+    refuse_unsafe_credentials(settings)
+    config = server_config(build_app(settings), settings, host, port)
     await uvicorn.Server(config).serve()

@@ -16,6 +16,7 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError
 
+from domain.limits import visibility_literal
 from domain.pricing import Rollout, parse_rollout, store_id_problem
 from workers.settings import Settings
 from workflows.price_rollout import (
@@ -110,6 +111,8 @@ async def store_commands(
     problem = store_id_problem(store_id)
     if problem:
         raise ValueError(problem)
+    # Checked before anything is asked: the id goes into a visibility query below.
+    store = visibility_literal(store_id, "store id")
     out = StoreCommands()
     gate = asyncio.Semaphore(8)
 
@@ -147,7 +150,7 @@ async def store_commands(
     ]
     for found in await asyncio.gather(*(ask(w, r) for w, r in rollouts)):
         out.commands.extend(found)
-    legacy = f'WorkflowType = "StorePriceCommand" AND StoreId = "{store_id}"'
+    legacy = f'WorkflowType = "StorePriceCommand" AND StoreId = {store}'
     async for wf in client.list_workflows(legacy, limit=limit):
         child = client.get_workflow_handle_for(StorePriceCommand.run, wf.id, run_id=wf.run_id)
         try:

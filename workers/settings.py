@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -15,6 +19,21 @@ from activities.pos_client import PosSettings
 from domain.validation import field_errors
 
 PostingMode = Literal["per-sale", "batched", "summary"]
+Environment = Literal["dev", "test", "sandbox", "prod"]
+
+# The credentials that work out of the box against the embedded simulators, and nowhere else.
+DEFAULT_ODOO_LOGIN = DEFAULT_ODOO_PASSWORD = "admin"
+DEFAULT_GATEWAY_API_KEY = "sk_test_retailflow"
+DEFAULT_GATEWAY_WEBHOOK_SECRET = "whsec_retailflow"
+# Secrets that may instead be read from a file: `RETAILFLOW_<NAME>_FILE` (trailing newline
+# dropped; pos_secrets: a JSON object).
+SECRET_FIELDS = (
+    "odoo_password",
+    "gateway_api_key",
+    "gateway_webhook_secret",
+    "pos_api_key",
+    "pos_secrets",
+)
 
 
 class TemporalSettings(BaseSettings):
@@ -36,7 +55,8 @@ class Settings(BaseSettings):
     odoo_url: str = "http://127.0.0.1:8069"
     odoo_db: str = "retail"
     odoo_login: str = "admin"
-    odoo_password: str = "admin"
+    odoo_password: SecretStr = SecretStr(DEFAULT_ODOO_PASSWORD)
+    odoo_password_file: Path | None = None
     odoo_timeout_s: float = 60.0
     # TOML or JSON file overriding the posting profile (accounts, journal, currencies).
     posting_profile: str | None = None
@@ -57,12 +77,24 @@ class Settings(BaseSettings):
     # Ingress HTTP API.
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
+    # Who may call it: the callers file (TOML, docs/security.md "Callers and scopes").
+    callers_file: Path | None = None
+    # A request whose body has not arrived in full after this long is answered 408; one not
+    # answered after this long is answered 503 (send it again: sales are idempotent).
+    ingress_body_timeout_s: float = Field(default=10.0, gt=0)
+    ingress_request_timeout_s: float = Field(default=30.0, gt=0)
+    # An idle keep-alive connection is closed after this long; request line and headers
+    # together are at most this many bytes.
+    ingress_keep_alive_s: int = Field(default=5, ge=1)
+    ingress_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1 << 20)
     # POS platform: its API, and the shared secret of each platform that calls us back
     # (JSON, e.g. {"pos-main": "..."}); confirmations signed otherwise are refused.
     pos_url: str = "http://127.0.0.1:8070"
     pos_timeout_s: float = 10.0
-    pos_api_key: str | None = None
-    pos_secrets: dict[str, str] = Field(default_factory=dict)
+    pos_api_key: SecretStr | None = None
+    pos_api_key_file: Path | None = None
+    pos_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    pos_secrets_file: Path | None = None
     # Where stores send confirmations: the ingress's /v1/pos/confirmations as stores reach it.
     confirmation_url: str | None = None
     # The Odoo pricelist that holds store prices, created on first use.
@@ -70,17 +102,25 @@ class Settings(BaseSettings):
     rollout_concurrency: int = Field(default=100, ge=1, le=2000)
 
     # Payment gateway (Stripe API): the key, and the API base (unset: Stripe itself).
-    gateway_api_key: str = "sk_test_retailflow"
+    gateway_api_key: SecretStr = SecretStr(DEFAULT_GATEWAY_API_KEY)
+    gateway_api_key_file: Path | None = None
     gateway_api_base: str | None = "http://127.0.0.1:8090"
     # The signing secret of the gateway's webhook endpoint (`POST /v1/gateway/webhook`): events
     # signed otherwise are refused. The default is the gateway simulator's, for the embedded
     # setup like the key above; with Stripe, set the endpoint's own `whsec_...` secret.
-    gateway_webhook_secret: str = "whsec_retailflow"
+    gateway_webhook_secret: SecretStr = SecretStr(DEFAULT_GATEWAY_WEBHOOK_SECRET)
+    gateway_webhook_secret_file: Path | None = None
     # TOML/JSON file overriding the refund policy (limits, approver roles, reminder, expiry).
     refund_policy: str | None = None
 
     # The settlement schedule file (TOML): regions, when their store-days close, tolerance.
     settlement_schedule: str | None = None
+
+    # Which environment this is: a live gateway key (`sk_live_...`) is refused outside `prod`.
+    environment: Environment = "dev"
+    # The worker and the ingress refuse the simulators' default credentials against a
+    # non-loopback Odoo or gateway, unless this is set.
+    allow_default_credentials: bool = False
 
     # The audit log (append-only SQLite): the worker's AuditTrail collector writes it and
     # `retailflow audit export` reads it, so both need the same file.
@@ -108,11 +148,49 @@ class Settings(BaseSettings):
 
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name in SECRET_FIELDS:
+            path = data.get(f"{name}_file")
+            if path in (None, ""):
+                continue
+            var = f"RETAILFLOW_{name.upper()}"
+            if data.get(name) not in (None, "", {}):
+                raise ValueError(f"{var} and {var}_FILE are both set: keep one")
+            try:
+                text = Path(path).read_text().strip()
+            except OSError as e:
+                raise ValueError(f"{var}_FILE {path}: cannot read: {e.strerror}") from e
+            if name == "pos_secrets":
+                try:
+                    value: Any = json.loads(text)
+                except json.JSONDecodeError:
+                    value = None
+                if not isinstance(value, dict):
+                    raise ValueError(
+                        f'{var}_FILE {path}: not a JSON object (e.g. {{"pos-main": "secret"}})'
+                    )
+                data[name] = value
+            else:
+                if not text:
+                    raise ValueError(f"{var}_FILE {path}: empty")
+                data[name] = text
+        return data
+
     def gateway(self) -> GatewaySettings:
-        return GatewaySettings(api_key=self.gateway_api_key, api_base=self.gateway_api_base or None)
+        return GatewaySettings(
+            api_key=self.gateway_api_key.get_secret_value(), api_base=self.gateway_api_base or None
+        )
 
     def pos(self) -> PosSettings:
-        return PosSettings(url=self.pos_url, timeout_s=self.pos_timeout_s, api_key=self.pos_api_key)
+        return PosSettings(
+            url=self.pos_url,
+            timeout_s=self.pos_timeout_s,
+            api_key=self.pos_api_key.get_secret_value() if self.pos_api_key else None,
+        )
 
     def posting_mode_for(self, store_id: str) -> PostingMode:
         """The store's configured posting mode, or the default."""
@@ -123,7 +201,7 @@ class Settings(BaseSettings):
             url=self.odoo_url,
             db=self.odoo_db,
             login=self.odoo_login,
-            password=self.odoo_password,
+            password=self.odoo_password.get_secret_value(),
             timeout_s=self.odoo_timeout_s,
         )
 
@@ -137,10 +215,81 @@ def load_settings() -> Settings:
         var = f"RETAILFLOW_{m.group(1).upper()}" if m else "a RETAILFLOW_ variable"
         raise ValueError(f'settings: {var}: not valid JSON (e.g. {{"pos-main": "secret"}})') from e
     except ValidationError as e:
+        # An error of the whole model (a secret's file) names its variable itself.
         problems = "; ".join(
-            f"{_env_name(err.field)}: {err.message}" for err in field_errors(e, "settings")
+            err.message if err.field == "settings" else f"{_env_name(err.field)}: {err.message}"
+            for err in field_errors(e, "settings")
         )
         raise ValueError(f"settings: {problems}") from e
+
+
+class UnsafeCredentials(ValueError):
+    """Default or live credentials where they must not be used: the worker and the ingress
+    do not start."""
+
+
+def is_loopback(url: str | None) -> bool:
+    """True when the URL's host is this machine (`localhost` or a loopback address). No name
+    is resolved: any other host name counts as remote."""
+    if not url:
+        return False
+    host = (urlsplit(url if "//" in url else f"//{url}").hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def credential_problems(settings: Settings) -> list[str]:
+    """Why these settings must not run (empty: they may). Never quotes a secret."""
+    if settings.allow_default_credentials:
+        return []
+    problems = []
+    odoo_default = (
+        settings.odoo_login == DEFAULT_ODOO_LOGIN
+        and settings.odoo_password.get_secret_value() == DEFAULT_ODOO_PASSWORD
+    )
+    if odoo_default and not is_loopback(settings.odoo_url):
+        problems.append(
+            f"Odoo at {settings.odoo_url} with the default login admin/admin "
+            "(set RETAILFLOW_ODOO_LOGIN and RETAILFLOW_ODOO_PASSWORD[_FILE])"
+        )
+    # No API base: Stripe itself.
+    if not is_loopback(settings.gateway_api_base):
+        where = settings.gateway_api_base or "Stripe"
+        if settings.gateway_api_key.get_secret_value() == DEFAULT_GATEWAY_API_KEY:
+            problems.append(
+                f"the gateway at {where} with the default API key "
+                "(set RETAILFLOW_GATEWAY_API_KEY[_FILE])"
+            )
+        if settings.gateway_webhook_secret.get_secret_value() == DEFAULT_GATEWAY_WEBHOOK_SECRET:
+            problems.append(
+                f"the gateway at {where} with the default webhook secret "
+                "(set RETAILFLOW_GATEWAY_WEBHOOK_SECRET[_FILE])"
+            )
+    if (
+        settings.gateway_api_key.get_secret_value().startswith("sk_live_")
+        and settings.environment != "prod"
+    ):
+        problems.append(
+            f"a live gateway key (sk_live_...) in environment {settings.environment!r} "
+            "(only RETAILFLOW_ENVIRONMENT=prod uses one)"
+        )
+    return problems
+
+
+def refuse_unsafe_credentials(settings: Settings) -> None:
+    """Raises UnsafeCredentials, one line, when the settings hold credentials that must not be
+    used here (`RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS=true` lifts it)."""
+    problems = credential_problems(settings)
+    if problems:
+        raise UnsafeCredentials(
+            "refusing to start: "
+            + "; ".join(problems)
+            + " (RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS=true to run anyway)"
+        )
 
 
 def _env_name(field: str) -> str:

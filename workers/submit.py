@@ -25,7 +25,8 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.sale import Sale, SaleRejected, parse_sale, read_raw_sale, sale_key
+from domain.limits import oversized_lists, visibility_literal
+from domain.sale import Sale, SaleRefused, SaleRejected, parse_sale, read_raw_sale, sale_key
 from domain.validation import FieldError
 from workers.settings import Settings
 from workflows.sale_posting import (
@@ -80,8 +81,13 @@ class Submitted(BaseModel):
 
 def raw_from_text(text: str | bytes) -> dict[str, Any] | str:
     """A JSON line as a sale object (numbers exact), or the text itself when it is not one
-    (kept, rejected). Raises SaleRefused for input beyond the edge's limits: start nothing."""
-    return read_raw_sale(text)
+    (kept, rejected). Raises SaleRefused for input beyond the edge's limits (size, nesting,
+    id lengths, more lines or payments than a sale may have): start nothing."""
+    raw = read_raw_sale(text)
+    problems = oversized_lists(raw)
+    if problems:
+        raise SaleRefused([FieldError(field=field, message=message) for field, message in problems])
+    return raw
 
 
 async def submit_sale(
@@ -356,7 +362,11 @@ async def sale_result(client: Client, store_id: str, txn_id: str) -> SalePosting
             break
     if own is not None and own.status is not SaleStatus.REJECTED:
         return own
-    query = f'WorkflowType = "StoreLedger" AND StoreId = "{store_id}"'
+    try:
+        store = visibility_literal(store_id, "store_id")
+    except ValueError:
+        return own  # no ledger can be looked up by such a store id without changing the query
+    query = f'WorkflowType = "StoreLedger" AND StoreId = {store}'
     async for wf in client.list_workflows(query, limit=20):
         ledger = client.get_workflow_handle_for(StoreLedger.run, wf.id, run_id=wf.run_id)
         trace = (await ledger.query(StoreLedger.sale_traces, [txn_id]))[txn_id]

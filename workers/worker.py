@@ -23,7 +23,7 @@ from activities.sale_refunds import SaleRefundsActivities
 from activities.settlement import SettlementActivities
 from domain.posting import PostingProfile, load_profile
 from workers.client import connect, ensure_search_attributes
-from workers.settings import Settings
+from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
 from workflows.gateway_settlement import GatewaySettlement
@@ -104,6 +104,9 @@ def build_worker(
 
 
 async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM. Raises UnsafeCredentials (a ValueError), before connecting
+    to anything, for default or live credentials where they must not be used."""
+    refuse_unsafe_credentials(settings)
     setup_tracing("retailflow-worker")
     client = await connect(settings.temporal)
     added = await ensure_search_attributes(client)

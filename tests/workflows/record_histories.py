@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import uvicorn
+from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
@@ -187,7 +188,9 @@ async def main() -> None:
     fleet.start(port=0)
     ingress = uvicorn.Server(
         uvicorn.Config(
-            build_app(settings.model_copy(update={"pos_secrets": {"pos-main": "rec"}}), client),
+            build_app(
+                settings.model_copy(update={"pos_secrets": {"pos-main": SecretStr("rec")}}), client
+            ),
             host="127.0.0.1",
             port=0,
             log_level="warning",

@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from domain.sale import SaleRejected, parse_sale, sale_key
 from simulators.odoo import OdooEmulator
-from tests.conftest import running_worker, settings_for
+from tests.conftest import AUTH, running_worker, settings_for
 from tests.workflows.helpers import moves_for, sales_for
 from workers.cli import CliError, _read_jsonl
 from workers.ingress import build_app
@@ -127,7 +127,7 @@ async def test_ingress_never_fails_and_books_every_accepted_sale_once(
     transport = httpx.ASGITransport(app=app)
     async with (
         running_worker(client, settings_),
-        httpx.AsyncClient(transport=transport, base_url="http://ingress") as http,
+        httpx.AsyncClient(transport=transport, base_url="http://ingress", headers=AUTH) as http,
     ):
         for body in bodies:
             response = await http.post("/v1/sales", content=body)

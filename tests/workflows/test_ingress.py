@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.pos_signing import sign
 from simulators.odoo import OdooEmulator
-from tests.conftest import SECRET, running_worker, settings_for
+from tests.conftest import AUTH, SECRET, running_worker, settings_for
 from tests.workflows.helpers import sales_for
 from workers.ingress import build_app
 from workers.submit import Submission, Submitted, wait_until_settled
@@ -32,7 +32,7 @@ async def test_post_sales_over_http(
     transport = httpx.ASGITransport(app=app)
     async with (
         running_worker(client, settings),
-        httpx.AsyncClient(transport=transport, base_url="http://ingress") as http,
+        httpx.AsyncClient(transport=transport, base_url="http://ingress", headers=AUTH) as http,
     ):
         first = await http.post("/v1/sales", content=json.dumps(sale))
         again = await http.post("/v1/sales", content=json.dumps(sale))
@@ -89,7 +89,9 @@ async def test_summary_mode_by_query_or_by_the_stores_configured_default(
     app = build_app(settings, client=client)
     sale = sales_for(store_id, 1)[0]
     configured = dict(sales_for(other_store, 1)[0])
-    transport = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingress")
+    transport = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ingress", headers=AUTH
+    )
     async with running_worker(client, settings), transport as http:
         asked = await http.post("/v1/sales?mode=summary", content=json.dumps(sale))
         by_default = await http.post("/v1/sales", content=json.dumps(configured))
@@ -136,7 +138,7 @@ async def test_hostile_sales_never_reach_a_workflow_they_could_wedge(
     transport = httpx.ASGITransport(app=app)
     async with (
         running_worker(client, settings),
-        httpx.AsyncClient(transport=transport, base_url="http://ingress") as http,
+        httpx.AsyncClient(transport=transport, base_url="http://ingress", headers=AUTH) as http,
     ):
         bomb = await http.post("/v1/sales", content="[" * 10_000 + "]" * 10_000)
         nest500 = await http.post(

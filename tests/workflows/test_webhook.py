@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import httpx
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from simulators.gateway import Gateway
@@ -28,7 +29,7 @@ async def test_a_refund_the_gateway_fails_later_needs_attention_through_the_webh
     store_id: str,
 ) -> None:
     settings = refund_settings(odoo_emulator, temporal_address, gateway).model_copy(
-        update={"gateway_webhook_secret": SECRET}
+        update={"gateway_webhook_secret": SecretStr(SECRET)}
     )
     gateway.webhook_secret = SECRET
     async with running_worker(client, settings), serving(settings, client) as url:
@@ -66,7 +67,7 @@ async def test_unsigned_forged_and_malformed_events_are_refused_with_400(
     client: Client, odoo_emulator: OdooEmulator, temporal_address: str, gateway: Gateway
 ) -> None:
     settings = refund_settings(odoo_emulator, temporal_address, gateway).model_copy(
-        update={"gateway_webhook_secret": SECRET}
+        update={"gateway_webhook_secret": SecretStr(SECRET)}
     )
     event = {
         "id": "evt_1",
