@@ -5,7 +5,7 @@ declines and over-refunds are business refusals; transport, 5xx and rate limits 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -23,7 +23,7 @@ class GatewayUnavailable(Exception):
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    api_key: str = "sk_test_retailflow"
+    api_key: str = field(default="sk_test_retailflow", repr=False)  # never in a repr or a log
     api_base: str | None = "http://127.0.0.1:8090"  # None: Stripe itself
     timeout_s: float = 20.0
 

@@ -9,7 +9,7 @@ advises (`PosBusy`); the caller's deadline still bounds the retries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -83,7 +83,7 @@ def checked(method: str, path: str, resp: httpx.Response) -> dict[str, Any]:
 class PosSettings:
     url: str = "http://127.0.0.1:8070"
     timeout_s: float = 10.0
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a repr or a log
 
 
 class PosClient:

@@ -35,7 +35,7 @@ async def connect(
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        api_key=settings.api_key,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         tls=tls,
         data_converter=data_converter(keys),
         interceptors=[TracingInterceptor()],

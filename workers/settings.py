@@ -42,7 +42,7 @@ class TemporalSettings(BaseSettings):
     address: str = "localhost:7233"
     namespace: str = "default"
     # Temporal Cloud / mTLS: an API key, or a client certificate and key (PEM file paths).
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     tls: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -50,7 +50,7 @@ class OdooSettings:
     url: str = "http://127.0.0.1:8069"
     db: str = "retail"
     login: str = "admin"
-    password: str = "admin"
+    password: str = field(default="admin", repr=False)  # never in a repr or a log
     # Each RPC's own limit; it must stay under the activities' heartbeat timeout
     # (workflows/policies.py), so a hung call fails before Temporal retries beside it. Odoo may
     # take ~18 s to give up on a serialization failure; a large batch create takes seconds.
