@@ -74,6 +74,8 @@ from workflows.settlement import DailySettlement, SettlementInput
 from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
+# The demo's own namespace on its dev server (its environment: deploy/environments/demo.env).
+DEMO_NAMESPACE = "retailflow-demo"
 WEBHOOK_SECRET = "whsec_retailflow"
 STORES = ("S001", "S002", "S003")
 # Each store's configured posting mode: the three ways to book sales, side by side.
@@ -148,7 +150,13 @@ async def run_demo(args: argparse.Namespace) -> int:
     keys = load_key_ring(
         EncryptionSettings(encryption_keys=None, encryption_keys_file=str(key_file))
     )
-    keyed = {k: v for k, v in os.environ.items() if k != ENV_KEYS} | {ENV_KEYS_FILE: str(key_file)}
+    # Its own environment and namespace (deploy/environments/demo.env): nothing it does lands
+    # in `default`, where a developer's own work runs.
+    keyed = {k: v for k, v in os.environ.items() if k != ENV_KEYS} | {
+        ENV_KEYS_FILE: str(key_file),
+        "RETAILFLOW_ENVIRONMENT": "demo",
+        "TEMPORAL_NAMESPACE": DEMO_NAMESPACE,
+    }
     codec_url = f"http://127.0.0.1:{args.codec_port}"
     procs: list[subprocess.Popen[bytes]] = []
     log = (ROOT / "processes.log").open("ab")
@@ -176,7 +184,11 @@ async def run_demo(args: argparse.Namespace) -> int:
 
         spawn(
             dev_server_command(
-                args.temporal_port, args.ui_port, ROOT / "temporal.sqlite", codec_url
+                args.temporal_port,
+                args.ui_port,
+                ROOT / "temporal.sqlite",
+                codec_url,
+                namespace=DEMO_NAMESPACE,
             ),
             args.temporal_port,
             "the Temporal dev server",
@@ -242,7 +254,8 @@ async def run_demo(args: argparse.Namespace) -> int:
             batch_max_age_s=1.0,
             store_posting_modes={store: mode.value for store, mode in MODES.items()},
             ledger_idle_close_s=60.0,
-            temporal=TemporalSettings(address=address),
+            environment="demo",
+            temporal=TemporalSettings(address=address, namespace=DEMO_NAMESPACE),
             **_demo_identity(ROOT / "identity"),
         )
         client = await connect(settings.temporal, keys=keys)
@@ -318,11 +331,12 @@ async def run_demo(args: argparse.Namespace) -> int:
         clean = await _settle_and_reconcile(client, settings, day, plan, fixed, len(refunds))
         await _payouts(client, settings)
         print(
-            f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/default/workflows"
+            f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/{DEMO_NAMESPACE}/workflows"
             '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
             f"\n  payloads are encrypted; the UI shows them decrypted by the codec server at "
             f"{codec_url}"
-            f"\n  the CLI against the demo: export {ENV_KEYS_FILE}={key_file}"
+            f"\n  the CLI against the demo: export {ENV_KEYS_FILE}={key_file} "
+            "RETAILFLOW_ENVIRONMENT=demo"
         )
         print("  rollout commands sent to a store: retailflow price-rollout commands --store S002")
         if args.keep_running:

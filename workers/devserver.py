@@ -36,9 +36,14 @@ def temporal_binary() -> str:
 
 
 def dev_server_command(
-    port: int, ui_port: int | None, db_file: Path | None, codec_endpoint: str | None = None
+    port: int,
+    ui_port: int | None,
+    db_file: Path | None,
+    codec_endpoint: str | None = None,
+    namespace: str = "default",
 ) -> list[str]:
-    """`codec_endpoint`: the codec server the Web UI calls to show payloads decrypted."""
+    """`codec_endpoint`: the codec server the Web UI calls to show payloads decrypted;
+    `namespace`: created at start (with the search attributes), besides `default`."""
     cmd = [
         temporal_binary(),
         "server",
@@ -48,7 +53,7 @@ def dev_server_command(
         "--port",
         str(port),
         "--namespace",
-        "default",
+        namespace,
         "--log-level",
         "warn",
         "--dynamic-config-value",

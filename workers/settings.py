@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
@@ -19,7 +22,12 @@ from activities.pos_client import PosSettings
 from domain.validation import field_errors
 
 PostingMode = Literal["per-sale", "batched", "summary"]
-Environment = Literal["dev", "test", "sandbox", "prod"]
+Environment = Literal["dev", "demo", "test", "sandbox", "prod"]
+ENVIRONMENTS: tuple[str, ...] = ("dev", "demo", "test", "sandbox", "prod")
+# Each environment's profile: a dotenv file of its non-secret settings (namespace, task queue,
+# where its systems are), read under the process's own environment and `.env`
+# (docs/security.md, "Environments").
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "deploy" / "environments"
 
 # The credentials that work out of the box against the embedded simulators, and nowhere else.
 DEFAULT_ODOO_LOGIN = DEFAULT_ODOO_PASSWORD = "admin"
@@ -116,7 +124,9 @@ class Settings(BaseSettings):
     # The settlement schedule file (TOML): regions, when their store-days close, tolerance.
     settlement_schedule: str | None = None
 
-    # Which environment this is: a live gateway key (`sk_live_...`) is refused outside `prod`.
+    # Which environment this is: its profile (deploy/environments/{environment}.env, or
+    # RETAILFLOW_PROFILE) sets its namespace; the namespace must be its own, and a live gateway
+    # key (`sk_live_...`) is refused outside `prod`.
     environment: Environment = "dev"
     # The worker and the ingress refuse the simulators' default credentials against a
     # non-loopback Odoo or gateway, unless this is set.
@@ -206,8 +216,51 @@ class Settings(BaseSettings):
         )
 
 
+def profile_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The profile of the environment named by RETAILFLOW_ENVIRONMENT (or RETAILFLOW_PROFILE,
+    a file of one's own); None for `dev` without a profile file. Raises ValueError for an
+    unknown environment or a profile that does not exist."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get("RETAILFLOW_PROFILE")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ValueError(f"settings: RETAILFLOW_PROFILE: no file {explicit}")
+        return path
+    name = environ.get("RETAILFLOW_ENVIRONMENT", "dev").strip().lower()
+    if name not in ENVIRONMENTS:
+        raise ValueError(
+            f"settings: RETAILFLOW_ENVIRONMENT: must be one of {', '.join(ENVIRONMENTS)}, "
+            f"got {name[:40]!r}"
+        )
+    path = PROFILE_DIR / f"{name}.env"
+    return path if path.is_file() else None
+
+
+def apply_profile(environ: MutableMapping[str, str] | None = None) -> Path | None:
+    """Put the environment's profile under the process's settings: each of its values that
+    neither the process environment nor `.env` sets becomes an environment variable, so every
+    settings model and every process started from here sees it. Returns the profile used."""
+    environ = os.environ if environ is None else environ
+    profile = profile_file(environ)
+    if profile is None:
+        return None
+    local = dotenv_values(".env") if Path(".env").is_file() else {}
+    for key, value in dotenv_values(profile).items():
+        # A setting given either way (`X` or `X_FILE`) here is not the profile's to set.
+        base = key.removesuffix("_FILE")
+        given = {base, f"{base}_FILE"} & (set(environ) | set(local))
+        if value is not None and not given:
+            environ[key] = value
+    return profile
+
+
 def load_settings() -> Settings:
-    """Settings from the environment; a bad value is one ValueError naming its variable."""
+    """Settings from the environment; a bad value is one ValueError naming its variable.
+
+    Read in this order, later winning: the environment's profile (apply_profile), `.env`,
+    the process's environment variables."""
+    apply_profile()
     try:
         return Settings()
     except SettingsError as e:
@@ -244,7 +297,7 @@ def is_loopback(url: str | None) -> bool:
 
 def credential_problems(settings: Settings) -> list[str]:
     """Why these settings must not run (empty: they may). Never quotes a secret."""
-    if settings.allow_default_credentials:
+    if settings.allow_default_credentials and settings.environment != "prod":
         return []
     problems = []
     odoo_default = (
@@ -280,16 +333,39 @@ def credential_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def environment_problems(settings: Settings) -> list[str]:
+    """Why these settings would cross environments (empty: they do not). The namespace is the
+    wall between environments: it must not name another one (`retailflow-prod` from a `test`
+    worker), and outside `dev` it must name its own; `prod` never runs on the simulators'
+    default credentials, whatever RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS says."""
+    env, namespace = settings.environment, settings.temporal.namespace
+    words = set(re.split(r"[^a-z0-9]+", namespace.lower()))
+    problems = []
+    others = sorted(words & (set(ENVIRONMENTS) - {env}))
+    if others:
+        problems.append(
+            f"environment {env!r} on namespace {namespace!r}, which is {others[0]!r}'s "
+            "(set TEMPORAL_NAMESPACE, or RETAILFLOW_ENVIRONMENT)"
+        )
+    elif env != "dev" and env not in words:
+        problems.append(
+            f"environment {env!r} on namespace {namespace!r}: each environment has its own "
+            f"namespace, e.g. retailflow-{env} (its profile sets it)"
+        )
+    if env == "prod" and settings.allow_default_credentials:
+        problems.append("RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS is never honoured in prod")
+    return problems
+
+
 def refuse_unsafe_credentials(settings: Settings) -> None:
     """Raises UnsafeCredentials, one line, when the settings hold credentials that must not be
-    used here (`RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS=true` lifts it)."""
-    problems = credential_problems(settings)
+    used here (`RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS=true` lifts it, outside prod), or would
+    run in another environment's namespace."""
+    crossing = environment_problems(settings)
+    problems = crossing + credential_problems(settings)
     if problems:
-        raise UnsafeCredentials(
-            "refusing to start: "
-            + "; ".join(problems)
-            + " (RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS=true to run anyway)"
-        )
+        hint = "" if crossing else " (RETAILFLOW_ALLOW_DEFAULT_CREDENTIALS=true to run anyway)"
+        raise UnsafeCredentials("refusing to start: " + "; ".join(problems) + hint)
 
 
 def _env_name(field: str) -> str:
