@@ -130,9 +130,10 @@ def browse(url: str, refund_id: str) -> dict[str, str]:
         driver.find_element(By.ID, "logout").click()
         # A second manager approves it.
         log_in(driver, url, "lee")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(SCREENSHOTS / "inbox-pending.png"))
         seen["approved"] = decide(driver, refund_id, "receipt seen")
         seen["after"] = driver.find_element(By.TAG_NAME, "body").text
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(SCREENSHOTS / "inbox.png"))
     return seen
 
@@ -167,6 +168,7 @@ async def test_a_manager_approves_in_the_browser_and_the_requester_cannot(
     assert "four eyes: ann requested" in seen["own"]
     assert seen["approved"] == f"refund {request.refund_id} approved by Lee Park"
     assert f"refund-{request.refund_id}" not in seen["after"]
+    assert (SCREENSHOTS / "inbox-pending.png").stat().st_size > 0
     assert (SCREENSHOTS / "inbox.png").stat().st_size > 0
     assert result.status is RefundStatus.REFUNDED
     assert (result.decided_by, result.decided_by_sub) == ("Lee Park", "lee")
