@@ -170,8 +170,11 @@ def _read_jsonl(path: str) -> list[dict[str, Any] | str]:
     beyond the edge's limits refuses the file (nothing submitted, each bad line named)."""
     raws: list[dict[str, Any] | str] = []
     problems: list[str] = []
-    for n, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
+    # JSON Lines are separated by "\n" alone: str.splitlines() would also cut at characters a
+    # JSON string may hold unescaped (U+2028, U+0085, \x1c...), and str.strip() would take a
+    # line of such characters for a blank one and drop it. Blank is JSON's whitespace only.
+    for n, line in enumerate(_read_text(path).split("\n"), start=1):
+        if not line.strip(" \t\r"):
             continue
         try:
             raws.append(raw_from_text(line))
