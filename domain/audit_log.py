@@ -235,7 +235,7 @@ def verify(lines: Iterable[str]) -> Verdict:
     count, first_seq, anchor, prev_hash, prev_seq = 0, 0, GENESIS, GENESIS, 0
     masked = False
     for n, line in enumerate(lines, start=1):
-        if not line.strip():
+        if not line.strip(" \t\r"):  # JSON whitespace only: any other line is checked
             continue
         why: str | None = None
         try:

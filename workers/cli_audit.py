@@ -123,7 +123,7 @@ async def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    verdict = verify(cli._read_text(args.file).splitlines())
+    verdict = verify(cli._read_text(args.file).split("\n"))  # JSON Lines: split at \n only
     if not verdict.ok:
         raise cli.Outcome(f"{args.file}: {verdict.message()}", cli.EXIT_EXCEPTIONS)
     print(verdict.message())

@@ -146,6 +146,13 @@ def test_garbage_lines_are_named_not_raised() -> None:
     assert verify([]).message() == "ok: 0 records"
 
 
+def test_a_line_of_unicode_separators_is_checked_not_skipped_as_blank() -> None:
+    good = lines(chain(events(2), 0, GENESIS))
+    verdict = verify([good[0], "\x1c\u2028", good[1]])
+    assert not verdict.ok and verdict.bad_line == 2 and "not valid JSON" in verdict.reason
+    assert verify([good[0], " \t\r", good[1]]).ok  # JSON's own whitespace is a blank line
+
+
 def test_details_keep_ids_and_amounts_and_digest_personal_fields() -> None:
     payload = {
         "refund_id": "R-1",
