@@ -43,6 +43,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
 from workers.codec import EncryptionCodec, PayloadDecryptionError, load_key_ring
+from workers.http_body import BodyTooLarge, read_body
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +147,9 @@ def build_app(
                 "missing or wrong bearer token (Authorization: Bearer <token>)",
                 {**headers, "WWW-Authenticate": "Bearer"},
             )
-        body = await _read_body(request)
-        if body is None:
+        try:
+            body = await read_body(request, MAX_BODY)
+        except BodyTooLarge:
             return error(413, f"body over {MAX_BODY} bytes", headers)
         try:
             payloads = parse_payloads(body)
@@ -210,20 +212,6 @@ def _base64(value: object, where: str) -> bytes:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"{where}: not base64") from None
-
-
-async def _read_body(request: Request) -> bytes | None:
-    """The body, or None when it is over MAX_BODY (told by Content-Length before reading)."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def app_from_settings(

@@ -59,6 +59,7 @@ from domain.sale import SaleRefused
 from domain.validation import FieldError, field_errors
 from workers.auth import Authenticated, Caller, CallerRegistry, Refusal, Refused, Scope
 from workers.client import connect
+from workers.http_body import BodyTooLarge, read_body
 from workers.inbox import inbox_app
 from workers.settings import Settings, refuse_unsafe_credentials
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
@@ -77,25 +78,6 @@ log = logging.getLogger("retailflow.ingress")
 # What a store may confirm: the command's final states (anything else would wedge the command).
 CONFIRMED_STATES = ("applied", "rejected")
 MAX_COMMAND_ID = 256
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, read no further than `limit` bytes (BodyTooLarge beyond). A declared
-    Content-Length over the limit is refused before a byte of the body is read."""
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class Delivery(StrEnum):
@@ -187,6 +169,18 @@ def _slow_body(timeout_s: float) -> JSONResponse:
     return _refused([FieldError(field="body", message=message)], status_code=408)
 
 
+async def _body_in_time(request: Request, timeout_s: float) -> bytes | JSONResponse:
+    """The body, or the refusal to answer: 413 over the limit, 408 when it is too slow."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await read_body(request)
+    except BodyTooLarge:
+        return _too_large()
+    except TimeoutError:
+        log.warning("refused %s from %s: body too slow", _route(request), _peer(request))
+        return _slow_body(timeout_s)
+
+
 def _peer(request: Request) -> str:
     return request.client.host if request.client else "?"
 
@@ -264,14 +258,10 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return _forbidden(request, outcome.caller, f"scope {scope.value} required")
         body = b""
         if with_body:
-            try:
-                async with asyncio.timeout(settings.ingress_body_timeout_s):
-                    body = await read_body(request)
-            except BodyTooLarge:
-                return _too_large()
-            except TimeoutError:
-                log.warning("refused %s from %s: body too slow", _route(request), _peer(request))
-                return _slow_body(settings.ingress_body_timeout_s)
+            read = await _body_in_time(request, settings.ingress_body_timeout_s)
+            if isinstance(read, JSONResponse):
+                return read
+            body = read
         if outcome is None:
             outcome = callers.signed(
                 request.headers.get("x-pos-platform", ""),
@@ -452,13 +442,9 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
 
     async def gateway_webhook(request: Request) -> Response:
         # Authenticated by the gateway's own signature (`Stripe-Signature`), not as a caller.
-        try:
-            async with asyncio.timeout(settings.ingress_body_timeout_s):
-                body = await read_body(request)
-        except BodyTooLarge:
-            return _too_large()
-        except TimeoutError:
-            return _slow_body(settings.ingress_body_timeout_s)
+        body = await _body_in_time(request, settings.ingress_body_timeout_s)
+        if isinstance(body, JSONResponse):
+            return body
         peer = _peer(request)
         try:
             # A missing header is refused by the SDK like a wrong one (never a KeyError).

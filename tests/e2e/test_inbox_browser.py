@@ -25,17 +25,11 @@ from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker, serving
 from tests.identities import ISSUER, user
 from tests.workflows.helpers import eventually
-from tests.workflows.test_refund import (
-    awaiting_approval,
-    posted_sale,
-    refund,
-    refund_settings,
-    request_refund,
-)
+from tests.workflows.test_refund import awaiting_decision, refund_settings
 from workers.identity import save_users
 from workers.inbox import PENDING
 from workers.settings import Settings
-from workflows.refund import Refund, RefundStatus
+from workflows.refund import RefundStatus
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -156,10 +150,7 @@ async def test_a_manager_approves_in_the_browser_and_the_requester_cannot(
 ) -> None:
     settings = inbox_settings(refund_settings(odoo_emulator, temporal_address, gateway), tmp_path)
     async with running_worker(client, settings), serving(settings, client) as url:
-        await posted_sale(client, settings, gateway, store_id)
-        raw = refund(store_id, amount="30.00")
-        request, handle, _ = await request_refund(client, settings, raw, requester="ann")
-        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
+        request, handle = await awaiting_decision(client, settings, gateway, store_id, "ann")
         await eventually(lambda: visible(client, handle.id), bool)
         seen = await asyncio.to_thread(browse, url, request.refund_id)
         result = await handle.result()

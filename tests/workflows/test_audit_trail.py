@@ -19,16 +19,8 @@ from domain.audit_log import digest
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from tests.conftest import running_worker
-from tests.workflows.helpers import eventually
 from tests.workflows.test_cli import run_cli
-from tests.workflows.test_refund import (
-    approval,
-    awaiting_approval,
-    posted_sale,
-    refund,
-    refund_settings,
-    request_refund,
-)
+from tests.workflows.test_refund import approval, awaiting_decision, posted_sale, refund_settings
 from workflows.audit_trail import AuditTrail, AuditTrailInput, AuditTrailResult
 from workflows.refund import Refund, RefundStatus
 
@@ -62,10 +54,7 @@ async def test_a_sale_and_a_refund_decision_are_recorded_once_and_verify(
         "RETAILFLOW_MASKING_KEY": "a-masking-key-for-this-test",
     }
     async with running_worker(client, settings):
-        await posted_sale(client, settings, gateway, store_id)
-        raw = refund(store_id, amount="30.00", requested_by="cashier-ann")
-        request, handle, _ = await request_refund(client, settings, raw)
-        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
+        request, handle = await awaiting_decision(client, settings, gateway, store_id)
         decision = approval(
             "lee", request.refund_id, role="store_manager", comment="receipt checked by Jane"
         )

@@ -83,6 +83,23 @@ async def request_refund(
     return await request_unsigned(client, settings, raw, ISSUER.request(raw, requester))
 
 
+async def awaiting_decision(
+    client: Client,
+    settings: Settings,
+    gw: Gateway,
+    store: str,
+    requester: str = "cashier-ann",
+    **kw: Any,
+) -> tuple[Any, Any]:
+    """A posted sale and a refund of it (30.00 unless `kw` says otherwise: over the policy's
+    limit) requested by `requester`, waiting for a decision: (request, handle)."""
+    await posted_sale(client, settings, gw, store)
+    raw = refund(store, **({"amount": "30.00"} | kw))
+    request, handle, _ = await request_refund(client, settings, raw, requester)
+    await eventually(lambda: handle.query(Refund.show), awaiting_approval)
+    return request, handle
+
+
 def approval(sub: str, refund_id: str, **kw: Any) -> Any:
     return ISSUER.approval(sub, refund_id, **kw)
 
@@ -357,12 +374,8 @@ async def test_web_ui_signal_approval_runs_the_same_checks(
 ) -> None:
     settings = refund_settings(odoo_emulator, temporal_address, gateway)
     async with running_worker(client, settings):
-        await posted_sale(client, settings, gateway, store_id)
-        request, handle, _ = await request_refund(
-            client, settings, refund(store_id, amount="30.00")
-        )
+        request, handle = await awaiting_decision(client, settings, gateway, store_id)
         rid = request.refund_id
-        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
         # What the Web UI's "Send a signal" does: the requester's own approval is refused, a
         # forged one (signed by a key nobody trusts) and the old unsigned shape too...
         forged = Signer.new(kid=ISSUER.issuer.kid).approval("lee", rid, role="finance")
@@ -651,12 +664,8 @@ async def test_forged_expired_and_misdirected_assertions_are_refused_before_hist
     settings = settings.model_copy(update={"approval_clock_skew_s": 0.0})
     short = Signer(replace(ISSUER.issuer, lifetime=timedelta(seconds=2)))
     async with running_worker(client, settings):
-        await posted_sale(client, settings, gateway, store_id)
-        request, handle, _ = await request_refund(
-            client, settings, refund(store_id, amount="30.00")
-        )
+        request, handle = await awaiting_decision(client, settings, gateway, store_id)
         rid = request.refund_id
-        await eventually(lambda: handle.query(Refund.show), awaiting_approval)
         soon_expired = short.approval("lee", rid)
         good = ISSUER.approval("lee", rid)
         assert good.assertion is not None
