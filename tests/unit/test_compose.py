@@ -268,7 +268,7 @@ def test_temporal_images_are_official_and_pinned_together() -> None:
                 f"{name}: admin-tools follows the server"
             )
         if "build" not in svc:
-            assert re.search(r":\d", image), f"{name}: {image!r} has no version tag"
+            assert re.search(r":v?\d", image), f"{name}: {image!r} has no version tag"
     assert re.fullmatch(r"temporalio/ui:2\.\d+\.\d+", service("temporal-ui")["image"])
     assert service("postgresql")["image"].startswith("postgres:16")
 
