@@ -69,7 +69,8 @@ class Settings(BaseSettings):
     odoo_timeout_s: float = 60.0
     # TOML or JSON file overriding the posting profile (accounts, journal, currencies).
     posting_profile: str | None = None
-    # Worker sizing: odoorpc blocks, so activities run on this many threads.
+    # Worker sizing: odoorpc blocks, so activities run on threads: this many for everything
+    # but Odoo RPCs, plus odoo_concurrency_max + odoo_max_waiting (workers/worker.py).
     max_concurrent_activities: int = Field(default=16, ge=1)
     workflow_pollers: int = Field(default=20, ge=1)
     # The adaptive limit on concurrent Odoo RPCs (docs/observability.md, "Back-pressure"):

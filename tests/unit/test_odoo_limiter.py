@@ -221,3 +221,12 @@ def test_settings_carry_the_limits_and_refuse_min_over_max(
     monkeypatch.setenv("RETAILFLOW_ODOO_CONCURRENCY_MIN", "9")
     with pytest.raises(ValueError, match="RETAILFLOW_ODOO_CONCURRENCY_MIN must not exceed"):
         load_settings()
+
+
+def test_worker_slots_keep_room_for_other_activities_when_odoo_waiters_fill_up() -> None:
+    from workers.settings import Settings
+    from workers.worker import activity_slots
+
+    s = Settings(max_concurrent_activities=6, odoo_concurrency_max=10, odoo_max_waiting=4)
+    # Odoo can hold at most 10 running + 4 waiting threads; 6 stay for POS and gateway.
+    assert activity_slots(s) == 20
