@@ -133,6 +133,10 @@ class CallerSpec(BaseModel):
     scopes: list[Scope] = Field(min_length=1)
     stores: list[str] | None = None
     credentials: list[CredentialSpec] = Field(min_length=1)
+    # Its rate limit on sales (a token bucket: `rate_per_s` sustained, `burst` at once,
+    # default one second's worth); unset: none.
+    rate_per_s: float | None = Field(default=None, gt=0, le=1_000_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("id")
     @classmethod
@@ -140,6 +144,12 @@ class CallerSpec(BaseModel):
         if not _CALLER_ID.fullmatch(v):
             raise ValueError("letters, digits, '.', '_' and '-' only")
         return v
+
+    @model_validator(mode="after")
+    def _burst_needs_rate(self) -> Self:
+        if self.burst is not None and self.rate_per_s is None:
+            raise ValueError("burst: needs rate_per_s")
+        return self
 
 
 class CallersFile(BaseModel):
@@ -165,6 +175,9 @@ class Caller:
     credentials: tuple[Credential, ...]
     # None: any store.
     stores: frozenset[str] | None = None
+    # Sales rate limit (None: none): tokens per second, bucket size.
+    rate_per_s: float | None = None
+    burst: int | None = None
 
     def may_speak_for(self, store_id: object) -> bool:
         return self.stores is None or (isinstance(store_id, str) and store_id in self.stores)
@@ -255,6 +268,8 @@ def caller_from_spec(spec: CallerSpec) -> Caller:
         scopes=frozenset(spec.scopes),
         credentials=tuple(c.resolve() for c in spec.credentials),
         stores=frozenset(spec.stores) if spec.stores is not None else None,
+        rate_per_s=spec.rate_per_s,
+        burst=spec.burst,
     )
 
 

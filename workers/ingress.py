@@ -19,6 +19,8 @@ POST /v1/sales[?mode=per-sale|batched|summary]   body: one sale (the JSON contra
   408 {"status": "refused", ...}             the body did not arrive in time
   503 {"status": "unavailable", ...}          Temporal could not take it, or the request took
       too long: send it again
+  429 {"status": "busy", ...} + Retry-After   the caller is over its rate, or too many sales
+      await posting (overall or for the store): nothing started; send it again after that
 GET /v1/sales/{store_id}/{txn_id}          where a sale stands (scope sales:read)
 POST /v1/pos/confirmations                 a store's confirmation of a price command (scope
   confirmations:write; the caller is the confirmation's platform_id)
@@ -58,6 +60,7 @@ from domain.limits import MAX_BODY_BYTES, MAX_ID_LENGTH
 from domain.sale import SaleRefused
 from domain.validation import FieldError, field_errors
 from workers.auth import Authenticated, Caller, CallerRegistry, Refusal, Refused, Scope
+from workers.backpressure import BacklogGauge, Busy, RateLimiter, visibility_count
 from workers.client import connect
 from workers.http_body import BodyTooLarge, read_body
 from workers.inbox import inbox_app
@@ -220,6 +223,15 @@ def _unavailable(what: str, e: Exception) -> JSONResponse:
     )
 
 
+def _busy(request: Request, busy: Busy) -> JSONResponse:
+    log.info("%s from %s: 429 (%s)", _route(request), _peer(request), busy.reason)
+    return JSONResponse(
+        {"status": "busy", "error": f"{busy.reason}: try again later"},
+        status_code=429,
+        headers={"Retry-After": str(busy.retry_after_s)},
+    )
+
+
 def build_app(settings: Settings, client: Client | None = None) -> Starlette:
     """The ingress app. Raises ValueError naming the problem when the callers cannot be
     loaded (`RETAILFLOW_CALLERS_FILE`, `RETAILFLOW_POS_SECRETS`)."""
@@ -228,6 +240,13 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         state["client"] = client
     batcher = ConfirmationBatcher(lambda: state["client"])
     registry = CallerRegistry(settings.callers_file, settings.pos_secrets)
+    rates = RateLimiter()
+    backlog = BacklogGauge(
+        visibility_count(lambda: state["client"]),
+        settings.ingress_max_backlog,
+        settings.ingress_max_store_backlog,
+        settings.ingress_backlog_cache_s,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -308,6 +327,9 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         if isinstance(admitted, JSONResponse):
             return admitted
         caller, body = admitted
+        over = rates.check(caller)
+        if over is not None:
+            return _busy(request, over)
         mode_arg = request.query_params.get("mode")
         try:
             # No mode: the store's configured one (settings).
@@ -334,6 +356,9 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         store = raw.get("store_id") if isinstance(raw, dict) else None
         if not caller.may_speak_for(store.strip() if isinstance(store, str) else None):
             return _forbidden(request, caller, f"store_id {str(store)[:70]!r} is not its store")
+        shed = await backlog.check(store.strip() if isinstance(store, str) else None)
+        if shed is not None:
+            return _busy(request, shed)
         try:
             submitted = await submit_sale(
                 state["client"], settings, raw, mode, source=f"ingress:{caller.id}"

@@ -18,6 +18,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from activities.gateway_client import GatewaySettings
 from activities.odoo.client import OdooSettings
+from activities.odoo.limiter import LimiterSettings
 from activities.pos_client import PosSettings
 from domain.validation import field_errors
 
@@ -68,9 +69,18 @@ class Settings(BaseSettings):
     odoo_timeout_s: float = 60.0
     # TOML or JSON file overriding the posting profile (accounts, journal, currencies).
     posting_profile: str | None = None
-    # Worker sizing: odoorpc blocks, so activities run on this many threads.
+    # Worker sizing: odoorpc blocks, so activities run on threads: this many for everything
+    # but Odoo RPCs, plus odoo_concurrency_max + odoo_max_waiting (workers/worker.py).
     max_concurrent_activities: int = Field(default=16, ge=1)
     workflow_pollers: int = Field(default=20, ge=1)
+    # The adaptive limit on concurrent Odoo RPCs (docs/observability.md, "Back-pressure"):
+    # between min and max, cut when a call fails with strain or takes over the latency target;
+    # a call waits at most odoo_slot_wait_s for a slot, and at most odoo_max_waiting wait.
+    odoo_concurrency_min: int = Field(default=2, ge=1)
+    odoo_concurrency_max: int = Field(default=16, ge=1)
+    odoo_latency_target_s: float = Field(default=5.0, gt=0)
+    odoo_slot_wait_s: float = Field(default=20.0, gt=0)
+    odoo_max_waiting: int = Field(default=8, ge=0)
     # Micro-batching (StoreLedger) knobs used when a ledger starts.
     batch_size: int = Field(default=100, ge=1, le=1000)
     batch_max_age_s: float = Field(default=2.0, gt=0)
@@ -95,6 +105,12 @@ class Settings(BaseSettings):
     # together are at most this many bytes.
     ingress_keep_alive_s: int = Field(default=5, ge=1)
     ingress_max_header_bytes: int = Field(default=16 * 1024, ge=1024, le=1 << 20)
+    # Load shedding: a sale is answered 429 (nothing started) while more than this many sales
+    # are Posting, overall or for its store (0: no limit); the counts are read at most once
+    # per ingress_backlog_cache_s.
+    ingress_max_backlog: int = Field(default=0, ge=0)
+    ingress_max_store_backlog: int = Field(default=0, ge=0)
+    ingress_backlog_cache_s: float = Field(default=5.0, gt=0, le=300)
     # POS platform: its API, and the shared secret of each platform that calls us back
     # (JSON, e.g. {"pos-main": "..."}); confirmations signed otherwise are refused.
     pos_url: str = "http://127.0.0.1:8070"
@@ -190,6 +206,15 @@ class Settings(BaseSettings):
                 data[name] = text
         return data
 
+    @model_validator(mode="after")
+    def _odoo_concurrency_range(self) -> Settings:
+        if self.odoo_concurrency_min > self.odoo_concurrency_max:
+            raise ValueError(
+                "RETAILFLOW_ODOO_CONCURRENCY_MIN must not exceed RETAILFLOW_ODOO_CONCURRENCY_MAX "
+                f"(got {self.odoo_concurrency_min} > {self.odoo_concurrency_max})"
+            )
+        return self
+
     def gateway(self) -> GatewaySettings:
         return GatewaySettings(
             api_key=self.gateway_api_key.get_secret_value(), api_base=self.gateway_api_base or None
@@ -213,6 +238,13 @@ class Settings(BaseSettings):
             login=self.odoo_login,
             password=self.odoo_password.get_secret_value(),
             timeout_s=self.odoo_timeout_s,
+            limiter=LimiterSettings(
+                min_limit=self.odoo_concurrency_min,
+                max_limit=self.odoo_concurrency_max,
+                latency_target_s=self.odoo_latency_target_s,
+                wait_timeout_s=self.odoo_slot_wait_s,
+                max_waiting=self.odoo_max_waiting,
+            ),
         )
 
 

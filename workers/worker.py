@@ -52,6 +52,18 @@ WORKFLOWS = [
 ]
 
 
+def activity_slots(settings: Settings) -> int:
+    """The worker's activity slots (and threads): Odoo RPCs take at most
+    odoo_concurrency_max slots running and odoo_max_waiting waiting (the limiter refuses the
+    rest at once, retryable), so max_concurrent_activities slots stay for POS, gateway and
+    other work however slow Odoo gets (docs/observability.md, "Back-pressure")."""
+    return (
+        settings.max_concurrent_activities
+        + settings.odoo_concurrency_max
+        + settings.odoo_max_waiting
+    )
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -61,7 +73,10 @@ def build_worker(
     pos: PosClient,
     gateway: GatewayClient | None = None,
     task_queue: str | None = None,
+    max_concurrent_activities: int | None = None,
 ) -> Worker:
+    """The worker; `max_concurrent_activities` defaults to the setting (run_worker passes
+    activity_slots, with an executor as large)."""
     pos_activities = PosActivities(pos)
     pos_batches = BatchedPosActivities(pos)
     gateway = gateway or GatewayClient(settings.gateway())
@@ -97,7 +112,7 @@ def build_worker(
             audit.collect_audit_events,
         ],
         activity_executor=executor,
-        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_activities=max_concurrent_activities or settings.max_concurrent_activities,
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_pollers),
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_pollers),
     )
@@ -116,19 +131,27 @@ async def run_worker(settings: Settings) -> None:
     odoo = OdooClient(settings.odoo())
     pos = PosClient(settings.pos())
     gateway = GatewayClient(settings.gateway())
-    with ThreadPoolExecutor(max_workers=settings.max_concurrent_activities) as executor:
-        worker = build_worker(client, settings, odoo, profile, executor, pos, gateway)
+    slots = activity_slots(settings)
+    with ThreadPoolExecutor(max_workers=slots) as executor:
+        worker = build_worker(
+            client, settings, odoo, profile, executor, pos, gateway, max_concurrent_activities=slots
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         log.info(
-            "worker polling %s on %s (namespace %s), Odoo %s db %s",
+            "worker polling %s on %s (namespace %s), Odoo %s db %s, %d activity slots "
+            "(Odoo RPCs %d..%d, %d waiting)",
             settings.task_queue,
             settings.temporal.address,
             settings.temporal.namespace,
             settings.odoo_url,
             settings.odoo_db,
+            slots,
+            settings.odoo_concurrency_min,
+            settings.odoo_concurrency_max,
+            settings.odoo_max_waiting,
         )
         async with worker:
             await stop.wait()

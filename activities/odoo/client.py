@@ -23,6 +23,8 @@ from odoorpc.error import RPCError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.odoo.limiter import LimiterSettings, OdooLimiter
+
 log = logging.getLogger(__name__)
 
 # Odoo exceptions that say "this request is wrong", not "try again later".
@@ -55,6 +57,8 @@ class OdooSettings:
     # (workflows/policies.py), so a hung call fails before Temporal retries beside it. Odoo may
     # take ~18 s to give up on a serialization failure; a large batch create takes seconds.
     timeout_s: float = 30.0
+    # The adaptive limit on concurrent RPCs (activities/odoo/limiter.py).
+    limiter: LimiterSettings = field(default_factory=LimiterSettings)
 
 
 def heartbeat(what: str) -> None:
@@ -105,11 +109,24 @@ def raise_classified(exc: BaseException, what: str) -> NoReturn:
     raise exc
 
 
+def is_strain(exc: BaseException) -> bool:
+    """Whether a failed RPC says Odoo is struggling (what raise_classified makes retryable),
+    rather than refusing the request itself."""
+    try:
+        raise_classified(exc, "")
+    except OdooUnavailable:
+        return True
+    except BaseException:
+        return False
+
+
 class OdooClient:
     """A logged-in odoorpc connection per thread, plus code → id caches shared by all threads."""
 
-    def __init__(self, settings: OdooSettings) -> None:
+    def __init__(self, settings: OdooSettings, limiter: OdooLimiter | None = None) -> None:
         self.settings = settings
+        # One per client, and the worker builds one client: shared by all its Odoo activities.
+        self.limiter = limiter or OdooLimiter(settings.limiter)
         parts = urlsplit(settings.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(
@@ -140,6 +157,22 @@ class OdooClient:
             self._local.odoo = odoo
         return odoo
 
+    def _execute(self, model: str, method: str, args: tuple[Any, ...], kwargs: Any) -> Any:
+        """One execute_kw within a limiter slot (OdooBusy, retryable, when none frees up in
+        time); its latency and outcome adapt the limit."""
+        self.limiter.acquire(f"{model}.{method}", heartbeat)
+        started = time.monotonic()
+        strained = True
+        try:
+            result = self._connection().execute_kw(model, method, list(args), kwargs)
+            strained = False
+            return result
+        except Exception as e:
+            strained = is_strain(e)
+            raise
+        finally:
+            self.limiter.release(time.monotonic() - started, strained)
+
     def call(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """execute_kw with classified failures (see raise_classified).
 
@@ -150,7 +183,7 @@ class OdooClient:
         for attempt in range(tries):
             heartbeat(f"{model}.{method}")
             try:
-                return self._connection().execute_kw(model, method, list(args), kwargs)
+                return self._execute(model, method, args, kwargs)
             except Exception as e:
                 if isinstance(e, RPCError) and error_name(e) == "odoo.exceptions.AccessDenied":
                     self._local.odoo = None  # log in again on the next try
@@ -166,7 +199,7 @@ class OdooClient:
         """execute_kw letting RPCError through, for callers that handle Odoo's answer."""
         heartbeat(f"{model}.{method}")
         try:
-            return self._connection().execute_kw(model, method, list(args), kwargs)
+            return self._execute(model, method, args, kwargs)
         except RPCError:
             raise
         except Exception as e:
