@@ -23,6 +23,8 @@ from odoorpc.error import RPCError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from workers.metrics import external_call
+
 log = logging.getLogger(__name__)
 
 # Odoo exceptions that say "this request is wrong", not "try again later".
@@ -105,6 +107,22 @@ def raise_classified(exc: BaseException, what: str) -> NoReturn:
     raise exc
 
 
+def call_outcome(exc: BaseException) -> str:
+    """How a failed call is counted (workers/metrics.py): business_refusal (Odoo said no),
+    server_error (an HTTP 5xx or a server-side fault such as a serialization failure), or
+    transport (no answer)."""
+    if isinstance(exc, ApplicationError):
+        return "business_refusal"
+    cause = exc.__cause__ if isinstance(exc, OdooUnavailable) else exc
+    if isinstance(cause, RPCError):
+        name = error_name(cause)
+        refused = name in _BUSINESS_ERRORS and not is_sequence_collision(cause)
+        return "business_refusal" if refused else "server_error"
+    if isinstance(cause, urllib.error.HTTPError):
+        return "server_error" if cause.code >= 500 else "transport"
+    return "transport"
+
+
 class OdooClient:
     """A logged-in odoorpc connection per thread, plus code → id caches shared by all threads."""
 
@@ -150,7 +168,8 @@ class OdooClient:
         for attempt in range(tries):
             heartbeat(f"{model}.{method}")
             try:
-                return self._connection().execute_kw(model, method, list(args), kwargs)
+                with external_call("odoo", f"{model}.{method}", call_outcome):
+                    return self._connection().execute_kw(model, method, list(args), kwargs)
             except Exception as e:
                 if isinstance(e, RPCError) and error_name(e) == "odoo.exceptions.AccessDenied":
                     self._local.odoo = None  # log in again on the next try
@@ -166,7 +185,8 @@ class OdooClient:
         """execute_kw letting RPCError through, for callers that handle Odoo's answer."""
         heartbeat(f"{model}.{method}")
         try:
-            return self._connection().execute_kw(model, method, list(args), kwargs)
+            with external_call("odoo", f"{model}.{method}", call_outcome):
+                return self._connection().execute_kw(model, method, list(args), kwargs)
         except RPCError:
             raise
         except Exception as e:
