@@ -164,6 +164,15 @@ def record_posting(mode: str, outcome: str, count: int = 1) -> None:
         record_duplicate("sale", count)
 
 
+def record_sale_outcomes(mode: str, outcomes: Iterable[Any]) -> None:
+    """Count a posting activity's outcomes (each with `posted` and `already_posted`)."""
+    counts = {"posted": 0, "duplicate": 0, "refused": 0}
+    for o in outcomes:
+        counts["refused" if not o.posted else "duplicate" if o.already_posted else "posted"] += 1
+    for outcome, count in counts.items():
+        record_posting(mode, outcome, count)
+
+
 def record_duplicate(kind: Literal["sale", "refund", "confirmation"], count: int = 1) -> None:
     metrics().duplicates.add(count, {"kind": kind})
 
