@@ -1,0 +1,200 @@
+"""Metrics: a real `retailflow worker` serving /metrics and the Temporal SDK's metrics, the
+ingress's own /metrics, scraped during a small run with an Odoo fault injected."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+from temporalio.client import Client
+
+from simulators.odoo import OdooEmulator
+from simulators.odoo.faults import Faults
+from tests.conftest import AUTH, RETAILFLOW, settings_for
+from tests.workflows.helpers import sales_for
+from workers.ingress import build_app
+from workers.settings import Settings
+from workers.submit import Submission, Submitted, wait_until_settled
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def samples(text: str) -> list[Sample]:
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def total(found: list[Sample], name: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for s in found
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+@contextmanager
+def metrics_worker(settings: Settings, log: Path, port: int, sdk_port: int) -> Iterator[None]:
+    """`retailflow worker` as a process, with both metrics endpoints on."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal.address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_ODOO_URL": settings.odoo_url,
+        "RETAILFLOW_ODOO_TIMEOUT_S": str(settings.odoo_timeout_s),
+        "RETAILFLOW_METRICS_PORT": str(port),
+        "RETAILFLOW_SDK_METRICS_PORT": str(sdk_port),
+        "RETAILFLOW_BUSINESS_METRICS_INTERVAL_S": "1",
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen([str(RETAILFLOW), "worker"], env=env, stdout=out, stderr=out)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def scrape_until(
+    url: str, done: Callable[[list[Sample]], bool], timeout_s: float = 30
+) -> list[Sample]:
+    """Scrape until `done` holds (the worker starts, activities retry); the last scrape."""
+    found: list[Sample] = []
+    async with httpx.AsyncClient() as http:
+        for _ in range(int(timeout_s / 0.2)):
+            try:
+                resp = await http.get(url)
+                found = samples(resp.text) if resp.status_code == 200 else []
+            except httpx.TransportError:
+                found = []
+            if found and done(found):
+                return found
+            await asyncio.sleep(0.2)
+    return found
+
+
+async def test_worker_and_ingress_metrics_move_during_a_run(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    port, sdk_port = free_port(), free_port()
+    worker_url = f"http://127.0.0.1:{port}/metrics"
+    first, second = sales_for(store_id, 2)
+    app = build_app(settings, client=client)
+    transport = httpx.ASGITransport(app=app)
+    ingress = httpx.AsyncClient(transport=transport, base_url="http://ingress", headers=AUTH)
+    # Every entry Odoo is asked to create fails with HTTP 500 until the error is counted.
+    odoo_emulator.faults = Faults(
+        error_rate=1.0, kinds=("http_500",), methods=("account.move.create",)
+    )
+    try:
+        with metrics_worker(settings, tmp_path / "worker.log", port, sdk_port):
+            async with ingress:
+                accepted = [
+                    await ingress.post("/v1/sales", content=json.dumps(sale))
+                    for sale in (first, second)
+                ]
+                duplicate = await ingress.post("/v1/sales", content=json.dumps(first))
+                failing = await scrape_until(
+                    worker_url,
+                    lambda s: (
+                        total(
+                            s,
+                            "retailflow_external_call_errors_total",
+                            system="odoo",
+                            **{"class": "server_error"},
+                        )
+                        > 0
+                    ),
+                )
+                odoo_emulator.faults = Faults()
+                await wait_until_settled(
+                    client,
+                    [
+                        Submitted(
+                            workflow_id=r.json()["workflow_id"], submission=Submission.ACCEPTED
+                        )
+                        for r in accepted
+                    ],
+                    timedelta(seconds=60),
+                )
+                worker = await scrape_until(
+                    worker_url,
+                    lambda s: (
+                        total(s, "retailflow_postings_total", outcome="posted") >= 2
+                        and any(x.name == "retailflow_workflows_by_status" for x in s)
+                    ),
+                )
+                ingress_metrics = await ingress.get("/metrics")
+            sdk = await scrape_until(f"http://127.0.0.1:{sdk_port}/metrics", lambda s: True)
+    finally:
+        odoo_emulator.faults = Faults()
+
+    assert [r.status_code for r in accepted] == [202, 202] and duplicate.status_code == 200
+    # The fault: counted as a server error, with its latency, before anything was posted.
+    assert (
+        total(
+            failing,
+            "retailflow_external_call_errors_total",
+            system="odoo",
+            **{"class": "server_error"},
+        )
+        >= 1
+    )
+    assert (
+        total(
+            failing,
+            "retailflow_external_call_seconds_count",
+            system="odoo",
+            operation="account.move.create",
+            outcome="server_error",
+        )
+        >= 1
+    )
+    assert total(failing, "retailflow_postings_total", outcome="posted") == 0
+    # Then both sales posted, and the Odoo call histogram holds the successful calls too.
+    assert total(worker, "retailflow_postings_total", mode="per-sale", outcome="posted") >= 2
+    assert total(
+        worker, "retailflow_external_call_seconds_count", system="odoo", outcome="ok"
+    ) > total(failing, "retailflow_external_call_seconds_count", system="odoo", outcome="ok")
+    assert (
+        total(
+            worker,
+            "retailflow_external_call_errors_total",
+            system="odoo",
+            **{"class": "server_error"},
+        )
+        >= 1
+    )
+    # Business gauges are defined (read from visibility by the worker's collector).
+    names = {s.name for s in worker}
+    assert {
+        "retailflow_workflows_by_status",
+        "retailflow_oldest_open_seconds",
+        "retailflow_unreconciled_amount",
+        "retailflow_rollout_unconfirmed_stores",
+    } <= names
+    # The Temporal SDK's own metrics, on their port.
+    assert any(s.name.startswith("temporal_") for s in sdk)
+    # The ingress counted its answers by route template and status.
+    assert ingress_metrics.status_code == 200
+    found = samples(ingress_metrics.text)
+    assert total(found, "retailflow_ingress_requests_total", route="/v1/sales", status="202") >= 2
+    assert total(found, "retailflow_ingress_requests_total", route="/v1/sales", status="200") >= 1
