@@ -8,16 +8,22 @@ import json
 import os
 import socket
 import subprocess
+import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import stripe
+from odoorpc.error import RPCError
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
+from activities import gateway_client, pos_client
+from activities.odoo.client import OdooUnavailable, call_outcome
 from simulators.odoo import OdooEmulator
 from simulators.odoo.faults import Faults
 from tests.conftest import AUTH, RETAILFLOW, settings_for
@@ -198,3 +204,66 @@ async def test_worker_and_ingress_metrics_move_during_a_run(
     found = samples(ingress_metrics.text)
     assert total(found, "retailflow_ingress_requests_total", route="/v1/sales", status="202") >= 2
     assert total(found, "retailflow_ingress_requests_total", route="/v1/sales", status="200") >= 1
+
+
+# -- how each adapter's failures are counted -----------------------------------------------
+
+
+def test_odoo_failures_are_counted_by_class() -> None:
+    def rpc(name: str, message: str = "no") -> RPCError:
+        return RPCError(message, {"data": {"name": name}})
+
+    def wrapped(cause: Exception) -> OdooUnavailable:
+        try:
+            raise OdooUnavailable("retry") from cause
+        except OdooUnavailable as e:
+            return e
+
+    server = urllib.error.HTTPError("http://odoo", 500, "Internal Server Error", {}, None)  # type: ignore[arg-type]
+    assert call_outcome(rpc("odoo.exceptions.UserError")) == "business_refusal"
+    assert call_outcome(ApplicationError("refused", non_retryable=True)) == "business_refusal"
+    assert call_outcome(rpc("psycopg2.errors.SerializationFailure")) == "server_error"
+    assert call_outcome(wrapped(server)) == "server_error"
+    assert call_outcome(server) == "server_error"
+    assert call_outcome(urllib.error.URLError("refused")) == "transport"
+    assert call_outcome(wrapped(ConnectionResetError())) == "transport"
+    server.close()
+
+
+def test_pos_and_gateway_failures_are_counted_by_class() -> None:
+    def unavailable(cause: Exception | None) -> pos_client.PosUnavailable:
+        try:
+            raise pos_client.PosUnavailable("down") from cause
+        except pos_client.PosUnavailable as e:
+            return e
+
+    assert pos_client.call_outcome(unavailable(httpx.ConnectError("no"))) == "transport"
+    assert pos_client.call_outcome(unavailable(None)) == "server_error"  # an HTTP 5xx
+    assert pos_client.call_outcome(ApplicationError("busy", type="PosBusy")) == "server_error"
+    assert pos_client.call_outcome(ApplicationError("no", type="PosRefused")) == "business_refusal"
+    assert (
+        pos_client.operation("GET", "/v1/stores/S001/price-commands/C-9")
+        == "GET /v1/stores/{store_id}/price-commands/{command_id}"
+    )
+    assert gateway_client.call_outcome(stripe.CardError("no", None, "card_declined")) == (
+        "business_refusal"
+    )
+    assert gateway_client.call_outcome(stripe.APIConnectionError("no")) == "transport"
+    assert gateway_client.call_outcome(stripe.APIError("500")) == "server_error"
+
+
+async def test_ingress_counts_an_unknown_path_without_its_text(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str
+) -> None:
+    app = build_app(settings_for(odoo_emulator, temporal_address), client=client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as http:
+        before = samples((await http.get("/metrics")).text)
+        missing = await http.get("/no/such/path-42")
+        after = samples((await http.get("/metrics")).text)
+    assert missing.status_code == 404
+    assert not any("path-42" in str(s.labels) for s in after)
+    key = {"route": "unmatched", "status": "404"}
+    assert total(after, "retailflow_ingress_requests_total", **key) == (
+        total(before, "retailflow_ingress_requests_total", **key) + 1
+    )
