@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from domain.money import cents
 from domain.settlement import PayoutTotals, add_transaction
+from workers.metrics import external_call
 
 
 class GatewayUnavailable(Exception):
@@ -61,6 +62,15 @@ def raise_classified(exc: stripe.StripeError, what: str) -> NoReturn:
     raise GatewayUnavailable(f"gateway failed {what}: {type(exc).__name__}: {exc}") from exc
 
 
+def call_outcome(exc: Exception) -> str:
+    """How a failed call is counted (workers/metrics.py), as raise_classified sees it."""
+    if isinstance(exc, stripe.CardError | stripe.IdempotencyError | stripe.InvalidRequestError):
+        return "business_refusal"
+    if isinstance(exc, stripe.APIConnectionError):
+        return "transport"
+    return "server_error"
+
+
 class GatewayClient:
     def __init__(self, settings: GatewaySettings) -> None:
         base = {"api": settings.api_base} if settings.api_base else None
@@ -84,11 +94,12 @@ class GatewayClient:
     def payment(self, payment_intent: str) -> dict[str, Any]:
         """amount and amount_refunded (minor units) of a card payment."""
         try:
-            pi = self._stripe.v1.payment_intents.retrieve(payment_intent)
-            charge_id = pi.latest_charge if isinstance(pi.latest_charge, str) else None
-            refunded = 0
-            if charge_id:
-                refunded = self._stripe.v1.charges.retrieve(charge_id).amount_refunded
+            with external_call("gateway", "payment_intents.retrieve", call_outcome):
+                pi = self._stripe.v1.payment_intents.retrieve(payment_intent)
+                charge_id = pi.latest_charge if isinstance(pi.latest_charge, str) else None
+                refunded = 0
+                if charge_id:
+                    refunded = self._stripe.v1.charges.retrieve(charge_id).amount_refunded
         except stripe.StripeError as e:
             raise_classified(e, f"payment {payment_intent}")
         return {"amount": pi.amount, "amount_refunded": refunded, "currency": pi.currency}
@@ -99,15 +110,16 @@ class GatewayClient:
         form once): a retry after that must find what it already did before doing it again.
         Stripe cannot filter refunds by metadata: list the payment's refunds and compare."""
         try:
-            page = self._stripe.v1.refunds.list(
-                params={"payment_intent": payment_intent, "limit": 100}
-            )
-            for r in page.auto_paging_iter():
-                meta = r.metadata.to_dict() if r.metadata else {}
-                if r.status not in ("failed", "canceled") and all(
-                    meta.get(k) == v for k, v in metadata.items()
-                ):
-                    return {"id": r.id, "status": r.status, "amount": r.amount}
+            with external_call("gateway", "refunds.list", call_outcome):
+                page = self._stripe.v1.refunds.list(
+                    params={"payment_intent": payment_intent, "limit": 100}
+                )
+                for r in page.auto_paging_iter():
+                    meta = r.metadata.to_dict() if r.metadata else {}
+                    if r.status not in ("failed", "canceled") and all(
+                        meta.get(k) == v for k, v in metadata.items()
+                    ):
+                        return {"id": r.id, "status": r.status, "amount": r.amount}
         except stripe.StripeError as e:
             raise_classified(e, f"refunds of {payment_intent}")
         return None
@@ -115,7 +127,8 @@ class GatewayClient:
     def refund_state(self, refund_id: str) -> dict[str, Any]:
         """status (pending, succeeded, failed, canceled...), failure_reason and amount."""
         try:
-            r = self._stripe.v1.refunds.retrieve(refund_id)
+            with external_call("gateway", "refunds.retrieve", call_outcome):
+                r = self._stripe.v1.refunds.retrieve(refund_id)
         except stripe.StripeError as e:
             raise_classified(e, f"refund {refund_id}")
         return {
@@ -132,15 +145,16 @@ class GatewayClient:
         self, payment_intent: str, amount: Decimal, idempotency_key: str, metadata: dict[str, str]
     ) -> dict[str, Any]:
         try:
-            refund = self._stripe.v1.refunds.create(
-                params={
-                    "payment_intent": payment_intent,
-                    "amount": to_minor(amount),
-                    "reason": "requested_by_customer",
-                    "metadata": metadata,
-                },
-                options={"idempotency_key": idempotency_key},
-            )
+            with external_call("gateway", "refunds.create", call_outcome):
+                refund = self._stripe.v1.refunds.create(
+                    params={
+                        "payment_intent": payment_intent,
+                        "amount": to_minor(amount),
+                        "reason": "requested_by_customer",
+                        "metadata": metadata,
+                    },
+                    options={"idempotency_key": idempotency_key},
+                )
         except stripe.StripeError as e:
             raise_classified(e, f"refund of {amount} on {payment_intent}")
         return {"id": refund.id, "status": refund.status, "amount": refund.amount}
@@ -151,16 +165,18 @@ class GatewayClient:
         """The payouts created in [created_gte, created_lt), newest first (auto-paginated;
         a day makes one per currency, so a window holds few)."""
         try:
-            page = self._stripe.v1.payouts.list(
-                params={"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
-            )
-            return [_payout_fields(p) for p in page.auto_paging_iter()]
+            with external_call("gateway", "payouts.list", call_outcome):
+                page = self._stripe.v1.payouts.list(
+                    params={"created": {"gte": created_gte, "lt": created_lt}, "limit": 100}
+                )
+                return [_payout_fields(p) for p in page.auto_paging_iter()]
         except stripe.StripeError as e:
             raise_classified(e, f"payouts created in [{created_gte}, {created_lt})")
 
     def payout(self, payout_id: str) -> dict[str, Any]:
         try:
-            return _payout_fields(self._stripe.v1.payouts.retrieve(payout_id))
+            with external_call("gateway", "payouts.retrieve", call_outcome):
+                return _payout_fields(self._stripe.v1.payouts.retrieve(payout_id))
         except stripe.StripeError as e:
             raise_classified(e, f"payout {payout_id}")
 
@@ -187,16 +203,17 @@ class GatewayClient:
         depth: int,
     ) -> None:
         try:
-            page = self._stripe.v1.balance_transactions.list(
-                params={"payout": payout_id, "limit": 100}
-            )
-            for n, t in enumerate(page.auto_paging_iter(), start=1):
-                if t.type == "payout_failure" and isinstance(t.source, str) and depth < 3:
-                    self._sum_payout(t.source, sums, on_page, depth + 1)
-                else:
-                    add_transaction(sums, t.type, t.amount, t.fee, t.net)
-                if on_page is not None and n % 100 == 0:
-                    on_page(sums.get("transactions", 0))
+            with external_call("gateway", "balance_transactions.list", call_outcome):
+                page = self._stripe.v1.balance_transactions.list(
+                    params={"payout": payout_id, "limit": 100}
+                )
+                for n, t in enumerate(page.auto_paging_iter(), start=1):
+                    if t.type == "payout_failure" and isinstance(t.source, str) and depth < 3:
+                        self._sum_payout(t.source, sums, on_page, depth + 1)
+                    else:
+                        add_transaction(sums, t.type, t.amount, t.fee, t.net)
+                    if on_page is not None and n % 100 == 0:
+                        on_page(sums.get("transactions", 0))
         except stripe.StripeError as e:
             raise_classified(e, f"balance transactions of payout {payout_id}")
 

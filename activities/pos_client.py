@@ -9,6 +9,7 @@ advises (`PosBusy`); the caller's deadline still bounds the retries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -17,6 +18,8 @@ from urllib.parse import quote
 
 import httpx
 from temporalio.exceptions import ApplicationError
+
+from workers.metrics import external_call
 
 
 class PosUnavailable(Exception):
@@ -79,6 +82,31 @@ def checked(method: str, path: str, resp: httpx.Response) -> dict[str, Any]:
     return body
 
 
+# A path's ids become placeholders in the metrics' `operation` (a label per store would be
+# thousands of series).
+_PATH_IDS = (
+    (re.compile(r"/stores/[^/]+"), "/stores/{store_id}"),
+    (re.compile(r"/price-commands/[^/]+"), "/price-commands/{command_id}"),
+    (re.compile(r"/transactions/[^/]+"), "/transactions/{txn_id}"),
+)
+
+
+def operation(method: str, path: str) -> str:
+    """The request as a metrics label: `GET /v1/stores/{store_id}/z-report`."""
+    for pattern, placeholder in _PATH_IDS:
+        path = pattern.sub(placeholder, path)
+    return f"{method} {path}"
+
+
+def call_outcome(exc: Exception) -> str:
+    """How a failed request is counted (workers/metrics.py)."""
+    if isinstance(exc, PosUnavailable):
+        return "transport" if isinstance(exc.__cause__, httpx.TransportError) else "server_error"
+    if isinstance(exc, ApplicationError):
+        return "server_error" if exc.type == "PosBusy" else "business_refusal"
+    return "transport"
+
+
 @dataclass(frozen=True)
 class PosSettings:
     url: str = "http://127.0.0.1:8070"
@@ -104,11 +132,12 @@ class PosClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            resp = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as e:
-            raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
-        return checked(method, path, resp)
+        with external_call("pos", operation(method, path), call_outcome):
+            try:
+                resp = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as e:
+                raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
+            return checked(method, path, resp)
 
     async def stores(self, region: str | None = None) -> list[dict[str, Any]]:
         params = {"region": region} if region else {}
@@ -160,11 +189,12 @@ class PosJournalReader:
         self._http.close()
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
-            resp = self._http.get(path, params=params)
-        except httpx.TransportError as e:
-            raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
-        return checked("GET", path, resp)
+        with external_call("pos", operation("GET", path), call_outcome):
+            try:
+                resp = self._http.get(path, params=params)
+            except httpx.TransportError as e:
+                raise PosUnavailable(f"POS platform unreachable: {e!r}") from e
+            return checked("GET", path, resp)
 
     def z_report(self, store_id: str, day: date) -> dict[str, Any]:
         """The store's end-of-day totals: counts and amounts per tender, refunds, voids."""

@@ -16,7 +16,7 @@ retailflow recon run|show|accept|repost STORE DAY ... | report DAY [--store S] [
 retailflow audit collect | export --from D --to D [--out F] [--mask] | verify FILE
 retailflow codec-server [--host H --port P --origin URL]  decrypt payloads for the Web UI
 retailflow keys new [--kid K]              print a new payload encryption key line
-retailflow status [--json]                 one-screen health: backlog, exceptions, settlement, workers
+retailflow status [--json]                 health: backlog, exceptions, settlement, workers
 retailflow demo [--keep-running]           everything on the embedded default
 
 Exit codes: 0 done; 1 done, but some of it was rejected or ended in an exception state (sales

@@ -12,6 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from workers.codec import KeyRing, data_converter, load_key_ring
 from workers.settings import TemporalSettings
@@ -19,11 +20,15 @@ from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 
 async def connect(
-    settings: TemporalSettings | None = None, *, keys: KeyRing | None = None
+    settings: TemporalSettings | None = None,
+    *,
+    keys: KeyRing | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
     """A client whose payloads are encrypted with `keys` (default: the configured ones,
     RETAILFLOW_ENCRYPTION_KEYS[_FILE]). No key configured: EncryptionKeyError, saying how to
-    set one, before any connection is made."""
+    set one, before any connection is made. `runtime`: the SDK runtime (its telemetry: see
+    sdk_metrics_runtime); None: the default one."""
     settings = settings or TemporalSettings()
     keys = keys or load_key_ring()
     tls: TLSConfig | bool = settings.tls or bool(settings.api_key)
@@ -39,6 +44,22 @@ async def connect(
         tls=tls,
         data_converter=data_converter(keys),
         interceptors=[TracingInterceptor()],
+        runtime=runtime,
+    )
+
+
+def sdk_metrics_runtime(host: str, port: int) -> Runtime:
+    """A Temporal runtime whose SDK metrics (workflow and activity task latencies, slots,
+    polls, sticky cache...) Prometheus scrapes on host:port. Workers and clients built on it
+    report there; create one per process."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{port}",
+                counters_total_suffix=True,
+                durations_as_seconds=True,
+            )
+        )
     )
 
 

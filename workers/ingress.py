@@ -50,9 +50,12 @@ import stripe
 import uvicorn
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -64,6 +67,7 @@ from workers.backpressure import BacklogGauge, Busy, RateLimiter, visibility_cou
 from workers.client import connect
 from workers.http_body import BodyTooLarge, read_body
 from workers.inbox import inbox_app
+from workers.metrics import exposition, record_ingress
 from workers.settings import Settings, refuse_unsafe_credentials
 from workers.submit import Mode, Submission, raw_from_text, sale_result, submit_sale
 from workflows.price_rollout import (
@@ -230,6 +234,39 @@ def _busy(request: Request, busy: Busy) -> JSONResponse:
         status_code=429,
         headers={"Retry-After": str(busy.retry_after_s)},
     )
+
+
+class RequestMetrics:
+    """Counts every answer by route (the matched route's template, never the raw path: ids
+    would make a series each) and status (workers/metrics.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status: list[int] = []
+
+        async def send_counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None)
+            record_ingress(path if isinstance(path, str) else "unmatched", (status or [500])[0])
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """This process's metrics for Prometheus. Not authenticated: serve the ingress on a
+    private network, or keep /metrics from the public side at the proxy."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type)
 
 
 def build_app(settings: Settings, client: Client | None = None) -> Starlette:
@@ -505,10 +542,11 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         Route("/v1/pos/confirmations", guarded(post_confirmation), methods=["POST"]),
         Route("/v1/gateway/webhook", guarded(gateway_webhook), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         # The approvals inbox: its own login (the users file), not callers' credentials.
         Mount("/inbox", app=inbox_app(settings, lambda: state["client"])),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(RequestMetrics)])
 
 
 def _line(e: BaseException) -> str:

@@ -2,7 +2,8 @@
 metrics, the dashboards and alert rules in deploy/, and the tests that hold them together.
 
 Histograms are exported with Prometheus' `_bucket`, `_count` and `_sum` series; Temporal SDK
-histograms are in milliseconds (the SDK's Prometheus default).
+histograms are in seconds and its counters end in `_total` (the worker's PrometheusConfig:
+`durations_as_seconds`, `counters_total_suffix`; workers/client.py sdk_metrics_runtime).
 """
 
 from __future__ import annotations
@@ -23,21 +24,25 @@ PROJECT_METRICS: Final[dict[str, frozenset[str]]] = {
     "retailflow_unreconciled_amount": frozenset({"store_id", "day"}),
     "retailflow_rollout_unconfirmed_stores": frozenset(),
     "retailflow_odoo_concurrency_limit": frozenset(),
+    # When the worker's business-metrics collector last read visibility (stale gauges).
+    "retailflow_business_metrics_last_success_timestamp_seconds": frozenset(),
 }
 
 PROJECT_HISTOGRAMS: Final = frozenset({"retailflow_external_call_seconds"})
 
 # Temporal's Python SDK (sdk-core) names, those the dashboards and alerts use.
 SDK_METRICS: Final[dict[str, frozenset[str]]] = {
-    "temporal_request": frozenset({"namespace", "operation", "task_queue"}),
-    "temporal_request_failure": frozenset({"namespace", "operation", "task_queue", "status_code"}),
+    "temporal_request_total": frozenset({"namespace", "operation", "task_queue"}),
+    "temporal_request_failure_total": frozenset(
+        {"namespace", "operation", "task_queue", "status_code"}
+    ),
     "temporal_workflow_task_schedule_to_start_latency": frozenset(
         {"namespace", "task_queue", "workflow_type"}
     ),
     "temporal_activity_schedule_to_start_latency": frozenset(
         {"namespace", "task_queue", "activity_type", "workflow_type"}
     ),
-    "temporal_activity_execution_failed": frozenset(
+    "temporal_activity_execution_failed_total": frozenset(
         {"namespace", "task_queue", "activity_type", "workflow_type"}
     ),
     "temporal_num_pollers": frozenset({"namespace", "task_queue", "poller_type"}),

@@ -172,6 +172,15 @@ class Settings(BaseSettings):
     # How long a login to the approvals inbox lasts.
     inbox_session_s: float = Field(default=3600.0, gt=0, le=86400)
 
+    # Metrics (docs/observability.md, "Metrics"): the worker serves the project's metrics on
+    # this port and the Temporal SDK's on the other (0: not served), on this address. Keep it
+    # on loopback or a private network: the endpoints are not authenticated.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    sdk_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # How often the worker reads business gauges (counts by RetailStatus) from visibility.
+    business_metrics_interval_s: float = Field(default=30.0, ge=1)
+
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
 
     @model_validator(mode="before")

@@ -22,7 +22,9 @@ from activities.recon import ReconActivities
 from activities.sale_refunds import SaleRefundsActivities
 from activities.settlement import SettlementActivities
 from domain.posting import PostingProfile, load_profile
-from workers.client import connect, ensure_search_attributes
+from workers.business_metrics import run_collector
+from workers.client import connect, ensure_search_attributes, sdk_metrics_runtime
+from workers.metrics import metrics, serve_metrics
 from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
@@ -123,12 +125,20 @@ async def run_worker(settings: Settings) -> None:
     to anything, for default or live credentials where they must not be used."""
     refuse_unsafe_credentials(settings)
     setup_tracing("retailflow-worker")
-    client = await connect(settings.temporal)
+    runtime = None
+    if settings.sdk_metrics_port:
+        runtime = sdk_metrics_runtime(settings.metrics_host, settings.sdk_metrics_port)
+    client = await connect(settings.temporal, runtime=runtime)
+    metrics_server = None
+    if settings.metrics_port:
+        metrics_server = serve_metrics(settings.metrics_host, settings.metrics_port)
+        log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
     added = await ensure_search_attributes(client)
     if added:
         log.info("registered search attributes %s", ", ".join(added))
     profile = load_profile(settings.posting_profile)
     odoo = OdooClient(settings.odoo())
+    metrics().odoo_limit = lambda: odoo.limiter.limit
     pos = PosClient(settings.pos())
     gateway = GatewayClient(settings.gateway())
     slots = activity_slots(settings)
@@ -153,8 +163,20 @@ async def run_worker(settings: Settings) -> None:
             settings.odoo_concurrency_max,
             settings.odoo_max_waiting,
         )
-        async with worker:
-            await stop.wait()
+        # Business gauges are read from visibility only where they are served.
+        collector = (
+            asyncio.create_task(run_collector(client, settings.business_metrics_interval_s))
+            if metrics_server is not None
+            else None
+        )
+        try:
+            async with worker:
+                await stop.wait()
+        finally:
+            if collector is not None:
+                collector.cancel()
+            if metrics_server is not None:
+                metrics_server.shutdown()
         await pos.aclose()
         gateway.close()
         log.info("worker stopped")

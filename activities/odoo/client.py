@@ -24,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.odoo.limiter import LimiterSettings, OdooLimiter
+from workers.metrics import external_call
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,22 @@ def is_strain(exc: BaseException) -> bool:
         return False
 
 
+def call_outcome(exc: BaseException) -> str:
+    """How a failed call is counted (workers/metrics.py): business_refusal (Odoo said no),
+    server_error (an HTTP 5xx or a server-side fault such as a serialization failure), or
+    transport (no answer)."""
+    if isinstance(exc, ApplicationError):
+        return "business_refusal"
+    cause = exc.__cause__ if isinstance(exc, OdooUnavailable) else exc
+    if isinstance(cause, RPCError):
+        name = error_name(cause)
+        refused = name in _BUSINESS_ERRORS and not is_sequence_collision(cause)
+        return "business_refusal" if refused else "server_error"
+    if isinstance(cause, urllib.error.HTTPError):
+        return "server_error" if cause.code >= 500 else "transport"
+    return "transport"
+
+
 class OdooClient:
     """A logged-in odoorpc connection per thread, plus code → id caches shared by all threads."""
 
@@ -164,7 +181,9 @@ class OdooClient:
         started = time.monotonic()
         strained = True
         try:
-            result = self._connection().execute_kw(model, method, list(args), kwargs)
+            # Timed without the wait for a slot: the metric is Odoo's latency.
+            with external_call("odoo", f"{model}.{method}", call_outcome):
+                result = self._connection().execute_kw(model, method, list(args), kwargs)
             strained = False
             return result
         except Exception as e:

@@ -29,6 +29,7 @@ from activities.odoo.base import (
 from activities.odoo.claim import MOVE, Claimed, Refusal, claim
 from domain.posting import AmountNotBookable, CurrencyNotBooked, journal_entry_for
 from domain.sale import Sale
+from workers.metrics import record_sale_outcomes
 
 
 class PostSaleInput(BaseModel):
@@ -89,6 +90,7 @@ class OdooSalesActivities(OdooActivityBase):
         # One sale: what the claim read is enough, no read back (an RPC a sale, docs/
         # odoo17-behaviour.md §h).
         outcome = self._post([input.sale], input.stock_origin, read_back=False)[0]
+        record_sale_outcomes("per-sale", [outcome])
         if not outcome.posted:
             raise_refusal(Refusal(outcome.error_type or "OdooError", outcome.reason or "refused"))
         assert outcome.move_id is not None
@@ -104,7 +106,9 @@ class OdooSalesActivities(OdooActivityBase):
     @activity.defn
     def post_sales_batch(self, input: PostSalesBatchInput) -> PostSalesBatchResult:
         """Post many sales in a few RPCs. A refused sale is reported, never blocks the rest."""
-        return PostSalesBatchResult(outcomes=self._post(input.sales, input.stock_origin))
+        outcomes = self._post(input.sales, input.stock_origin)
+        record_sale_outcomes("batched", outcomes)
+        return PostSalesBatchResult(outcomes=outcomes)
 
     def _post(
         self, sales: list[Sale], stock_origin: str | None, read_back: bool = True

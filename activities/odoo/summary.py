@@ -33,6 +33,7 @@ from activities.odoo.claim import MOVE, Claimed, Refusal, claim
 from activities.odoo.sales import OdooSalesActivities, SaleOutcome
 from domain.posting import summary_entry_for, summary_ref
 from domain.sale import Sale
+from workers.metrics import record_sale_outcomes
 
 
 class PostSummaryInput(BaseModel):
@@ -152,6 +153,7 @@ class OdooSummaryActivities(OdooSalesActivities):
             else:
                 self._summarised(claimed, input, result, outcomes)
         result.outcomes = [outcomes[s.key] for s in input.sales if s.key in outcomes]
+        record_sale_outcomes("summary", result.outcomes)
         return result
 
     def _summarised(

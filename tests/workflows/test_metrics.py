@@ -1,0 +1,283 @@
+"""Metrics: a real `retailflow worker` serving /metrics and the Temporal SDK's metrics, the
+ingress's own /metrics, scraped during a small run with an Odoo fault injected."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import urllib.error
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import stripe
+from odoorpc.error import RPCError
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from activities import gateway_client, pos_client
+from activities.odoo.client import OdooUnavailable, call_outcome
+from simulators.odoo import OdooEmulator
+from simulators.odoo.faults import Faults
+from tests.conftest import AUTH, RETAILFLOW, settings_for
+from tests.workflows.helpers import sales_for
+from workers.ingress import build_app
+from workers.metrics_names import PROJECT_METRICS, series_names
+from workers.settings import Settings
+from workers.submit import Submission, Submitted, wait_until_settled
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def samples(text: str) -> list[Sample]:
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def total(found: list[Sample], name: str, **labels: str) -> float:
+    return sum(
+        s.value
+        for s in found
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+@contextmanager
+def metrics_worker(settings: Settings, log: Path, port: int, sdk_port: int) -> Iterator[None]:
+    """`retailflow worker` as a process, with both metrics endpoints on."""
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal.address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_ODOO_URL": settings.odoo_url,
+        "RETAILFLOW_ODOO_TIMEOUT_S": str(settings.odoo_timeout_s),
+        "RETAILFLOW_METRICS_PORT": str(port),
+        "RETAILFLOW_SDK_METRICS_PORT": str(sdk_port),
+        "RETAILFLOW_BUSINESS_METRICS_INTERVAL_S": "1",
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen([str(RETAILFLOW), "worker"], env=env, stdout=out, stderr=out)
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+async def scrape_until(
+    url: str, done: Callable[[list[Sample]], bool], timeout_s: float = 30
+) -> list[Sample]:
+    """Scrape until `done` holds (the worker starts, activities retry); the last scrape."""
+    found: list[Sample] = []
+    async with httpx.AsyncClient() as http:
+        for _ in range(int(timeout_s / 0.2)):
+            try:
+                resp = await http.get(url)
+                found = samples(resp.text) if resp.status_code == 200 else []
+            except httpx.TransportError:
+                found = []
+            if found and done(found):
+                return found
+            await asyncio.sleep(0.2)
+    return found
+
+
+async def test_worker_and_ingress_metrics_move_during_a_run(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address)
+    port, sdk_port = free_port(), free_port()
+    worker_url = f"http://127.0.0.1:{port}/metrics"
+    first, second = sales_for(store_id, 2)
+    app = build_app(settings, client=client)
+    transport = httpx.ASGITransport(app=app)
+    ingress = httpx.AsyncClient(transport=transport, base_url="http://ingress", headers=AUTH)
+    # Every entry Odoo is asked to create fails with HTTP 500 until the error is counted.
+    odoo_emulator.faults = Faults(
+        error_rate=1.0, kinds=("http_500",), methods=("account.move.create",)
+    )
+    try:
+        with metrics_worker(settings, tmp_path / "worker.log", port, sdk_port):
+            async with ingress:
+                accepted = [
+                    await ingress.post("/v1/sales", content=json.dumps(sale))
+                    for sale in (first, second)
+                ]
+                duplicate = await ingress.post("/v1/sales", content=json.dumps(first))
+                failing = await scrape_until(
+                    worker_url,
+                    lambda s: (
+                        total(
+                            s,
+                            "retailflow_external_call_errors_total",
+                            system="odoo",
+                            error_class="server_error",
+                        )
+                        > 0
+                    ),
+                )
+                odoo_emulator.faults = Faults()
+                await wait_until_settled(
+                    client,
+                    [
+                        Submitted(
+                            workflow_id=r.json()["workflow_id"], submission=Submission.ACCEPTED
+                        )
+                        for r in accepted
+                    ],
+                    timedelta(seconds=60),
+                )
+                worker = await scrape_until(
+                    worker_url,
+                    lambda s: (
+                        total(s, "retailflow_postings_total", outcome="posted") >= 2
+                        and any(x.name == "retailflow_workflows_by_status" for x in s)
+                    ),
+                )
+                ingress_metrics = await ingress.get("/metrics")
+            sdk = await scrape_until(f"http://127.0.0.1:{sdk_port}/metrics", lambda s: True)
+    finally:
+        odoo_emulator.faults = Faults()
+
+    assert [r.status_code for r in accepted] == [202, 202] and duplicate.status_code == 200
+    # The fault: counted as a server error, with its latency, before anything was posted.
+    assert (
+        total(
+            failing,
+            "retailflow_external_call_errors_total",
+            system="odoo",
+            error_class="server_error",
+        )
+        >= 1
+    )
+    assert (
+        total(
+            failing,
+            "retailflow_external_call_seconds_count",
+            system="odoo",
+            operation="account.move.create",
+            outcome="server_error",
+        )
+        >= 1
+    )
+    assert total(failing, "retailflow_postings_total", outcome="posted") == 0
+    # Then both sales posted, and the Odoo call histogram holds the successful calls too.
+    assert total(worker, "retailflow_postings_total", mode="per-sale", outcome="posted") >= 2
+    assert total(
+        worker, "retailflow_external_call_seconds_count", system="odoo", outcome="ok"
+    ) > total(failing, "retailflow_external_call_seconds_count", system="odoo", outcome="ok")
+    assert (
+        total(
+            worker,
+            "retailflow_external_call_errors_total",
+            system="odoo",
+            error_class="server_error",
+        )
+        >= 1
+    )
+    # Business gauges are defined (read from visibility by the worker's collector).
+    names = {s.name for s in worker}
+    assert {
+        "retailflow_workflows_by_status",
+        "retailflow_oldest_age_seconds",
+        "retailflow_unreconciled_amount",
+        "retailflow_rollout_unconfirmed_stores",
+    } <= names
+    # The adaptive limit toward Odoo, within its bounds (the 500s may have lowered it).
+    assert 2 <= total(worker, "retailflow_odoo_concurrency_limit") <= 16
+    # Every series is one the dashboards and alert rules know (workers/metrics_names.py), with
+    # the labels they use (besides the exporter's own scope labels).
+    known = series_names()
+    for s in worker:
+        if s.name.startswith("retailflow_"):
+            metric = known.get(s.name)
+            assert metric is not None, s.name
+            labels = set(s.labels) - {"le"} - {k for k in s.labels if k.startswith("otel_")}
+            assert labels <= PROJECT_METRICS[metric], (s.name, labels)
+    # The Temporal SDK's own metrics, on their port, under the names the dashboards use.
+    assert any(s.name.startswith("temporal_") for s in sdk)
+    sdk_names = {s.name for s in sdk}
+    assert {"temporal_request_total", "temporal_num_pollers"} <= sdk_names, sorted(sdk_names)
+    # The ingress counted its answers by route template and status.
+    assert ingress_metrics.status_code == 200
+    found = samples(ingress_metrics.text)
+    assert total(found, "retailflow_ingress_requests_total", route="/v1/sales", status="202") >= 2
+    assert total(found, "retailflow_ingress_requests_total", route="/v1/sales", status="200") >= 1
+
+
+# -- how each adapter's failures are counted -----------------------------------------------
+
+
+def test_odoo_failures_are_counted_by_class() -> None:
+    def rpc(name: str, message: str = "no") -> RPCError:
+        return RPCError(message, {"data": {"name": name}})
+
+    def wrapped(cause: Exception) -> OdooUnavailable:
+        try:
+            raise OdooUnavailable("retry") from cause
+        except OdooUnavailable as e:
+            return e
+
+    server = urllib.error.HTTPError("http://odoo", 500, "Internal Server Error", {}, None)  # type: ignore[arg-type]
+    assert call_outcome(rpc("odoo.exceptions.UserError")) == "business_refusal"
+    assert call_outcome(ApplicationError("refused", non_retryable=True)) == "business_refusal"
+    assert call_outcome(rpc("psycopg2.errors.SerializationFailure")) == "server_error"
+    assert call_outcome(wrapped(server)) == "server_error"
+    assert call_outcome(server) == "server_error"
+    assert call_outcome(urllib.error.URLError("refused")) == "transport"
+    assert call_outcome(wrapped(ConnectionResetError())) == "transport"
+    server.close()
+
+
+def test_pos_and_gateway_failures_are_counted_by_class() -> None:
+    def unavailable(cause: Exception | None) -> pos_client.PosUnavailable:
+        try:
+            raise pos_client.PosUnavailable("down") from cause
+        except pos_client.PosUnavailable as e:
+            return e
+
+    assert pos_client.call_outcome(unavailable(httpx.ConnectError("no"))) == "transport"
+    assert pos_client.call_outcome(unavailable(None)) == "server_error"  # an HTTP 5xx
+    assert pos_client.call_outcome(ApplicationError("busy", type="PosBusy")) == "server_error"
+    assert pos_client.call_outcome(ApplicationError("no", type="PosRefused")) == "business_refusal"
+    assert (
+        pos_client.operation("GET", "/v1/stores/S001/price-commands/C-9")
+        == "GET /v1/stores/{store_id}/price-commands/{command_id}"
+    )
+    assert gateway_client.call_outcome(stripe.CardError("no", None, "card_declined")) == (
+        "business_refusal"
+    )
+    assert gateway_client.call_outcome(stripe.APIConnectionError("no")) == "transport"
+    assert gateway_client.call_outcome(stripe.APIError("500")) == "server_error"
+
+
+async def test_ingress_counts_an_unknown_path_without_its_text(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str
+) -> None:
+    app = build_app(settings_for(odoo_emulator, temporal_address), client=client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingress") as http:
+        before = samples((await http.get("/metrics")).text)
+        missing = await http.get("/no/such/path-42")
+        after = samples((await http.get("/metrics")).text)
+    assert missing.status_code == 404
+    assert not any("path-42" in str(s.labels) for s in after)
+    key = {"route": "unmatched", "status": "404"}
+    assert total(after, "retailflow_ingress_requests_total", **key) == (
+        total(before, "retailflow_ingress_requests_total", **key) + 1
+    )
