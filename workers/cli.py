@@ -969,7 +969,6 @@ async def cmd_ingress(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_codec_server(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.codec import EncryptionKeyError
     from workers.codec_server import DEFAULT_ORIGINS, CodecServerError, serve
 
     origins = args.origin or list(DEFAULT_ORIGINS)
@@ -984,7 +983,7 @@ async def cmd_codec_server(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_keys_new(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.codec import EncryptionKeyError, generate_key_line
+    from workers.codec import generate_key_line
 
     try:
         print(generate_key_line(args.kid))

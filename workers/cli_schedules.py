@@ -28,7 +28,6 @@ from workers.settings import Settings
 from workflows.settlement import (
     DailySettlement,
     DayCloseInput,
-    SettlementInput,
     SettlementResult,
     StoreDayClose,
     close_workflow_id,
@@ -144,16 +143,14 @@ async def cmd_settlement_run(args: argparse.Namespace, settings: Settings) -> in
         raise CliError(f"no region {args.region!r} in the schedule file (it has: {names})")
     day = _day(args.day)
     client = await _client(settings)
-    workflow_id = f"settlement:{region.name}:{day.isoformat()}"
+    workflow_id = schedules.settlement_run_id(region.name, day)
     try:
         handle = await client.start_workflow(
             DailySettlement.run,
-            SettlementInput(
-                region=region.name,
-                time_zone=region.time_zone,
-                close_at=region.close_at,
-                stores=list(args.stores or region.stores),
-                tolerance=config.tolerance,
+            schedules.settlement_input(
+                region,
+                config,
+                args.stores,
                 business_day=day,
                 poll_every=timedelta(seconds=args.poll_every),
             ),

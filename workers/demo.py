@@ -70,7 +70,7 @@ from workflows.sale_posting import (
     SalePostingResult,
     SaleStatus,
 )
-from workflows.settlement import DailySettlement, SettlementInput
+from workflows.settlement import DailySettlement
 from workflows.store_ledger import StoreLedger
 
 ROOT = Path(".demo")
@@ -794,17 +794,15 @@ async def _settle_and_reconcile(
     )
     handle = await client.start_workflow(
         DailySettlement.run,
-        SettlementInput(
-            region=region.name,
-            time_zone=region.time_zone,
-            close_at=region.close_at,
-            stores=list(region.stores) or list(STORES),
-            tolerance=config.tolerance,
+        schedules.settlement_input(
+            region,
+            config,
+            region.stores or STORES,
             business_day=day,
             settle_timeout=td(minutes=5),
             poll_every=td(seconds=1),
         ),
-        id=f"settlement:{region.name}:{day.isoformat()}",
+        id=schedules.settlement_run_id(region.name, day),
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )

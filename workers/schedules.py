@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -69,6 +70,30 @@ def _calendar(hour: int, minute: int) -> ScheduleCalendarSpec:
     return ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=[ScheduleRange(minute)])
 
 
+def settlement_input(
+    region: RegionSchedule,
+    config: SettlementSchedule,
+    stores: Sequence[str] | None = None,
+    **run: Any,
+) -> SettlementInput:
+    """What DailySettlement takes for a region of the schedule file: its time zone, close time,
+    stores (`stores` instead when given; none: the POS's stores of the region) and the
+    tolerance. `run`: the rest, for a run started by hand (business_day, timeouts)."""
+    return SettlementInput(
+        region=region.name,
+        time_zone=region.time_zone,
+        close_at=region.close_at,
+        stores=list(stores or region.stores),
+        tolerance=config.tolerance,
+        **run,
+    )
+
+
+def settlement_run_id(region: str, day: date) -> str:
+    """The id of a region's settlement of one day, started by hand (the CLI, the demo)."""
+    return f"settlement:{region}:{day.isoformat()}"
+
+
 def region_schedule(
     region: RegionSchedule, config: SettlementSchedule, task_queue: str
 ) -> Schedule:
@@ -76,13 +101,7 @@ def region_schedule(
     return Schedule(
         action=ScheduleActionStartWorkflow(
             DailySettlement.run,
-            SettlementInput(
-                region=region.name,
-                time_zone=region.time_zone,
-                close_at=region.close_at,
-                stores=list(region.stores),
-                tolerance=config.tolerance,
-            ),
+            settlement_input(region, config),
             # Runs are named `settlement:{region}-{scheduled time}` by the server.
             id=f"settlement:{region.name}",
             task_queue=task_queue,
