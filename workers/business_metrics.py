@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
 
+from domain.limits import visibility_literal
 from workers.metrics import (
     COLLECTOR_LAST_SUCCESS,
     OLDEST_AGE,
@@ -54,33 +55,25 @@ OLDEST_SCAN = 5000
 Labels = tuple[tuple[str, str], ...]
 
 
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 async def collect(client: Client, now: datetime | None = None) -> dict[str, dict[Labels, float]]:
     """Read the gauges once from visibility; the values by metric name."""
     now = now or datetime.now(UTC)
     by_status: dict[Labels, float] = {}
-    for wf_type, status in OPEN_STATUSES:
-        query = (
-            f"WorkflowType = {_quote(wf_type)} AND RetailStatus = {_quote(status)} "
-            'AND ExecutionStatus = "Running"'
-        )
-        count = await client.count_workflows(query)
-        by_status[(("workflow_type", wf_type), ("status", status))] = float(count.count)
     since = (now - RECENT).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for wf_type, status in RECENT_STATUSES:
+    watched = [(t, s, 'ExecutionStatus = "Running"') for t, s in OPEN_STATUSES] + [
+        (t, s, f'StartTime > "{since}"') for t, s in RECENT_STATUSES
+    ]
+    for wf_type, status, scope in watched:
         query = (
-            f"WorkflowType = {_quote(wf_type)} AND RetailStatus = {_quote(status)} "
-            f'AND StartTime > "{since}"'
+            f"WorkflowType = {visibility_literal(wf_type)} "
+            f"AND RetailStatus = {visibility_literal(status)} AND {scope}"
         )
         count = await client.count_workflows(query)
         by_status[(("workflow_type", wf_type), ("status", status))] = float(count.count)
 
     oldest: dict[Labels, float] = {}
     for status in AGED_STATUSES:
-        query = f'RetailStatus = {_quote(status)} AND ExecutionStatus = "Running"'
+        query = f'RetailStatus = {visibility_literal(status)} AND ExecutionStatus = "Running"'
         first: datetime | None = None
         async for wf in client.list_workflows(query, limit=OLDEST_SCAN, page_size=1000):
             if first is None or wf.start_time < first:

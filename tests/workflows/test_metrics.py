@@ -26,12 +26,14 @@ from activities import gateway_client, pos_client
 from activities.odoo.client import OdooUnavailable, call_outcome
 from simulators.odoo import OdooEmulator
 from simulators.odoo.faults import Faults
-from tests.conftest import AUTH, RETAILFLOW, settings_for
-from tests.workflows.helpers import sales_for
+from tests.conftest import AUTH, RETAILFLOW, running_worker, settings_for
+from tests.workflows.helpers import eventually, sales_for
+from workers.business_metrics import Labels, collect
 from workers.ingress import build_app
+from workers.metrics import OLDEST_AGE, WORKFLOWS_BY_STATUS
 from workers.metrics_names import PROJECT_METRICS, series_names
 from workers.settings import Settings
-from workers.submit import Submission, Submitted, wait_until_settled
+from workers.submit import Submission, Submitted, submit_sale, wait_until_settled
 
 
 def free_port() -> int:
@@ -281,3 +283,23 @@ async def test_ingress_counts_an_unknown_path_without_its_text(
     assert total(after, "retailflow_ingress_requests_total", **key) == (
         total(before, "retailflow_ingress_requests_total", **key) + 1
     )
+
+
+async def test_the_business_collector_counts_a_rejected_sale(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str, store_id: str
+) -> None:
+    """The collector's visibility queries run as written on the dev server, and count."""
+    rejected: Labels = (("workflow_type", "SalePosting"), ("status", "Rejected"))
+    before = (await collect(client))[WORKFLOWS_BY_STATUS].get(rejected, 0.0)
+    settings = settings_for(odoo_emulator, temporal_address)
+    (sale,) = sales_for(store_id, 1)
+    sale["lines"] = []  # refused: a sale needs lines; kept as Rejected with its reason
+    async with running_worker(client, settings):
+        submitted = await submit_sale(client, settings, sale, None, "test")
+        assert submitted.submission is Submission.REJECTED
+        await wait_until_settled(client, [submitted], timedelta(seconds=30))
+    after = await eventually(
+        lambda: collect(client),
+        lambda got: got[WORKFLOWS_BY_STATUS].get(rejected, 0.0) >= before + 1,
+    )
+    assert set(after) >= {WORKFLOWS_BY_STATUS, OLDEST_AGE}
