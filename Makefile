@@ -19,8 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/retailflow demo $(ARGS)
 
+# Two pytest workers, each with its own dev server and simulators, a test file per worker at a
+# time: the end-to-end tests mostly wait (outages, retries), so two overlap well on two cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

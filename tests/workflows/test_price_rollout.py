@@ -134,14 +134,18 @@ async def test_nothing_reaches_a_store_before_the_effective_time(
     ingress_url: str,
 ) -> None:
     settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
-    effective = datetime.now(UTC) + timedelta(seconds=5)
+    # Far enough out that Odoo is written well before it, even on a loaded machine.
+    effective = datetime.now(UTC) + timedelta(seconds=10)
     target = {"kind": "list", "stores": ["S001", "S002", "S003"]}
     async with running_worker(client, settings):
         _, handle = await start_rollout(
             client, settings, a_rollout(effective_at=effective.isoformat(), target=target)
         )
-        await asyncio.sleep(3)
+        # Once Odoo is written the rollout waits for the effective time: stores see nothing yet.
         progress = await handle.query(PriceRollout.progress)
+        while progress.status is not RolloutStatus.SCHEDULED and datetime.now(UTC) < effective:
+            await asyncio.sleep(0.2)
+            progress = await handle.query(PriceRollout.progress)
         early = [pos.commands(s) for s in ("S001", "S002", "S003")]
         report = await handle.result()
     assert progress.status is RolloutStatus.SCHEDULED
