@@ -1,8 +1,10 @@
 """`make bench ARGS="--only spike"`: a sales spike of 5× the sustainable rate against the ingress.
 
 What runs, as in production (each its own process): the bench's Temporal dev server, an Odoo
-emulator with the `odoo17` cost model and PostgreSQL-like concurrency (colliding writers fail
-with a serialization failure after Odoo's 5 retries: `--odoo-concurrency`), a POS simulator,
+emulator with the `odoo17` cost model and PostgreSQL-like concurrency (`--odoo-concurrency`:
+colliding writers, e.g. two pickings moving one product's quants, are run again 5 times, each
+after `--odoo-conflict-delay-ms` (3 s: Odoo answers its serialization failure 15-18 s after
+the call), then fail), a POS simulator,
 one `retailflow worker` (metrics endpoint on), and `retailflow ingress` with a callers file
 holding the bench's bearer token. Sales go over HTTP to `POST /v1/sales?mode=per-sale` (per-sale:
 the ingress's backlog counts SalePosting workflows, docs/observability.md "Back-pressure").
@@ -392,6 +394,7 @@ class Run:
         self.shed_reasons: dict[str, int] = {}
         self.rng = random.Random(7)
         self.worker_errors: dict[str, float] = {}
+        self.refused: dict[str, str] = {}
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -438,6 +441,11 @@ class Run:
                     wait += self.rng.uniform(0, 0.5)
                 else:
                     self.series.count(at, "errors", latency)
+                    if answer.status_code < 500:
+                        # Refused (4xx): sending it again would not help; the sale stays
+                        # unaccepted and the "nothing lost" check says so.
+                        self.refused[key] = f"{answer.status_code} {answer.text[:200]}"
+                        return
             await asyncio.sleep(wait)
 
     async def sample(self, count_posting: Any, count_running: Any) -> None:
@@ -524,7 +532,14 @@ async def run_spike(
             "WARNING",
         ]
         if args.odoo_concurrency == "postgres":
-            odoo_argv += ["--conflict-retries", "5", "--seed", "1"]
+            odoo_argv += [
+                "--conflict-retries",
+                "5",
+                "--conflict-delay-ms",
+                str(args.odoo_conflict_delay_ms),
+                "--seed",
+                "1",
+            ]
         odoo = procs.start(odoo_argv)
         wait_for_port(odoo_port, odoo, "the Odoo emulator")
         rpc = odoorpc.ODOO("127.0.0.1", port=odoo_port, timeout=600)
@@ -656,9 +671,12 @@ async def run_spike(
         )
         drain_s: float | None = None
         while time.monotonic() < give_up:
-            if await count(running_q) == 0:
-                drain_s = run.now() - run.last_accept_s
-                break
+            try:
+                if await count(running_q) == 0:
+                    drain_s = run.now() - run.last_accept_s
+                    break
+            except Exception:  # a slow visibility read: try again
+                pass
             await asyncio.sleep(1)
         await asyncio.sleep(1.5)  # one more sample after the drain
         stop_sampling.set()
@@ -688,6 +706,7 @@ async def run_spike(
         )
         checks = evaluate(summary)
         summary["shed_reasons"] = run.shed_reasons
+        summary["refused"] = dict(list(run.refused.items())[:20])
         summary["all_accepted_s"] = all_in
         # The worker's own count of failed Odoo calls in the run, by class.
         summary["worker_odoo_errors"] = {
@@ -857,6 +876,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("postgres", "serial"),
         default="postgres",
         help="the emulator's concurrency (postgres: as a real Odoo, serialization failures)",
+    )
+    parser.add_argument(
+        "--odoo-conflict-delay-ms",
+        type=float,
+        default=3000.0,
+        help="postgres: the pause before each of Odoo's 5 retries of a serialization failure "
+        "(Odoo sleeps a random 0..2^n s: a failure is answered 15-18 s after the call)",
     )
     parser.add_argument(
         "--max-wait-s", type=float, default=1800, help="give up waiting for acceptance/drain"
