@@ -3,24 +3,29 @@
 What runs, as in production (each its own process): the bench's Temporal dev server, an Odoo
 emulator with the `odoo17` cost model and PostgreSQL-like concurrency (`--odoo-concurrency`:
 colliding writers, e.g. two pickings moving one product's quants, are run again 5 times, each
-after `--odoo-conflict-delay-ms` (3 s: Odoo answers its serialization failure 15-18 s after
-the call), then fail), a POS simulator,
-one `retailflow worker` (metrics endpoint on), and `retailflow ingress` with a callers file
-holding the bench's bearer token. Sales go over HTTP to `POST /v1/sales?mode=per-sale` (per-sale:
-the ingress's backlog counts SalePosting workflows, docs/observability.md "Back-pressure").
+after `--odoo-conflict-delay-ms`, 3 s: a real Odoo answers its serialization failure 15-18 s
+after the call), a POS simulator (idle here: the bench's clients play the POS platform that
+sends the sales), one `retailflow worker` (metrics endpoint on), and `retailflow ingress` with
+a callers file holding the bench's bearer token. Sales go over HTTP to
+`POST /v1/sales?mode=per-sale` (per-sale: the ingress's backlog counts SalePosting workflows,
+docs/observability.md "Back-pressure").
 
 1. Sustainable rate (`--sustainable-rate`, or measured): a warm-up of `--warmup-sales` sales
    submitted at once straight to Temporal; the rate is how fast SalePosting workflows complete
    once the pipeline is full (from the 25th percentile of completions to the last).
 2. The ingress starts with back-pressure sized from that rate R (printed and saved):
-   backlog limit `ceil(--backlog-seconds × R)` sales Posting (default 20 s of work, at least
-   10), a store's limit 35 % of it, backlog counts cached `--backlog-cache-s` (2 s), and the
-   caller's token bucket `rate_per_s` = 3 R, `burst` = 6 R.
+   backlog limit `ceil(--backlog-seconds × R)` sales Posting (default 20 s of work: a sale
+   accepted at the limit is posted about 20 s later; at least 10), a store's limit 35 % of it
+   (the hot store meets it), backlog counts cached `--backlog-cache-s` (2 s, so the backlog
+   overshoots its limit by at most about 2 s of arrivals), and the caller's token bucket
+   `rate_per_s` = 3 R, `burst` = 6 R (a platform may send bursts above what Odoo sustains;
+   the backlog limit is what holds the line).
 3. Spike: open-loop arrivals at `--spike-factor` × R for `--spike-seconds`, one sale each,
    about 10 % of arrivals resubmitting an earlier sale; four stores, one of them hot (40 %).
    A client behaves like a POS: a 429 keeps the sale and sends it again after `Retry-After`
-   (plus up to 0.5 s of jitter); a timeout or other failure sends it again after 1 s; 2xx
-   (202 accepted, 200 duplicate) ends it.
+   (plus up to 0.5 s of jitter); a timeout, 5xx or dropped connection sends it again after
+   1 s; 2xx (202 accepted, 200 duplicate) ends it, and so does another 4xx (counted as an
+   error: the sale is then never accepted, and the "nothing lost" check fails).
 4. After the spike the clients keep retrying until every sale is accepted, then the bench waits
    for the backlog to drain (no SalePosting running).
 
