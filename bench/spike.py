@@ -22,7 +22,9 @@ docs/observability.md "Back-pressure").
    the backlog limit is what holds the line).
 3. Spike: open-loop arrivals at `--spike-factor` × R for `--spike-seconds`, one sale each,
    about 10 % of arrivals resubmitting an earlier sale; four stores, one of them hot (40 %).
-   A client behaves like a POS: a 429 keeps the sale and sends it again after `Retry-After`
+   Each store's POS queues its sales and sends them in order over `--senders-per-store` (2)
+   connections (0: every sale on its own, each retrying by itself: a retry storm).
+   A sender behaves like a POS: a 429 keeps the sale and sends it again after `Retry-After`
    (plus up to 0.5 s of jitter); a timeout, 5xx or dropped connection sends it again after
    1 s; 2xx (202 accepted, 200 duplicate) ends it, and so does another 4xx (counted as an
    error: the sale is then never accepted, and the "nothing lost" check fails).
@@ -88,6 +90,7 @@ def percentile(values: list[float], p: float) -> float | None:
 
 OUTCOMES = ("offered", "attempts", "accepted", "duplicates", "shed", "timeouts", "errors")
 SAMPLES = (
+    "queued",
     "backlog",
     "running",
     "posted",
@@ -400,12 +403,27 @@ class Run:
         self.rng = random.Random(7)
         self.worker_errors: dict[str, float] = {}
         self.refused: dict[str, str] = {}
+        self.error_kinds: dict[str, int] = {}
+        # Sales offered and not yet accepted (or refused): queued at the POS.
+        self.queued = 0
 
     def now(self) -> float:
         return time.monotonic() - self.t0
 
+    async def sender(self, queue: asyncio.Queue[tuple[dict[str, Any], str] | None]) -> None:
+        """One of a store's senders: its sales in arrival order, one at a time (a sale that
+        waits out a Retry-After holds the queue behind it, as a store's POS does)."""
+        while (item := await queue.get()) is not None:
+            await self.deliver(*item)
+
     async def deliver(self, sale: dict[str, Any], key: str) -> None:
         """Like a POS: send until a 2xx; after a 429 wait Retry-After, after a failure 1 s."""
+        try:
+            await self._deliver(sale, key)
+        finally:
+            self.queued -= 1
+
+    async def _deliver(self, sale: dict[str, Any], key: str) -> None:
         import httpx
 
         body = json.dumps(sale).encode()
@@ -420,8 +438,9 @@ class Run:
                 )
             except httpx.TimeoutException:
                 self.series.count(self.now(), "timeouts")
-            except httpx.HTTPError:
+            except httpx.HTTPError as e:
                 self.series.count(self.now(), "errors")
+                self._error(type(e).__name__)
             else:
                 latency = time.monotonic() - sent
                 at = self.now()
@@ -446,6 +465,7 @@ class Run:
                     wait += self.rng.uniform(0, 0.5)
                 else:
                     self.series.count(at, "errors", latency)
+                    self._error(f"HTTP {answer.status_code}")
                     if answer.status_code < 500:
                         # Refused (4xx): sending it again would not help; the sale stays
                         # unaccepted and the "nothing lost" check says so.
@@ -453,9 +473,12 @@ class Run:
                         return
             await asyncio.sleep(wait)
 
+    def _error(self, kind: str) -> None:
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
     async def sample(self, count_posting: Any, count_running: Any) -> None:
         """One reading of every sampled figure; what cannot be read is left out."""
-        values: dict[str, float | None] = {}
+        values: dict[str, float | None] = {"queued": self.queued}
         try:
             values["backlog"] = await count_posting()
             values["running"] = await count_running()
@@ -656,12 +679,27 @@ async def run_spike(
         run.t0 = time.monotonic()
         sampling = asyncio.create_task(sampler())
         deliveries: list[asyncio.Task[None]] = []
+        queues: dict[str, asyncio.Queue[tuple[dict[str, Any], str] | None]] = {}
+        if args.senders_per_store:
+            for store, _ in STORE_WEIGHTS:
+                queues[store] = asyncio.Queue()
+                deliveries += [
+                    asyncio.create_task(run.sender(queues[store]))
+                    for _ in range(args.senders_per_store)
+                ]
         for i, sale in enumerate(stream):
             delay = run.t0 + i / offered_rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             run.series.count(run.now(), "offered")
-            deliveries.append(asyncio.create_task(run.deliver(sale, keys[id(sale)])))
+            run.queued += 1
+            if queues:
+                queues[sale["store_id"]].put_nowait((sale, keys[id(sale)]))
+            else:
+                deliveries.append(asyncio.create_task(run.deliver(sale, keys[id(sale)])))
+        for queue in queues.values():
+            for _ in range(args.senders_per_store):
+                queue.put_nowait(None)  # each sender stops once its store's queue is empty
         spike_end = run.now()
         print(f"spike    offered in {spike_end:.1f} s; retrying what was shed ...", flush=True)
         give_up = time.monotonic() + args.max_wait_s
@@ -712,6 +750,7 @@ async def run_spike(
         checks = evaluate(summary)
         summary["shed_reasons"] = run.shed_reasons
         summary["refused"] = dict(list(run.refused.items())[:20])
+        summary["error_kinds"] = run.error_kinds
         summary["all_accepted_s"] = all_in
         # The worker's own count of failed Odoo calls in the run, by class.
         summary["worker_odoo_errors"] = {
@@ -787,6 +826,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         f"(Odoo emulator, {result['cost_model']} cost model)"
     )
     ax2.plot(t, [r["backlog"] for r in rows], label="backlog (sales Posting)", color="tab:purple")
+    ax2.plot(t, [r["queued"] for r in rows], label="queued at the POS", color="tab:brown")
     ax2.axhline(
         result["limits"]["max_backlog"], ls=":", color="tab:purple", label="ingress backlog limit"
     )
@@ -830,7 +870,11 @@ def print_summary(result: dict[str, Any]) -> None:
         ("HTTP attempts / accepted / shed", f"{s['attempts']} / {s['accepted']} / {s['shed']}"),
         ("shed by reason", ", ".join(f"{k} {v}" for k, v in sorted(s["shed_reasons"].items()))),
         ("duplicates absorbed (200)", str(s["duplicates"])),
-        ("timeouts / other errors", f"{s['timeouts']} / {s['errors']}"),
+        (
+            "timeouts / other errors",
+            f"{s['timeouts']} / {s['errors']}"
+            + "".join(f", {k} {v}" for k, v in sorted(s["error_kinds"].items())),
+        ),
         ("ingress latency p50 / p99", f"{s['latency_p50_ms']} ms / {s['latency_p99_ms']} ms"),
         ("backlog peak", str(s["backlog_peak"])),
         ("Odoo limit, lowest", str(s["odoo_limit_min"])),
@@ -876,6 +920,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--backlog-cache-s", type=float, default=2.0)
     parser.add_argument("--duplicate-ratio", type=float, default=0.1)
+    parser.add_argument(
+        "--senders-per-store",
+        type=int,
+        default=2,
+        help="a store's POS sends its queued sales through this many connections, each in "
+        "order; 0: every sale on its own (a retry storm: each waits out its own Retry-After)",
+    )
     parser.add_argument(
         "--odoo-concurrency",
         choices=("postgres", "serial"),
