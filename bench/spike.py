@@ -830,7 +830,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax2.axhline(
         result["limits"]["max_backlog"], ls=":", color="tab:purple", label="ingress backlog limit"
     )
-    ax2.set_ylabel("sales Posting")
+    ax2.set_ylabel("sales")
     ax2b = ax2.twinx()
     ax2b.plot(t, [r["posted"] for r in rows], label="posted in Odoo (cumulative)", color="black")
     ax2b.set_ylabel("posted")
