@@ -34,6 +34,12 @@ method, seconds by method (results.json, `odoo`).
             `--recon-big`), Odoo seeded in summary mode: wall time until every Reconciliation
             has a verdict, the worker's peak memory, Odoo's RPCs and server time.
 
+  spike     a spike of 5× the sustainable rate for 60 s over HTTP through `retailflow ingress`
+            with back-pressure on (bench/spike.py): nothing lost or duplicated, 429s rather than
+            timeouts, Odoo errors under 1 %, the backlog drained (`--spike-seconds`,
+            `--spike-factor`, `--sustainable-rate`); bench/out/spike.json and spike.png. A
+            failed check makes `python -m bench` exit 1.
+
 Results: bench/results.json.
 """
 
@@ -59,6 +65,8 @@ import odoorpc
 from activities.odoo.client import OdooClient, OdooSettings
 from bench.procs import Profile, peak_rss_mb
 from bench.recon import print_table, run_recon
+from bench.spike import add_arguments as add_spike_arguments
+from bench.spike import run_spike
 from domain.posting import PostingProfile, journal_entry_for, stock_lines_for
 from domain.sale import parse_sale
 from simulators.sales import day_of_sales, seed_catalogue
@@ -640,7 +648,8 @@ async def run_mode(
     return r
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> int:
+    """Runs the benches of --only; the exit status: 1 when a check of the spike failed."""
     global COST_MODEL
     COST_MODEL = "none" if args.no_cost_model else "odoo17"
     results: dict[str, Any] = {
@@ -652,6 +661,7 @@ async def main(args: argparse.Namespace) -> None:
         "python": platform.python_version(),
         "runs": {},
     }
+    status = 0
     with tempfile.TemporaryDirectory(prefix="retailflow-bench-") as tmp:
         workdir = Path(tmp)
         tport = free_port()
@@ -665,6 +675,12 @@ async def main(args: argparse.Namespace) -> None:
             wait_for_port(tport, temporal, "the Temporal dev server")
             address = f"127.0.0.1:{tport}"
             for name in args.only.split(","):
+                if name == "spike":
+                    spike = await run_spike(address, workdir, COST_MODEL, args)
+                    # The per-second series is in bench/out/spike.json.
+                    results["spike"] = {k: v for k, v in spike.items() if k != "series"}
+                    status = status or (0 if spike["passed"] else 1)
+                    continue
                 if name == "refunds":
                     r = await run_refunds(address, workdir, args.refunds, args.approvals)
                     results["refunds"] = r
@@ -765,6 +781,7 @@ async def main(args: argparse.Namespace) -> None:
         speedup = runs["batched"]["settled_per_s"] / runs["per-sale"]["settled_per_s"]
         print(f"\nbatched / per-sale: {speedup:.1f}×")
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    return status
 
 
 if __name__ == "__main__":
@@ -784,7 +801,9 @@ if __name__ == "__main__":
         help="sales posted by direct and per-sale (a sale at a time: the rate is steady)",
     )
     parser.add_argument("--stores", type=int, default=3)
-    parser.add_argument("--only", default="direct,per-sale,batched,summary,rollout,refunds,recon")
+    parser.add_argument(
+        "--only", default="direct,per-sale,batched,summary,rollout,refunds,recon,spike"
+    )
     parser.add_argument(
         "--no-cost-model",
         action="store_true",
@@ -800,6 +819,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--recon-big", default="5000,10000", help="sales of one store-day, per size"
     )
-    asyncio.run(main(parser.parse_args()))
+    add_spike_arguments(parser)
+    status = asyncio.run(main(parser.parse_args()))
     sys.stdout.flush()
-    os._exit(0)
+    os._exit(status)
