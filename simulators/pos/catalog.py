@@ -56,6 +56,7 @@ class CatalogItem:
     barcode: str | None
     body: str  # the item's canonical JSON
     digest: str
+    barcode_problem: str | None  # why a store refuses the barcode; judged once per body
 
     def to_dict(self) -> dict[str, Any]:
         parsed: dict[str, Any] = json.loads(self.body)
@@ -64,6 +65,8 @@ class CatalogItem:
 
 # Thousands of stores get the same items: one object per distinct body while any store holds it.
 _ITEMS: weakref.WeakValueDictionary[str, CatalogItem] = weakref.WeakValueDictionary()
+# The same item sent to many stores is validated and serialised once: keyed by its raw values.
+_BY_RAW: weakref.WeakValueDictionary[tuple[Any, ...], CatalogItem] = weakref.WeakValueDictionary()
 
 
 def interned(body: str) -> CatalogItem:
@@ -77,6 +80,7 @@ def interned(body: str) -> CatalogItem:
             barcode=data["barcode"],
             body=body,
             digest=digest,
+            barcode_problem=None if data["barcode"] is None else barcode_problem(data["barcode"]),
         )
         _ITEMS[digest] = item
     return item
@@ -97,12 +101,12 @@ class CatalogCommand:
     digest: str  # of the whole body: a repeat must carry the same one
 
     def payload_json(self) -> str:
-        return json.dumps(
-            {
-                "version": self.version,
-                "upserts": [json.loads(i.body) for i in self.upserts],
-                "withdrawals": [{"sku": w.sku, "odoo_id": w.odoo_id} for w in self.withdrawals],
-            }
+        """What the store keeps of the command until it is processed (the items' JSON as is)."""
+        withdrawals = [{"sku": w.sku, "odoo_id": w.odoo_id} for w in self.withdrawals]
+        upserts = ",".join(item.body for item in self.upserts)
+        return (
+            f'{{"version": {json.dumps(self.version)}, "upserts": [{upserts}], '
+            f'"withdrawals": {json.dumps(withdrawals)}}}'
         )
 
     @classmethod
@@ -156,9 +160,37 @@ def _rate(value: object, where: str) -> str:
     return value.strip()
 
 
+def _raw_key(value: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A hashable key of the item's raw values (with their types), or None if it has none."""
+    attributes, rates = value.get("attributes", {}), value.get("tax_rates", [])
+    if not isinstance(attributes, dict) or not isinstance(rates, list):
+        return None
+    try:
+        plain = [
+            (type(value.get(name)).__name__, value.get(name))
+            for name in ("sku", "barcode", "name", "category", "price", "currency", "odoo_id")
+        ]
+        key = (*plain, tuple(sorted(attributes.items())), tuple(rates), len(value))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _item(value: object, where: str) -> CatalogItem:
     if not isinstance(value, dict):
         raise _bad(where, "must be an object")
+    raw = _raw_key(value)
+    known = _BY_RAW.get(raw) if raw is not None else None
+    if known is not None:
+        return known
+    item = _checked_item(value, where)
+    if raw is not None:
+        _BY_RAW[raw] = item
+    return item
+
+
+def _checked_item(value: dict[str, Any], where: str) -> CatalogItem:
     sku = _text(value.get("sku"), f"{where}.sku", 1, MAX_SKU_LENGTH)
     barcode = value.get("barcode")
     if barcode is not None and not isinstance(barcode, str):
@@ -214,19 +246,14 @@ def parse_catalog_command(body: object) -> CatalogCommand:
     withdrawals = body.get("withdrawals", [])
     if not isinstance(withdrawals, list):
         raise _bad("withdrawals", "must be a list")
+    items = tuple(_item(v, f"upserts[{i}]") for i, v in enumerate(upserts))
+    gone = tuple(_withdrawal(v, f"withdrawals[{i}]") for i, v in enumerate(withdrawals))
+    # "The same body" is the same content once validated (a repeat must match it).
+    digest = digest_of(
+        [command_id, version, [i.digest for i in items], [[w.sku, w.odoo_id] for w in gone]]
+    )
     return CatalogCommand(
-        command_id=command_id,
-        version=version,
-        upserts=tuple(_item(v, f"upserts[{i}]") for i, v in enumerate(upserts)),
-        withdrawals=tuple(_withdrawal(v, f"withdrawals[{i}]") for i, v in enumerate(withdrawals)),
-        digest=digest_of(
-            {
-                "command_id": command_id,
-                "version": version,
-                "upserts": upserts,
-                "withdrawals": withdrawals,
-            }
-        ),
+        command_id=command_id, version=version, upserts=items, withdrawals=gone, digest=digest
     )
 
 
@@ -302,7 +329,7 @@ class StoreCatalog:
                 removed.append(sku)
                 withdrawn += 1
         for item in command.upserts:
-            reason = None if item.barcode is None else barcode_problem(item.barcode)
+            reason = item.barcode_problem
             holder = self.items.get(item.sku)
             if reason is None and holder is not None and holder.odoo_id != item.odoo_id:
                 reason = f"duplicate SKU: {item.sku} is held by product {holder.odoo_id}"

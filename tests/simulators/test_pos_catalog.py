@@ -13,8 +13,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from activities.pos_client import PosClient, PosSettings
-from simulators.pos import PosPlatform
-from simulators.pos.catalog import barcode_problem
+from simulators.pos import InvalidField, PosPlatform
+from simulators.pos.catalog import barcode_problem, parse_catalog_command
 
 from .conftest_pos import running_platform, wait_for
 
@@ -372,3 +372,14 @@ def test_a_reset_empties_the_catalogs(pos: PosPlatform, http: httpx.Client) -> N
     assert pos.catalog("S001") == {}
     assert http.get("/v1/stores/S001/catalog/version").json()["version"] is None
     assert http.get("/v1/stores/S001/catalog-commands/c1").status_code == 404
+
+
+def test_an_item_seen_before_is_still_checked_by_its_own_values() -> None:
+    good = item(7, "SKU-7")
+    assert parse_catalog_command(body("a", "v1", [good])).upserts[0].odoo_id == 7
+    # Equal in Python but not the same JSON: True is not an odoo_id, 12.5 is not a string.
+    with pytest.raises(InvalidField, match=r"upserts\[0\].odoo_id: must be a positive integer"):
+        parse_catalog_command(body("b", "v1", [{**good, "odoo_id": True}]))
+    other = parse_catalog_command(body("c", "v1", [{**good, "price": "12.5"}])).upserts[0]
+    assert other.to_dict()["price"] == "12.5"
+    assert parse_catalog_command(body("d", "v1", [good])).upserts[0].to_dict()["price"] == "12.50"
