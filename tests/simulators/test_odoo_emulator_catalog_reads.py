@@ -246,3 +246,16 @@ def test_unlink_of_a_product_with_stock_moves_is_refused(
     assert "If possible, archive it instead." in message
     assert "stock_move_product_id_fkey" in message
     assert odoo.execute_kw("product.product", "exists", [[pid]]) == [pid]
+
+
+def test_a_variant_field_written_on_the_template_stamps_both(fresh: Fresh) -> None:
+    odoo = fresh.odoo
+    at(fresh, "2025-03-01 10:00:00.500000")
+    pid = product(odoo, "BC")
+    [tid] = odoo.env["product.product"].read([pid], ["product_tmpl_id"])[0]["product_tmpl_id"][:1]
+    at(fresh, "2025-03-01 14:00:00.500000")
+    odoo.execute_kw("product.template", "write", [[tid], {"barcode": "4006381333931"}])
+    [row] = changed_since(odoo, [("id", "=", pid)])
+    assert (row["barcode"], row["write_date"]) == ("4006381333931", "2025-03-01 14:00:00")
+    [tmpl] = odoo.env["product.template"].read([tid], ["write_date"])
+    assert tmpl["write_date"] == "2025-03-01 14:00:00"

@@ -294,10 +294,7 @@ class ProductTemplate(BaseModel):
         own_variant = {k: vals.pop(k) for k in VARIANT_FIELDS if k in vals}
         if "default_code" in vals:
             own_variant["default_code"] = vals["default_code"]
-        if vals:
-            super()._write(ids, vals)
-        else:
-            self._ensure_exist(list(ids))
+        super()._write(ids, vals)  # stamps the template even when only its variant changes
         if own_variant:
             variant_ids = [
                 v for vids in self._variants_by_template(list(ids)).values() for v in vids
@@ -412,7 +409,11 @@ class ProductProduct(BaseModel):
                 self._conn.execute(
                     template._t.update()
                     .where(template._t.c.id == values["product_tmpl_id"])
-                    .values(default_code=values["default_code"])
+                    .values(
+                        default_code=values["default_code"],
+                        write_uid=self.env.uid,
+                        write_date=self.env.cr_now,
+                    )
                 )
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
