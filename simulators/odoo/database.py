@@ -9,8 +9,9 @@ id order, and colliding writers fail as on PostgreSQL.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -80,6 +81,10 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 class Database:
     """One emulated Odoo database backed by SQLite (a file, or memory when ``path`` is None)."""
 
@@ -96,6 +101,9 @@ class Database:
         self.lock = threading.Lock()
         # Ids known to exist as of the last commit (see Env.committed); saves FK look-ups.
         self.known: dict[str, set[int]] = {}
+        # The transaction timestamp of each call (PostgreSQL's now(), microseconds, UTC
+        # naive); tests replace it to write several records within one second.
+        self.clock: Callable[[], dt.datetime] = _utc_now
         self.conn = self.engine.connect()
         with self.lock:
             T.EmulatorTable.metadata.create_all(self.conn)
@@ -119,7 +127,7 @@ class Database:
                 yield env
             return
         with self.lock:
-            env = Env(self.registry, self.conn, uid, context, known=self.known)
+            env = Env(self.registry, self.conn, uid, context, self.clock(), known=self.known)
             try:
                 yield env
             except BaseException:
@@ -138,7 +146,7 @@ class Database:
         failed = False
         with self.lock:
             # A fresh existence cache: another call's view of what exists is not this one's.
-            env = Env(self.registry, conn, uid, context, known={})  # type: ignore[arg-type]
+            env = Env(self.registry, conn, uid, context, self.clock(), known={})  # type: ignore[arg-type]
             try:
                 yield env
             except BaseException:

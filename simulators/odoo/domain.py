@@ -266,6 +266,9 @@ def compile_column(
     column: ColumnElement[Any], field: F.Field, operator: str, right: Any
 ) -> ColumnElement[bool]:
     """A leaf on a stored column, with Odoo's rules for NULL."""
+    if isinstance(field, F.Datetime) and isinstance(right, str) and len(right) == 10:
+        # A date alone: Odoo completes it to the end of the day for > and <=.
+        right += " 23:59:59" if operator in (">", "<=") else " 00:00:00"
     is_bool = isinstance(field, F.Boolean)
     if operator in ("in", "not in"):
         values = _ids_of(right)

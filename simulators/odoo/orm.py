@@ -7,6 +7,19 @@ SQLModel tables, with Odoo's semantics: x2many commands, ``_inherits`` delegatio
 non-stored related fields, computed fields, ``active_test``, defaults (including
 ``default_*`` context keys), required and foreign-key checks with Odoo's error texts.
 
+Log access columns, as Odoo 17 does them: ``create``/``write`` set ``create_date`` and
+``write_date`` to ``cr.now()``, the transaction's ``now() AT TIME ZONE 'UTC'``, the same for
+every record the call writes and with PostgreSQL's microseconds; every ``write`` sets them,
+even one of only inherited (``_inherits``) or x2many fields, on the model written to (a
+template-only write leaves its variants' ``write_date`` alone). ``read``/``search_read``
+return datetimes as ``Datetime.to_string`` does over RPC, ``"YYYY-MM-DD HH:MM:SS"``, but a
+domain leaf on ``write_date`` compares the stored value with the (whole-second) operand:
+``('write_date', '=', '...:07')`` does not match a row written at ``:07.42``, ``>`` that
+second includes it, and ``order="write_date, id"`` sorts on the microseconds (so within one
+read second ids need not ascend). A date alone (10 characters) means ``00:00:00``, or
+``23:59:59`` for ``>`` and ``<=``. ``action_archive``/``action_unarchive`` flip ``active`` on
+the records that need it and return nothing.
+
 Concrete models (``models/``) subclass it, declare fields as class attributes and mark the
 methods callable over RPC with ``api_model`` (no ids) or ``api_records`` (ids first).
 """
@@ -111,7 +124,11 @@ class Env:
         self.conn = conn
         self.uid = uid
         self.context: dict[str, Any] = dict(context or {})
-        self.now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+        # The transaction's timestamp, as PostgreSQL's now() gives it (microseconds): what the
+        # ORM stamps create_date/write_date with. Business datetimes use whole seconds, like
+        # fields.Datetime.now().
+        self.cr_now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.now = self.cr_now.replace(microsecond=0)
         # Existence cache: ids known to exist as of the last commit (shared, read-only here),
         # ids seen to exist in this transaction, and models this transaction deleted from.
         self.known: dict[str, set[int]] = known if known is not None else {}
@@ -132,7 +149,7 @@ class Env:
 
     def with_context(self, **values: Any) -> Env:
         env = Env(
-            self.registry, self.conn, self.uid, {**self.context, **values}, self.now, self.known
+            self.registry, self.conn, self.uid, {**self.context, **values}, self.cr_now, self.known
         )
         # Same transaction: share its caches.
         env.verified, env.unlinked, env.memo = self.verified, self.unlinked, self.memo
@@ -618,7 +635,10 @@ class BaseModel:
                 elif parents.get(m2o):
                     parent._write([columns[m2o]], parents[m2o])
             columns.update(
-                create_uid=env.uid, create_date=env.now, write_uid=env.uid, write_date=env.now
+                create_uid=env.uid,
+                create_date=env.cr_now,
+                write_uid=env.uid,
+                write_date=env.cr_now,
             )
             rows.append(columns)
             pending.append((x2many, others))
@@ -659,9 +679,12 @@ class BaseModel:
         if columns:
             self._check_required([columns], partial=True)
             self._check_foreign_keys([columns])
-            values = {**columns, "write_uid": self.env.uid, "write_date": self.env.now}
-            for part in chunks(ids):
-                self._conn.execute(update(self._t).where(self._t.c.id.in_(part)).values(values))
+        # Every write stamps the records written (Odoo adds write_uid/write_date to the values
+        # of any write, even one of only inherited or x2many fields).
+        values = {**columns, "write_uid": self.env.uid, "write_date": self.env.cr_now}
+        for part in chunks(ids):
+            self._conn.execute(update(self._t).where(self._t.c.id.in_(part)).values(values))
+        if columns:
             self._propagate_stored_related(ids, columns)
             self._refresh_own_related(ids, columns)
         for name, commands in x2many.items():
@@ -872,6 +895,28 @@ class BaseModel:
     def unlink(self, ids: Any) -> bool:
         self._unlink(normalize_ids(ids))
         return True
+
+    @api_records
+    def action_archive(self, ids: Any) -> None:
+        """Archive the active records among ``ids`` (Odoo returns nothing)."""
+        self._toggle_active(self._with_active(normalize_ids(ids), True))
+
+    @api_records
+    def action_unarchive(self, ids: Any) -> None:
+        self._toggle_active(self._with_active(normalize_ids(ids), False))
+
+    def _with_active(self, ids: list[int], active: bool) -> list[int]:
+        if "active" not in self._fields:
+            raise AssertionError(f"No 'active' field on model {self._name}")
+        self._ensure_exist(ids)
+        values = self._column_values(ids, "active")
+        return [i for i in ids if bool(values.get(i)) is active]
+
+    def _toggle_active(self, ids: list[int]) -> None:
+        """Flip ``active`` on ``ids`` (Odoo's ``toggle_active``)."""
+        values = self._column_values(ids, "active")
+        self._write([i for i in ids if values.get(i)], {"active": False})
+        self._write([i for i in ids if not values.get(i)], {"active": True})
 
     @api_records
     def exists(self, ids: Any) -> list[int]:

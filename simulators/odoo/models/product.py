@@ -6,6 +6,15 @@ barcode, standard_price and its own default_code, and reaches the template's fie
 template. ``type``/``detailed_type`` are kept equal, barcodes are unique among active
 variants of a company (Odoo's ``_check_barcode_uniqueness`` text), default codes are not.
 On-hand quantities are read from stock.quant, forecasts from pending stock.move.
+
+Archiving and deleting as in Odoo 17: archiving a template archives all its variants;
+unarchiving one with no active variant brings them back; ``action_archive`` on the last active
+variant archives its template (and ``action_unarchive`` the reverse), while a plain
+``write({'active': False})`` on a variant leaves the template alone. Unlinking a variant that
+is its template's only active one unlinks the template too; a variant stock moves or quants
+still reference is refused with Odoo's foreign-key text ("... If possible, archive it
+instead."), and nothing is deleted. Variant attributes (product.attribute and friends) are
+not emulated: every template has exactly one variant.
 """
 
 from __future__ import annotations
@@ -180,13 +189,35 @@ class ProductTemplate(BaseModel):
     def _name_search_domain(self, name: str, operator: str) -> list[Any]:
         return ["|", ("default_code", operator, name), ("name", operator, name)]
 
-    def _variants_by_template(self, ids: list[int]) -> dict[int, list[int]]:
+    def _unlink(self, ids: Any) -> None:
+        # Its variants go by cascade; they must not try to delete it again.
+        super(ProductTemplate, self.with_context(_unlinking_templates=True))._unlink(ids)
+
+    def _write_active(self, ids: list[int], active: bool) -> None:
+        """Archiving a template archives all its variants; unarchiving one that has no active
+        variant brings its variants back (Odoo re-creates, i.e. reactivates, them)."""
+        variant = self.env["product.product"]
+        if not active:
+            every = self._variants_by_template(ids, active_only=False)
+            targets = [v for vids in every.values() for v in vids]
+        else:
+            live = self._variants_by_template(ids)
+            every = self._variants_by_template([t for t in ids if not live.get(t)], False)
+            targets = [v for vids in every.values() for v in vids]
+        if targets:
+            variant.with_context(create_product_product=False)._write(targets, {"active": active})
+
+    def _variants_by_template(
+        self, ids: list[int], active_only: bool = True
+    ) -> dict[int, list[int]]:
         variant = self.env["product.product"]._t
         stmt = (
             select(variant.c.product_tmpl_id, variant.c.id)
-            .where(variant.c.product_tmpl_id.in_(ids), variant.c.active == True)  # noqa: E712
+            .where(variant.c.product_tmpl_id.in_(ids))
             .order_by(variant.c.id)
         )
+        if active_only:
+            stmt = stmt.where(variant.c.active == True)  # noqa: E712
         out: dict[int, list[int]] = defaultdict(list)
         for tmpl, vid in self._conn.execute(stmt):
             out[tmpl].append(vid)
@@ -258,13 +289,12 @@ class ProductTemplate(BaseModel):
 
     def _write(self, ids: Any, vals: dict[str, Any]) -> None:
         vals = _sync_type(dict(vals))
+        if "active" in vals:
+            self._write_active(list(ids), bool(vals["active"]))
         own_variant = {k: vals.pop(k) for k in VARIANT_FIELDS if k in vals}
         if "default_code" in vals:
             own_variant["default_code"] = vals["default_code"]
-        if vals:
-            super()._write(ids, vals)
-        else:
-            self._ensure_exist(list(ids))
+        super()._write(ids, vals)  # stamps the template even when only its variant changes
         if own_variant:
             variant_ids = [
                 v for vids in self._variants_by_template(list(ids)).values() for v in vids
@@ -332,6 +362,41 @@ class ProductProduct(BaseModel):
         if "default_code" in vals:
             self._sync_template_code(list(ids))
 
+    def _toggle_active(self, ids: list[int]) -> None:
+        """Odoo's product.product.toggle_active: a template left with no active variant is
+        archived, an archived template that has one again is unarchived."""
+        super()._toggle_active(ids)
+        template = self.env["product.template"]
+        tmpl_ids = sorted(set(self._column_values(ids, "product_tmpl_id").values()))
+        live = template._variants_by_template(tmpl_ids)
+        active = template._column_values(tmpl_ids, "active")
+        flip = [t for t in tmpl_ids if bool(active.get(t)) != bool(live.get(t))]
+        if flip:
+            # Flipped on the template's own row: its write() would (un)archive every variant.
+            templ = template.with_context(create_product_product=False)
+            for tid in flip:
+                BaseModel._write(templ, [tid], {"active": not active.get(tid)})
+
+    def _unlink(self, ids: Any) -> None:
+        """Deleting a variant that is its template's only active one deletes the template too
+        (after the variants: one that stock moves or quants still use is refused first). As
+        in Odoo, "only" is judged per variant before anything is deleted: deleting two
+        variants of one template in one call keeps the template."""
+        ids = list(dict.fromkeys(ids))
+        if not ids or self.env.context.get("_unlinking_templates"):
+            super()._unlink(ids)
+            return
+        self._ensure_exist(ids)
+        template = self.env["product.template"]
+        tmpl_of = self._column_values(ids, "product_tmpl_id")
+        live = template._variants_by_template(sorted(set(tmpl_of.values())))
+        orphans = sorted(
+            {t for pid, t in tmpl_of.items() if not [v for v in live.get(t, []) if v != pid]}
+        )
+        super()._unlink(ids)
+        if orphans:
+            template._unlink(orphans)
+
     def _sync_template_code(self, ids: list[int]) -> None:
         """The template's stored default_code follows its single variant's."""
         raw = self._read_raw(ids, ["product_tmpl_id", "default_code"])
@@ -344,7 +409,11 @@ class ProductProduct(BaseModel):
                 self._conn.execute(
                     template._t.update()
                     .where(template._t.c.id == values["product_tmpl_id"])
-                    .values(default_code=values["default_code"])
+                    .values(
+                        default_code=values["default_code"],
+                        write_uid=self.env.uid,
+                        write_date=self.env.cr_now,
+                    )
                 )
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:

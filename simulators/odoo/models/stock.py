@@ -723,7 +723,7 @@ class StockMove(BaseModel):
         self._conn.execute(
             t.update()
             .where(t.c.id.in_(list(todo)))
-            .values(state="done", picked=True, date=self.env.now, write_date=self.env.now)
+            .values(state="done", picked=True, date=self.env.now, write_date=self.env.cr_now)
         )
         self._sync_reserved(set(sources))
         for key, picking_id in sources.items():
@@ -1032,7 +1032,7 @@ class StockPicking(BaseModel):
         self._conn.execute(
             self._t.update()
             .where(self._t.c.id == pid)
-            .values(date_done=self.env.now, priority="0", write_date=self.env.now)
+            .values(date_done=self.env.now, priority="0", write_date=self.env.cr_now)
         )
         if to_backorder:
             self._create_backorder(pid, to_backorder)
