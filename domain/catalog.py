@@ -34,6 +34,9 @@ EPOCH = "1970-01-01 00:00:00"
 # The count of ids seen in the cursor's second, fixed width so versions sort as strings.
 COUNT_DIGITS = 7
 VERSION_PREFIX = "v1"
+# Up to this many ids seen in the cursor's second are named in a version (a bulk import writes
+# thousands in one second: those are only counted, and read again on catch-up).
+IDS_IN_VERSION = 8
 
 
 class BadVersion(ValueError):
@@ -75,9 +78,11 @@ class Cursor(BaseModel):
         return Cursor(stamp=stamp, seen=seen)
 
     def token(self) -> str:
-        """This stream's part of a version: its second and how many of its records were seen."""
+        """This stream's part of a version: its second, how many of its records were seen (and
+        which, when they are few: a store resuming from its version then skips them too)."""
         n = min(len(self.seen), 10**COUNT_DIGITS - 1)
-        return f"{self.stamp}#{n:0{COUNT_DIGITS}d}"
+        ids = f"+{','.join(str(i) for i in sorted(self.seen))}" if 0 < n <= IDS_IN_VERSION else ""
+        return f"{self.stamp}#{n:0{COUNT_DIGITS}d}{ids}"
 
 
 def stamp_of(row: Mapping[str, Any]) -> str:
@@ -110,10 +115,14 @@ def cursor_of_version(version: str | None) -> CatalogCursor:
         raise BadVersion(f"version: {version[:80]!r} is not a catalog sync version")
     streams = []
     for part in parts[1:]:
-        stamp, _, count = part.partition("#")
+        stamp, _, rest = part.partition("#")
+        count, _, ids = rest.partition("+")
         if not STAMP.match(stamp) or not count.isdigit():
             raise BadVersion(f"version: {version[:80]!r} is not a catalog sync version")
-        streams.append(Cursor(stamp=stamp))
+        seen = [int(i) for i in ids.split(",") if i.isdigit()] if ids else []
+        if ids and len(seen) != int(count):
+            raise BadVersion(f"version: {version[:80]!r} is not a catalog sync version")
+        streams.append(Cursor(stamp=stamp, seen=seen))
     return CatalogCursor(variants=streams[0], templates=streams[1])
 
 

@@ -106,13 +106,27 @@ def test_versions_sort_in_sync_order_and_round_trip() -> None:
     versions = [x.version() for x in (a, b, c, d, e)]
     assert versions == sorted(versions) and len(set(versions)) == 5
     back = cursor_of_version(d.version())
-    assert back.variants.stamp == "2026-01-01 10:00:00" and back.variants.seen == []
-    assert back.templates.stamp == "2026-01-01 09:00:00"
+    assert back.variants.stamp == "2026-01-01 10:00:00" and back.variants.seen == [3, 4]
+    assert back.templates.stamp == "2026-01-01 09:00:00" and back.templates.seen == [1]
+    # A bulk import's second: its ids are only counted, and that second is read again.
+    bulk = CatalogCursor(variants=Cursor(stamp="2026-01-01 10:00:00", seen=list(range(1, 50))))
+    assert cursor_of_version(bulk.version()).variants == Cursor(stamp="2026-01-01 10:00:00")
+    assert bulk.version() > c.version()
     assert cursor_of_version(None) == CatalogCursor()
     assert earliest([e, b, d]) == b and earliest([]) is None
 
 
-@pytest.mark.parametrize("bad", ["", "7", "v1/x/y", "v2/a#1/b#1", "v1/2026-01-01 10:00:00#/x#1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "7",
+        "v1/x/y",
+        "v2/a#1/b#1",
+        "v1/2026-01-01 10:00:00#/x#1",
+        "v1/2026-01-01 10:00:00#0000002+1/1970-01-01 00:00:00#0000000",
+    ],
+)
 def test_a_version_this_sync_never_made_is_refused(bad: str) -> None:
     with pytest.raises(BadVersion, match="version: "):
         cursor_of_version(bad)
