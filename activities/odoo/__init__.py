@@ -2,7 +2,8 @@
 
 - `client`: odoorpc behind a thread-safe client that classifies failures and caches lookups;
 - `claim`: the claim-by-draft protocol that makes every write exactly once;
-- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`, `catalog`: the activities workflows call.
+- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`, `catalog`: the activities
+  workflows call.
 
 Every activity is a plain `def`: odoorpc blocks, so the worker runs them on a thread pool.
 """

@@ -9,6 +9,7 @@ their own and their variants read again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -84,9 +85,10 @@ class OdooCatalogActivities(OdooActivityBase):
         cursor = input.cursor
         stream = cursor.variants if input.stream is Stream.VARIANTS else cursor.templates
         limit = max(1, input.limit)
+        rows: Sequence[Mapping[str, Any]]
         if input.stream is Stream.VARIANTS:
-            rows = self._products(stream.domain(), limit=limit)
-            stamped = rows
+            stamped = self._products(stream.domain(), limit=limit)
+            rows = stream.fresh(stamped)
         else:
             stamped = self.odoo.call(
                 TEMPLATE,
@@ -99,8 +101,6 @@ class OdooCatalogActivities(OdooActivityBase):
             )
             ids = [t["id"] for t in stream.fresh(stamped)]
             rows = self._products([("product_tmpl_id", "in", ids)]) if ids else []
-        if input.stream is Stream.VARIANTS:
-            rows = stream.fresh(rows)
         after = stream.advance(stamped)
         new = (
             CatalogCursor(variants=after, templates=cursor.templates)
@@ -141,7 +141,7 @@ class OdooCatalogActivities(OdooActivityBase):
             self._has_attributes = ATTRIBUTES in fields
         return self._has_attributes
 
-    def _mapped(self, rows: list[dict[str, Any]]) -> MappedPage:
+    def _mapped(self, rows: Sequence[Mapping[str, Any]]) -> MappedPage:
         """The page's rows mapped, reading its taxes, categories and attribute values once."""
         tax_ids = sorted({t for r in rows for t in (r.get("taxes_id") or [])})
         categ_ids = sorted({r["categ_id"][0] for r in rows if isinstance(r.get("categ_id"), list)})
