@@ -1,5 +1,5 @@
-"""The POS platform adapter: an async HTTP client for a fleet's price-command API and the
-stores' own journals (transactions rung up, Z-reports).
+"""The POS platform adapter: an async HTTP client for a fleet's price-command and catalog APIs
+and the stores' own journals (transactions rung up, Z-reports).
 
 Failures are classified like the Odoo adapter's: a store the platform cannot reach (504),
 transport faults and 5xx are retryable (`PosUnavailable`); a refused request (4xx) is not,
@@ -87,6 +87,7 @@ def checked(method: str, path: str, resp: httpx.Response) -> dict[str, Any]:
 _PATH_IDS = (
     (re.compile(r"/stores/[^/]+"), "/stores/{store_id}"),
     (re.compile(r"/price-commands/[^/]+"), "/price-commands/{command_id}"),
+    (re.compile(r"/catalog-commands/[^/]+"), "/catalog-commands/{command_id}"),
     (re.compile(r"/transactions/[^/]+"), "/transactions/{txn_id}"),
 )
 
@@ -167,6 +168,37 @@ class PosClient:
 
     async def command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
         return await self._request("GET", f"/v1/stores/{store_id}/price-commands/{command_id}")
+
+    # -- the store's catalog: versioned upserts and withdrawals, idempotent by command id ----
+
+    async def send_catalog_command(self, store_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``{"command_id", "state", "version"}``; the same answer for a repeat. A different
+        body under a used command id, or a malformed one, is a PosRefused (non-retryable)."""
+        return await self._request(
+            "POST", f"/v1/stores/{quote(store_id)}/catalog-commands", json=body
+        )
+
+    async def catalog_command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
+        """``{"command_id", "state": received|applied|stale, "version", "applied", "refused":
+        [{"sku", "odoo_id", "reason"}]}``; PosNotFound when the store never received it."""
+        return await self._request(
+            "GET",
+            f"/v1/stores/{quote(store_id)}/catalog-commands/{quote(command_id, safe='')}",
+        )
+
+    async def catalog_version(self, store_id: str) -> dict[str, Any]:
+        """``{"store_id", "version" (None before any catalog command applied), "count"}``."""
+        return await self._request("GET", f"/v1/stores/{quote(store_id)}/catalog/version")
+
+    async def catalog_page(
+        self, store_id: str, after_sku: str | None = None, limit: int = 500
+    ) -> dict[str, Any]:
+        """One page of the store's catalog by SKU: ``{"store_id", "version", "count", "items",
+        "next_after_sku"}`` (None on the last page)."""
+        params: dict[str, Any] = {"limit": limit}
+        if after_sku is not None:
+            params["after_sku"] = after_sku
+        return await self._request("GET", f"/v1/stores/{quote(store_id)}/catalog", params=params)
 
 
 class PosJournalReader:

@@ -50,6 +50,17 @@ tender for sales, refunds and voids, totals); ``GET /v1/stores/{id}/transactions
 with a list (bulk, for tests and benchmarks). The day is the ``occurred_at`` date in the offset
 the POS reported.
 
+The store's catalog (``catalog.py``): ``POST /v1/stores/{id}/catalog-commands`` with
+``{"command_id", "version", "upserts": [item], "withdrawals": [{"sku", "odoo_id"}]}`` → 202
+``{"command_id", "state": "received", "version"}`` (200 with the current state for the same
+body again, 409 for another body under the same id, 400 ``{"error": "<field>: <why>"}`` on a
+malformed body, 504 offline, 429/503 busy), applied after ``apply_delay_ms``: items with a bad
+barcode or an SKU another product holds are refused one by one, a command older than the
+store's catalog version is ``stale`` and ignored;
+``GET /v1/stores/{id}/catalog-commands/{command_id}`` → ``{"command_id", "state", "version",
+"applied", "refused": [{"sku", "odoo_id", "reason"}]}``; ``GET /v1/stores/{id}/catalog?
+after_sku=&limit=`` (by SKU, ``next_after_sku``); ``GET /v1/stores/{id}/catalog/version``.
+
 Run-time control: ``PUT /_sim/stores/{id}`` and ``PUT /_sim/fleet`` with any knobs
 (``online``, ``apply_delay_ms``, ``reject_rate``, ``reject_reason``, ``lose_confirmations``,
 ``offline_windows``); ``GET /_sim/stores/{id}`` (knobs, state, prices, commands with

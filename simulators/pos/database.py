@@ -28,7 +28,17 @@ from sqlalchemy import (
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.pool import StaticPool
 
-from .tables import COMMANDS, PRICES, STORES, TRANSACTIONS, PosTable
+from .tables import (
+    CATALOG_BODIES,
+    CATALOG_COMMANDS,
+    CATALOG_ITEMS,
+    CATALOG_VERSIONS,
+    COMMANDS,
+    PRICES,
+    STORES,
+    TRANSACTIONS,
+    PosTable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +70,20 @@ UPDATE_PRICE = _keyed(update(PRICES), "store_id", "sku").values(price=bindparam(
 UPDATE_KNOBS = _keyed(update(STORES), "store_id").values(
     knobs=bindparam("knobs"), windows_set_at=bindparam("windows_set_at")
 )
+UPDATE_CATALOG_COMMAND = _keyed(update(CATALOG_COMMANDS), "store_id", "command_id").values(
+    state=bindparam("state"),
+    applied=bindparam("applied"),
+    refused=bindparam("refused"),
+    applied_at=bindparam("applied_at"),
+    payload=None,
+)
+DELETE_CATALOG_ITEM = delete(CATALOG_ITEMS).where(
+    CATALOG_ITEMS.c.store_id == bindparam("b_store_id"), CATALOG_ITEMS.c.sku == bindparam("b_sku")
+)
+PUT_CATALOG_ITEM = insert(CATALOG_ITEMS).prefix_with("OR REPLACE")
+PUT_CATALOG_BODY = insert(CATALOG_BODIES).prefix_with("OR IGNORE")
+PUT_CATALOG_VERSION = insert(CATALOG_VERSIONS).prefix_with("OR REPLACE")
+INSERT_CATALOG_COMMAND = insert(CATALOG_COMMANDS)
 INSERT_COMMAND = insert(COMMANDS)
 INSERT_TRANSACTION = insert(TRANSACTIONS)
 
@@ -162,6 +186,29 @@ class PosDatabase:
             self.conn.rollback()
         return rows
 
+    def load_catalogs(
+        self,
+    ) -> tuple[list[RowMapping], list[RowMapping], list[RowMapping]]:
+        """Catalog items (with their bodies), versions and catalog commands (in arrival order)."""
+        self.wait()
+        with self._conn_lock:
+            join = CATALOG_ITEMS.join(
+                CATALOG_BODIES, CATALOG_ITEMS.c.digest == CATALOG_BODIES.c.digest
+            )
+            items = list(
+                self.conn.execute(
+                    select(CATALOG_ITEMS.c.store_id, CATALOG_BODIES.c.body).select_from(join)
+                ).mappings()
+            )
+            versions = list(self.conn.execute(select(CATALOG_VERSIONS)).mappings())
+            commands = list(
+                self.conn.execute(
+                    select(CATALOG_COMMANDS).order_by(CATALOG_COMMANDS.c.received_at)
+                ).mappings()
+            )
+            self.conn.rollback()
+        return items, versions, commands
+
     # -- writes -----------------------------------------------------------------------------
 
     def add_stores(self, stores: list[dict[str, Any]], prices: list[dict[str, Any]]) -> None:
@@ -171,6 +218,10 @@ class PosDatabase:
         self.wait(
             self.submit(
                 (delete(TRANSACTIONS), None),
+                (delete(CATALOG_COMMANDS), None),
+                (delete(CATALOG_ITEMS), None),
+                (delete(CATALOG_BODIES), None),
+                (delete(CATALOG_VERSIONS), None),
                 (delete(COMMANDS), None),
                 (delete(PRICES), None),
                 (delete(STORES), None),
@@ -186,6 +237,36 @@ class PosDatabase:
     def save_applied(self, commands: list[dict[str, Any]], prices: list[dict[str, Any]]) -> int:
         """A batch of processed commands and the prices they set."""
         return self.submit((UPDATE_COMMAND, commands), (UPDATE_PRICE, prices))
+
+    def add_catalog_command(self, row: dict[str, Any]) -> int:
+        return self.submit((INSERT_CATALOG_COMMAND, [row]))
+
+    @staticmethod
+    def catalog_writes(
+        store_id: str,
+        row: dict[str, Any],
+        removed: list[str],
+        items: list[tuple[str, str, str]],
+        version: str | None,
+    ) -> list[Write]:
+        """The writes of one processed catalog command, in order (SKUs removed, then the
+        items written as ``(sku, digest, body)``); the caller submits a batch of them."""
+        writes: list[Write] = [(UPDATE_CATALOG_COMMAND, [row])]
+        if removed:
+            writes.append(
+                (DELETE_CATALOG_ITEM, [{"b_store_id": store_id, "b_sku": s} for s in removed])
+            )
+        if items:
+            writes.append((PUT_CATALOG_BODY, [{"digest": d, "body": b} for _s, d, b in items]))
+            writes.append(
+                (
+                    PUT_CATALOG_ITEM,
+                    [{"store_id": store_id, "sku": s, "digest": d} for s, d, _b in items],
+                )
+            )
+        if version is not None:
+            writes.append((PUT_CATALOG_VERSION, [{"store_id": store_id, "version": version}]))
+        return writes
 
     def save_confirmation(self, store_id: str, command_id: str, confirmation: str) -> int:
         row = {"b_store_id": store_id, "b_command_id": command_id, "confirmation": confirmation}

@@ -25,6 +25,15 @@ from typing import Any
 from simulators.sales import CATALOGUE
 from simulators.serving import BackgroundServer
 
+from .catalog import (
+    RECEIVED,
+    CatalogCommand,
+    CatalogCommandConflict,
+    StoreCatalog,
+    StoreCatalogCommand,
+    interned,
+    parse_catalog_command,
+)
 from .commands import PriceCommand, parse_price_command
 from .confirmations import Confirmation, ConfirmationSender
 from .database import PosDatabase
@@ -55,10 +64,15 @@ STAT_NAMES = (
     "confirmations_lost",
     "refused_offline",
     "refused_busy",
+    "catalog_commands_received",
+    "catalog_commands_applied",
+    "catalog_commands_stale",
+    "catalog_items_refused",
 )
 
-# (epoch, store_id, command_id); command_id None wakes the store's parked commands.
-DueKey = tuple[int, str, str | None]
+PRICE, CATALOG = "price", "catalog"
+# (epoch, store_id, command_id, kind); command_id None wakes the store's parked commands.
+DueKey = tuple[int, str, str | None, str]
 
 
 def fleet_ids(count: int) -> list[str]:
@@ -139,9 +153,10 @@ class Store:
     prices: dict[str, Decimal]
     commands: dict[str, StoreCommand] = field(default_factory=dict)
     # Commands that fell due while the store was offline, applied when it is back.
-    parked: dict[str, None] = field(default_factory=dict)
+    parked: dict[tuple[str, str], None] = field(default_factory=dict)  # (kind, command_id)
     wake_at: float | None = None
     journal: Journal = field(default_factory=Journal)
+    catalog: StoreCatalog = field(default_factory=StoreCatalog)
 
     def offline_until(self, now: float) -> float | None:
         """None if the store is online at ``now`` (unix time); else when it is back
@@ -284,7 +299,8 @@ class PosPlatform(BackgroundServer):
             if command.status == ACCEPTED:
                 # Received before a restart and not applied yet: due now.
                 self._pending += 1
-                self._scheduler.schedule(0, (self._epoch, store.store_id, command.command_id))
+                key = (self._epoch, store.store_id, command.command_id, PRICE)
+                self._scheduler.schedule(0, key)
             elif command.confirmation == "pending":
                 conf = self._confirmation_for(store, command)
                 if conf is not None:
@@ -293,8 +309,43 @@ class PosPlatform(BackgroundServer):
             store = self._stores.get(row["store_id"])
             if store is not None:
                 store.journal.add(transaction_from_row(row))
+        self._load_catalogs()
         if len(stores) != count:
             logger.info("the database holds %d stores (asked for %d)", len(stores), count)
+
+    def _load_catalogs(self) -> None:
+        items, versions, commands = self.database.load_catalogs()
+        for row in items:
+            store = self._stores.get(row["store_id"])
+            if store is not None:
+                store.catalog.put(interned(row["body"]))
+        for row in versions:
+            store = self._stores.get(row["store_id"])
+            if store is not None:
+                store.catalog.version = row["version"]
+        for row in commands:
+            store = self._stores.get(row["store_id"])
+            if store is None:
+                continue
+            if row["payload"] is not None:
+                command = CatalogCommand.from_stored(
+                    row["command_id"], row["payload"], row["digest"]
+                )
+            else:  # processed: only what its status and a repeat need
+                command = CatalogCommand(row["command_id"], row["version"], (), (), row["digest"])
+            received = StoreCatalogCommand(
+                command=command,
+                received_at=row["received_at"],
+                state=row["state"],
+                applied=row["applied"],
+                refused=json.loads(row["refused"]),
+                applied_at=row["applied_at"],
+            )
+            store.catalog.commands[command.command_id] = received
+            if received.state == RECEIVED:
+                self._pending += 1
+                key = (self._epoch, store.store_id, command.command_id, CATALOG)
+                self._scheduler.schedule(0, key)
 
     def _add_stores(self, first: int, count: int) -> None:
         ids = fleet_ids(count)
@@ -388,7 +439,7 @@ class PosPlatform(BackgroundServer):
             self._stats["commands_received"] += 1
             self._pending += 1
             delay_s = store.knobs.apply_delay_ms / 1000.0
-            key: DueKey = (self._epoch, store_id, command.command_id)
+            key: DueKey = (self._epoch, store_id, command.command_id, PRICE)
         self._scheduler.schedule(delay_s, key)
         self.database.wait(ticket)  # on disk before the store says it has it
         return True, {"command_id": command.command_id, "store_id": store_id, "status": ACCEPTED}
@@ -408,6 +459,77 @@ class PosPlatform(BackgroundServer):
                 "store_id": store_id,
                 "prices": {sku: str(price) for sku, price in store.prices.items()},
             }
+
+    # -- the store's catalog ----------------------------------------------------------------
+
+    def receive_catalog_command(self, store_id: str, body: object) -> tuple[bool, dict[str, Any]]:
+        """Record a catalog command: ``(True, answer)`` when new, ``(False, its current
+        answer)`` for the same body again; CatalogCommandConflict for another body."""
+        with self._lock:
+            self._get(store_id)
+        command = parse_catalog_command(body)
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            known = store.catalog.commands.get(command.command_id)
+            if known is not None:
+                if known.command.digest != command.digest:
+                    raise CatalogCommandConflict(store_id, command.command_id)
+                self._stats["duplicates_absorbed"] += 1
+                return False, known.answer()
+            received = StoreCatalogCommand(command=command, received_at=_now_iso())
+            ticket = self.database.add_catalog_command(
+                {
+                    "store_id": store_id,
+                    "command_id": command.command_id,
+                    "digest": command.digest,
+                    "payload": command.payload_json(),
+                    "version": command.version,
+                    "state": RECEIVED,
+                    "received_at": received.received_at,
+                }
+            )
+            store.catalog.commands[command.command_id] = received
+            self._stats["catalog_commands_received"] += 1
+            self._pending += 1
+            delay_s = store.knobs.apply_delay_ms / 1000.0
+            key: DueKey = (self._epoch, store_id, command.command_id, CATALOG)
+            answer = received.answer()
+        self._scheduler.schedule(delay_s, key)
+        self.database.wait(ticket)  # on disk before the store says it has it
+        return True, answer
+
+    def catalog_command_status(self, store_id: str, command_id: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            received = store.catalog.commands.get(command_id)
+            if received is None:
+                raise UnknownCommand(store_id, command_id)
+            return received.status_view()
+
+    def catalog_version(self, store_id: str) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            catalog = store.catalog
+            return {"store_id": store_id, "version": catalog.version, "count": len(catalog.items)}
+
+    def catalog_page(self, store_id: str, after_sku: str | None, limit: int) -> dict[str, Any]:
+        with self._lock:
+            store = self._reachable(store_id, time.time())
+            catalog = store.catalog
+            items, next_after = catalog.page(after_sku, limit)
+            return {
+                "store_id": store_id,
+                "version": catalog.version,
+                "count": len(catalog.items),
+                "items": [item.to_dict() for item in items],
+                "next_after_sku": next_after,
+            }
+
+    def catalog(self, store_id: str) -> dict[str, dict[str, Any]]:
+        """The store's catalog by SKU, whether it is online or not."""
+        with self._lock:
+            items = list(self._get(store_id).catalog.items.values())
+        return {item.sku: item.to_dict() for item in items}
 
     # -- the store's journal ----------------------------------------------------------------
 
@@ -491,24 +613,34 @@ class PosPlatform(BackgroundServer):
         command_rows: list[dict[str, Any]] = []
         price_rows: list[dict[str, Any]] = []
         to_send: list[Confirmation] = []
+        catalog_writes: list[Any] = []
         with self._lock:
-            for epoch, store_id, command_id in keys:
+            for epoch, store_id, command_id, kind in keys:
                 store = self._stores.get(store_id)
                 if epoch != self._epoch or store is None:
                     continue
                 if command_id is None:
                     store.wake_at = None
-                    ids = list(store.parked)
+                    due = list(store.parked)
                     store.parked.clear()
                 else:
-                    ids = [command_id]
+                    due = [(kind, command_id)]
                 offline_until = store.offline_until(now)
-                for cid in ids:
+                for due_kind, cid in due:
+                    if due_kind == CATALOG:
+                        received = store.catalog.commands.get(cid)
+                        if received is None or received.state != RECEIVED:
+                            continue
+                        if offline_until is not None:
+                            self._park(store, (CATALOG, cid), offline_until, now)
+                            continue
+                        catalog_writes.extend(self._apply_catalog(store, received, stamp))
+                        continue
                     command = store.commands.get(cid)
                     if command is None or command.status != ACCEPTED:
                         continue
                     if offline_until is not None:
-                        self._park(store, cid, offline_until, now)
+                        self._park(store, (PRICE, cid), offline_until, now)
                         continue
                     self._apply(store, command, stamp, price_rows)
                     command_rows.append(command.state_row())
@@ -517,14 +649,40 @@ class PosPlatform(BackgroundServer):
                         to_send.append(confirmation)
             if command_rows:
                 self.database.save_applied(command_rows, price_rows)
+            if catalog_writes:
+                self.database.submit(*catalog_writes)
         for confirmation in to_send:
             self._sender.send(confirmation)
 
-    def _park(self, store: Store, command_id: str, until: float, now: float) -> None:
-        store.parked[command_id] = None
+    def _park(self, store: Store, due: tuple[str, str], until: float, now: float) -> None:
+        store.parked[due] = None
         if until != math.inf and store.wake_at != until:
             store.wake_at = until
-            self._scheduler.schedule(until - now + 0.001, (self._epoch, store.store_id, None))
+            key: DueKey = (self._epoch, store.store_id, None, PRICE)
+            self._scheduler.schedule(until - now + 0.001, key)
+
+    def _apply_catalog(self, store: Store, received: StoreCatalogCommand, stamp: str) -> list[Any]:
+        self._pending -= 1
+        before = store.catalog.version
+        written, removed = store.catalog.apply(received, stamp)
+        self._stats[f"catalog_commands_{received.state}"] += 1
+        self._stats["catalog_items_refused"] += len(received.refused)
+        row = {
+            "b_store_id": store.store_id,
+            "b_command_id": received.command_id,
+            "state": received.state,
+            "applied": received.applied,
+            "refused": json.dumps(received.refused),
+            "applied_at": received.applied_at,
+        }
+        version = store.catalog.version if store.catalog.version != before else None
+        return PosDatabase.catalog_writes(
+            store.store_id,
+            row,
+            removed,
+            [(item.sku, item.digest, item.body) for item in written],
+            version,
+        )
 
     def _apply(
         self, store: Store, command: StoreCommand, stamp: str, price_rows: list[dict[str, Any]]
@@ -614,7 +772,7 @@ class PosPlatform(BackgroundServer):
         if store.parked:
             # Its commands may be due now (back online) or later (a new window): re-check.
             store.wake_at = None
-            self._scheduler.schedule(0, (self._epoch, store.store_id, None))
+            self._scheduler.schedule(0, (self._epoch, store.store_id, None, PRICE))
 
     def knobs(self, store_id: str) -> StoreKnobs:
         with self._lock:
@@ -651,6 +809,8 @@ class PosPlatform(BackgroundServer):
                 "offline_windows_set_at": _iso_from_unix(store.windows_set_at),
                 "prices": {sku: str(price) for sku, price in store.prices.items()},
                 "waiting_to_apply": len(store.parked),
+                "catalog_version": store.catalog.version,
+                "catalog_count": len(store.catalog.items),
                 "commands": [command.to_dict() for command in store.commands.values()],
             }
 

@@ -8,6 +8,11 @@ Routes (see the package docstring for the bodies):
   body under the same id), ``GET /v1/stores/{id}/z-report?day=D``,
   ``GET /v1/stores/{id}/transactions?day=D&limit=N&starting_after=TXN``,
   ``GET /v1/stores/{id}/transactions/{txn_id}``: the store's journal;
+* ``POST /v1/stores/{id}/catalog-commands`` (202 new, 200 repeat, 409 another body under the
+  same id, 400 ``{"error": "<field>: <why>"}`` on a malformed body),
+  ``GET /v1/stores/{id}/catalog-commands/{command_id}``,
+  ``GET /v1/stores/{id}/catalog?after_sku=&limit=``, ``GET /v1/stores/{id}/catalog/version``:
+  the store's catalog (``catalog.py``);
 * ``POST /_sim/stores/{id}/transactions`` (a list, bulk, online or not),
   ``PUT /_sim/stores/{id}``, ``GET /_sim/stores/{id}``, ``PUT /_sim/fleet``,
   ``GET /_sim/stats``, ``POST /_sim/reset``: run-time control for tests, demo and benchmarks.
@@ -25,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
+from .catalog import CatalogCommandConflict, parse_page_limit
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
 from .journal import TransactionConflict, UnknownTransaction, parse_day, parse_limit
 
@@ -37,6 +43,8 @@ MAX_BODY = 1 << 20
 STORE = re.compile(r"^/v1/stores/([^/]+)/(prices|price-commands)(?:/([^/]+))?$")
 JOURNAL = re.compile(r"^/v1/stores/([^/]+)/(transactions|z-report)$")
 ONE_TXN = re.compile(r"^/v1/stores/([^/]+)/transactions/([^/]+)$")
+CATALOG_COMMANDS = re.compile(r"^/v1/stores/([^/]+)/catalog-commands(?:/([^/]+))?$")
+CATALOG = re.compile(r"^/v1/stores/([^/]+)/catalog(/version)?$")
 SIM_STORE = re.compile(r"^/_sim/stores/([^/]+)$")
 SIM_TRANSACTIONS = re.compile(r"^/_sim/stores/([^/]+)/transactions$")
 
@@ -81,7 +89,7 @@ class PosRequestHandler(RoutedRequestHandler):
             status, payload = 422, {"error": exc.message, "field": exc.field}
         except (UnknownStore, UnknownCommand, UnknownTransaction) as exc:
             status, payload = 404, {"error": str(exc)}
-        except TransactionConflict as exc:
+        except (TransactionConflict, CatalogCommandConflict) as exc:
             status, payload = 409, {"error": str(exc)}
         except StoreOffline as exc:
             status, payload = 504, {"error": str(exc)}
@@ -113,6 +121,22 @@ class PosRequestHandler(RoutedRequestHandler):
             if resource == "price-commands" and command_id is not None and method == "GET":
                 return 200, platform.command_status(store_id, unquote(command_id))
             return 405, {"error": f"{method} is not allowed on {path}"}
+        match = CATALOG_COMMANDS.match(path)
+        if match:
+            return self._catalog_commands(method, path, match.group(1), match.group(2))
+        match = CATALOG.match(path)
+        if match:
+            if method != "GET":
+                return 405, {"error": f"{method} is not allowed on {path}"}
+            store_id = unquote(match.group(1))
+            if match.group(2):
+                return 200, platform.catalog_version(store_id)
+            try:
+                limit = parse_page_limit(query.get("limit", [None])[-1])
+            except InvalidField as exc:
+                return 400, {"error": exc.message}
+            after = query.get("after_sku", [None])[-1] or None
+            return 200, platform.catalog_page(store_id, after, limit)
         match = JOURNAL.match(path)
         if match:
             return self._journal(method, unquote(match.group(1)), match.group(2), query)
@@ -147,6 +171,23 @@ class PosRequestHandler(RoutedRequestHandler):
         if path == "/healthz" and method == "GET":
             return 200, {"ok": True, "platform_id": platform.platform_id}
         return 404, {"error": f"no route {method} {path}"}
+
+    def _catalog_commands(
+        self, method: str, path: str, store_id: str, command_id: str | None
+    ) -> tuple[int, Any]:
+        platform = self.platform
+        store_id = unquote(store_id)
+        if command_id is None and method == "POST":
+            try:
+                created, answer = platform.receive_catalog_command(store_id, self._body())
+            except _BadBody as exc:
+                return 400, {"error": f"body: not JSON: {exc}"}
+            except InvalidField as exc:
+                return 400, {"error": exc.message}
+            return (202 if created else 200), answer
+        if command_id is not None and method == "GET":
+            return 200, platform.catalog_command_status(store_id, unquote(command_id))
+        return 405, {"error": f"{method} is not allowed on {path}"}
 
     def _journal(
         self, method: str, store_id: str, resource: str, query: dict[str, list[str]]

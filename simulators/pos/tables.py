@@ -1,6 +1,6 @@
 """The simulator's SQLite schema: stores (with their knobs), their prices and the commands
-they received, and the transactions they rang up. Behaviour lives in ``platform.py``; this
-module is only the storage layout."""
+they received, the transactions they rang up, and their catalogs with the catalog commands.
+Behaviour lives in ``platform.py``; this module is only the storage layout."""
 
 from __future__ import annotations
 
@@ -59,6 +59,45 @@ class TransactionRow(PosTable, table=True):
     body: str  # the sale JSON
 
 
+class CatalogItemRow(PosTable, table=True):
+    """An item a store sells: its body is kept once per distinct body (``pos_catalog_body``)."""
+
+    __tablename__ = "pos_catalog_item"
+
+    store_id: str = Field(primary_key=True)
+    sku: str = Field(primary_key=True)
+    digest: str
+
+
+class CatalogBodyRow(PosTable, table=True):
+    __tablename__ = "pos_catalog_body"
+
+    digest: str = Field(primary_key=True)
+    body: str  # the item's canonical JSON
+
+
+class CatalogVersionRow(PosTable, table=True):
+    __tablename__ = "pos_catalog_version"
+
+    store_id: str = Field(primary_key=True)
+    version: str
+
+
+class CatalogCommandRow(PosTable, table=True):
+    __tablename__ = "pos_catalog_command"
+
+    store_id: str = Field(primary_key=True)
+    command_id: str = Field(primary_key=True)
+    digest: str  # of the body as received: a repeat with another body is refused
+    payload: str | None  # version, upserts, withdrawals as JSON; dropped once processed
+    version: str
+    state: str
+    applied: int = 0
+    refused: str = "[]"  # JSON list of {sku, odoo_id, reason}
+    received_at: str
+    applied_at: str | None = None
+
+
 def table(name: str) -> Table:
     return PosTable.metadata.tables[name]
 
@@ -67,3 +106,7 @@ STORES = table("pos_store")
 PRICES = table("pos_price")
 COMMANDS = table("pos_command")
 TRANSACTIONS = table("pos_transaction")
+CATALOG_ITEMS = table("pos_catalog_item")
+CATALOG_BODIES = table("pos_catalog_body")
+CATALOG_VERSIONS = table("pos_catalog_version")
+CATALOG_COMMANDS = table("pos_catalog_command")

@@ -319,6 +319,10 @@ def test_stats_count_commands_duplicates_and_refusals(pos: PosPlatform, http: ht
         "confirmations_lost": 0,
         "refused_offline": 2,
         "refused_busy": 0,
+        "catalog_commands_received": 0,
+        "catalog_commands_applied": 0,
+        "catalog_commands_stale": 0,
+        "catalog_items_refused": 0,
         "commands_pending": 0,
         "confirmations_in_flight": 0,
     }
