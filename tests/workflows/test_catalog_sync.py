@@ -1,0 +1,138 @@
+"""CatalogSync against the dev server, the Odoo emulator and the POS simulator's catalog API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import odoorpc
+import pytest
+from temporalio.client import Client
+
+from simulators.odoo import OdooEmulator
+from simulators.pos import PosPlatform
+from tests.conftest import SECRET, running_worker, settings_for
+from tests.workflows.helpers import eventually
+from workflows.catalog_sync import (
+    CatalogSync,
+    CatalogSyncInput,
+    CatalogSyncReport,
+    SyncStatus,
+    sync_workflow_id,
+)
+
+
+@pytest.fixture
+def fleet() -> Iterator[PosPlatform]:
+    platform = PosPlatform(stores=3, secret=SECRET, platform_id="pos-main", seed=5)
+    platform.start(port=0)
+    yield platform
+    platform.stop()
+
+
+async def sync(client: Client, task_queue: str, **over: Any) -> CatalogSyncReport:
+    sid = f"t{uuid.uuid4().hex[:8]}"
+    args = CatalogSyncInput(sync_id=sid, page_size=100, confirm_within=timedelta(seconds=6), **over)
+    return await client.execute_workflow(
+        CatalogSync.run, args, id=sync_workflow_id(sid), task_queue=task_queue
+    )
+
+
+def product(odoo: odoorpc.ODOO, sku: str, **vals: Any) -> int:
+    pid: int = odoo.execute_kw(
+        "product.product", "create", [{"name": f"Item {sku}", "default_code": sku, **vals}]
+    )
+    return pid
+
+
+async def test_catalog_reaches_stores_refusals_kept_offline_store_catches_up(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    tee = product(odoo, f"TEE-{tag}", list_price=12.5)
+    bad = product(odoo, f"BAD-{tag}", barcode="1234567890123", list_price=3.0)
+    gone = product(odoo, f"OLD-{tag}", list_price=1.0)
+    s1, s2, s3 = sorted(fleet.store_ids())
+    fleet.set_knobs(s3, online=False)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        tq = settings.task_queue
+        first = await sync(client, tq)
+        assert first.status is SyncStatus.NEEDS_ATTENTION
+        assert s3 in first.behind and first.caught_up == 2
+        for store in (s1, s2):
+            got = fleet.catalog(store)[f"TEE-{tag}"]
+            assert got["price"] == "12.50" and got["odoo_id"] == tee
+            assert got["tax_rates"] == ["15"] and got["currency"] == "USD"
+            assert f"BAD-{tag}" not in fleet.catalog(store)
+        refused = {(e.store_id, e.odoo_id) for e in first.exceptions if e.odoo_id == bad}
+        assert refused == {(s1, bad), (s2, bad)}
+        assert all(e.reason.startswith("bad barcode") for e in first.exceptions if e.odoo_id == bad)
+
+        # Edited and archived in Odoo; the offline store comes back.
+        odoo.execute_kw("product.product", "write", [[tee], {"list_price": 14.0}])
+        odoo.execute_kw("product.product", "write", [[gone], {"active": False}])
+        fleet.set_knobs(s3, online=True)
+        second = await sync(client, tq)
+        assert not second.behind and second.caught_up == 3
+        for store in (s1, s2, s3):
+            catalog = fleet.catalog(store)
+            assert catalog[f"TEE-{tag}"]["price"] == "14.00"
+            assert f"OLD-{tag}" not in catalog
+        assert second.version is not None
+        versions = {fleet.catalog_version(s)["version"] for s in (s1, s2, s3)}
+        assert versions == {second.version}
+
+        # Nothing changed since: a re-run publishes nothing.
+        third = await sync(client, tq)
+        assert third.commands_sent == 0 and third.upserts == 0 and not third.behind
+
+        # Something a store holds that Odoo never had: only --full finds it.
+        async with httpx.AsyncClient(base_url=fleet.url) as http:
+            resp = await http.post(
+                f"/v1/stores/{s1}/catalog-commands",
+                json={
+                    "command_id": f"stray-{tag}",
+                    "version": second.version,
+                    "upserts": [
+                        {
+                            "sku": f"STRAY-{tag}",
+                            "barcode": None,
+                            "name": "stray",
+                            "category": "All",
+                            "attributes": {},
+                            "price": "1.00",
+                            "currency": "USD",
+                            "tax_rates": [],
+                            "odoo_id": 10**9,
+                        }
+                    ],
+                    "withdrawals": [],
+                },
+            )
+            assert resp.status_code in (200, 202), resp.text
+        await eventually(
+            lambda: asyncio.to_thread(fleet.catalog, s1), lambda c: f"STRAY-{tag}" in c
+        )
+        assert (await sync(client, tq)).commands_sent == 0
+        full = await sync(client, tq, full=True, stores=[s1])
+        assert f"STRAY-{tag}" not in fleet.catalog(s1) and full.withdrawals >= 1
+        assert f"TEE-{tag}" in fleet.catalog(s1)
+
+
+async def test_bad_input_is_refused_with_a_reason(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str, fleet: PosPlatform
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        report = await sync(client, settings.task_queue, stores=["NOPE-1"])
+        assert report.status is SyncStatus.REJECTED
+        assert report.reasons and report.reasons[0].startswith("stores: ")
