@@ -17,6 +17,7 @@ from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
 from tests.conftest import SECRET, running_worker, settings_for
 from tests.workflows.helpers import eventually
+from tests.workflows.test_cli import one_line_error, run_cli
 from workflows.catalog_sync import (
     CatalogSync,
     CatalogSyncInput,
@@ -136,3 +137,29 @@ async def test_bad_input_is_refused_with_a_reason(
         report = await sync(client, settings.task_queue, stores=["NOPE-1"])
         assert report.status is SyncStatus.REJECTED
         assert report.reasons and report.reasons[0].startswith("stores: ")
+
+
+async def test_catalog_cli_sync_status_exceptions_and_refusals(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    bad = product(odoo, f"BADCLI-{tag}", barcode="1111111111111", list_price=2.0)
+    s1 = sorted(fleet.store_ids())[0]
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+    async with running_worker(client, settings):
+        synced = await asyncio.to_thread(run_cli, ["catalog", "sync", "--stores", s1], env)
+        status = await asyncio.to_thread(run_cli, ["catalog", "status"], env)
+        refused = await asyncio.to_thread(run_cli, ["catalog", "exceptions"], env)
+    bad_stores = await asyncio.to_thread(run_cli, ["catalog", "sync", "--stores", "A:B"], env)
+    # Refused items: done, but exit 1 and the summary says where to look.
+    assert synced.returncode == 1, synced.stderr
+    assert "1 of 1 caught up" in synced.stdout and "retailflow catalog exceptions" in synced.stdout
+    assert "CatalogSync" not in status.stderr and "NeedsAttention" in status.stdout
+    line = next(ln for ln in refused.stdout.splitlines() if f"BADCLI-{tag}" in ln)
+    assert line.startswith(f"{s1}\t") and f"\t{bad}\tbad barcode" in line
+    assert "store id 'A:B'" in one_line_error(bad_stores)
