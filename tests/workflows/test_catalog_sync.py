@@ -37,7 +37,9 @@ def fleet() -> Iterator[PosPlatform]:
 
 async def sync(client: Client, task_queue: str, **over: Any) -> CatalogSyncReport:
     sid = f"t{uuid.uuid4().hex[:8]}"
-    args = CatalogSyncInput(sync_id=sid, page_size=100, confirm_within=timedelta(seconds=6), **over)
+    args = CatalogSyncInput(
+        **{"sync_id": sid, "page_size": 100, "confirm_within": timedelta(seconds=6), **over}
+    )
     return await client.execute_workflow(
         CatalogSync.run, args, id=sync_workflow_id(sid), task_queue=task_queue
     )
@@ -163,3 +165,36 @@ async def test_catalog_cli_sync_status_exceptions_and_refusals(
     line = next(ln for ln in refused.stdout.splitlines() if f"BADCLI-{tag}" in ln)
     assert line.startswith(f"{s1}\t") and f"\t{bad}\tbad barcode" in line
     assert "store id 'A:B'" in one_line_error(bad_stores)
+
+
+async def test_a_long_sync_continues_as_new_with_its_cursor(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    """Small pages and two pages a run: the first sync of empty stores reads the whole product
+    master (seeded in one second: the cursor's seen ids carry a page boundary inside a second)
+    across several continued runs, and every store ends with the same catalog."""
+    tag = uuid.uuid4().hex[:6].upper()
+    last = product(odoo, f"LAST-{tag}", list_price=4.0)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        report = await sync(client, settings.task_queue, page_size=5, pages_per_run=2)
+    # A run reads at most 2 pages: more means it continued as new, cursor and all.
+    assert report.pages > 2 and not report.behind and report.caught_up == 3
+    s1, s2, s3 = sorted(fleet.store_ids())
+    catalogs = [fleet.catalog(s) for s in (s1, s2, s3)]
+    assert catalogs[0] == catalogs[1] == catalogs[2]
+    assert "MILK-1L" in catalogs[0] and catalogs[0][f"LAST-{tag}"]["odoo_id"] == last
+    rows = odoo.execute_kw(
+        "product.product",
+        "search_read",
+        [[("default_code", "!=", False)]],
+        {"fields": ["default_code"]},
+    )
+    refused = {e.sku for e in report.exceptions if e.store_id == s1}
+    # Every SKU Odoo has reached the stores, or was refused with a reason.
+    missing = {r["default_code"] for r in rows} - catalogs[0].keys() - refused
+    assert not missing
