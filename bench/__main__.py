@@ -57,6 +57,7 @@ from typing import Any
 import odoorpc
 
 from activities.odoo.client import OdooClient, OdooSettings
+from bench.catalog import run_catalog
 from bench.procs import Profile, peak_rss_mb
 from bench.recon import print_table, run_recon
 from domain.posting import PostingProfile, journal_entry_for, stock_lines_for
@@ -677,6 +678,11 @@ async def main(args: argparse.Namespace) -> None:
                         flush=True,
                     )
                     continue
+                if name == "catalog":
+                    results["catalog"] = await run_catalog(
+                        address, workdir, COST_MODEL, args.catalog_full, args.catalog_incremental
+                    )
+                    continue
                 if name == "recon":
                     results["recon"] = await run_recon(
                         address,
@@ -784,7 +790,9 @@ if __name__ == "__main__":
         help="sales posted by direct and per-sale (a sale at a time: the rate is steady)",
     )
     parser.add_argument("--stores", type=int, default=3)
-    parser.add_argument("--only", default="direct,per-sale,batched,summary,rollout,refunds,recon")
+    parser.add_argument(
+        "--only", default="direct,per-sale,batched,summary,rollout,refunds,recon,catalog"
+    )
     parser.add_argument(
         "--no-cost-model",
         action="store_true",
@@ -795,6 +803,14 @@ if __name__ == "__main__":
     parser.add_argument("--rollout-stores", default="80,500,2000,10000")
     parser.add_argument(
         "--recon-stores", default="100,200", help="store-days reconciled at once, per size"
+    )
+    parser.add_argument(
+        "--catalog-full", default="20000x80", help="PRODUCTSxSTORES of the full catalog sync"
+    )
+    parser.add_argument(
+        "--catalog-incremental",
+        default="50x2000",
+        help="CHANGEDxSTORES of the incremental catalog sync",
     )
     parser.add_argument("--recon-sales", type=int, default=500, help="sales per store-day")
     parser.add_argument(
