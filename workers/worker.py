@@ -11,8 +11,8 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.audit_trail import AuditTrailActivities
-from activities.day_close import DayCloseActivities
 from activities.catalog import CatalogActivities
+from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
 from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
