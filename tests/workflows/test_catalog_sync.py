@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import odoorpc
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
@@ -198,3 +198,37 @@ async def test_a_long_sync_continues_as_new_with_its_cursor(
     # Every SKU Odoo has reached the stores, or was refused with a reason.
     missing = {r["default_code"] for r in rows} - catalogs[0].keys() - refused
     assert not missing
+
+
+async def test_a_product_edited_during_the_sync_reaches_the_stores_in_that_run(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    pid = product(odoo, f"EDIT-{tag}", list_price=5.0)
+    fleet.set_fleet(apply_delay_ms=300)  # pages take a while: time to edit in between
+    s1 = sorted(fleet.store_ids())[0]
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        sid = f"t{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            CatalogSync.run,
+            CatalogSyncInput(sync_id=sid, page_size=3, poll_every=timedelta(milliseconds=500)),
+            id=sync_workflow_id(sid),
+            task_queue=settings.task_queue,
+        )
+        # Published once at 5.00, then edited while the run still has pages to go.
+        await eventually(
+            lambda: asyncio.to_thread(fleet.catalog, s1),
+            lambda c: f"EDIT-{tag}" in c,
+            timeout=120,
+        )
+        assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+        odoo.execute_kw("product.product", "write", [[pid], {"list_price": 7.0}])
+        report = await handle.result()
+    assert not report.behind
+    for store in fleet.store_ids():
+        assert fleet.catalog(store)[f"EDIT-{tag}"]["price"] == "7.00"
