@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 import workers.cli as cli
@@ -29,8 +30,10 @@ from workflows.catalog_sync import (
     SyncStatus,
     sync_workflow_id,
 )
+from workflows.search_attributes import RETAIL_STATUS
 
 RECENT = 10
+QUERY_TIMEOUT = timedelta(seconds=15)
 
 
 def _stores(text: str) -> list[str]:
@@ -91,6 +94,7 @@ async def _recent(client: Client, limit: int = RECENT) -> list[Any]:
 
 
 async def cmd_catalog_status(args: argparse.Namespace, settings: Settings) -> int:
+    """From visibility alone (no query: a closed sync's worker may be gone)."""
     client = await cli._client(settings)
     runs = await _recent(client)
     if not runs:
@@ -98,19 +102,9 @@ async def cmd_catalog_status(args: argparse.Namespace, settings: Settings) -> in
         return 0
     for wf in runs:
         state = wf.status.name.lower() if wf.status else "unknown"
-        line = f"{wf.id}\t{state}\t{wf.start_time.isoformat()}"
-        if wf.status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.RUNNING):
-            try:
-                r = await client.get_workflow_handle(wf.id, run_id=wf.run_id).query(
-                    CatalogSync.report
-                )
-                line += (
-                    f"\t{r.status.value}\t{r.caught_up}/{r.stores} stores\t"
-                    f"{r.exception_count} refused\t{r.version or '-'}"
-                )
-            except (WorkflowQueryFailedError, RPCError):
-                pass
-        print(line)
+        retail = wf.typed_search_attributes.get(RETAIL_STATUS) or "-"
+        closed = wf.close_time.isoformat() if wf.close_time else "-"
+        print(f"{wf.id}\t{state}\t{retail}\tstarted {wf.start_time.isoformat()}\tclosed {closed}")
     return 0
 
 
@@ -124,10 +118,14 @@ async def cmd_catalog_exceptions(args: argparse.Namespace, settings: Settings) -
             raise cli.CliError("no catalog sync has run yet")
         wf_id, run_id = runs[0].id, runs[0].run_id
     try:
-        r = await client.get_workflow_handle(wf_id, run_id=run_id).query(CatalogSync.report)
+        r = await client.get_workflow_handle(wf_id, run_id=run_id).query(
+            CatalogSync.report, rpc_timeout=QUERY_TIMEOUT
+        )
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise cli.CliError(f"no catalog sync {wf_id}") from e
+        if e.status == RPCStatusCode.DEADLINE_EXCEEDED:
+            raise cli.CliError(f"{wf_id}: no worker answered (is one running?)") from e
         raise
     except WorkflowQueryFailedError as e:
         raise cli.CliError(f"{wf_id}: {e}") from e
