@@ -34,6 +34,11 @@ method, seconds by method (results.json, `odoo`).
             `--recon-big`), Odoo seeded in summary mode: wall time until every Reconciliation
             has a verdict, the worker's peak memory, Odoo's RPCs and server time.
 
+  catalog   CatalogSync (bench/catalog.py): a full sync of 20,000 products to 80 stores and an
+            incremental one of 50 changed products to 2,000 stores (`--catalog-full`,
+            `--catalog-incremental`): wall time, pages, commands, Odoo RPCs and server time,
+            the worker's peak memory.
+
   spike     a spike of 5× the sustainable rate for 60 s over HTTP through `retailflow ingress`
             with back-pressure on (bench/spike.py): nothing lost or duplicated, 429s rather than
             timeouts, Odoo errors under 1 %, the backlog drained (`--spike-seconds`,
@@ -63,6 +68,7 @@ from typing import Any
 import odoorpc
 
 from activities.odoo.client import OdooClient, OdooSettings
+from bench.catalog import run_catalog
 from bench.procs import Profile, peak_rss_mb
 from bench.recon import print_table, run_recon
 from bench.spike import add_arguments as add_spike_arguments
@@ -693,6 +699,11 @@ async def main(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                     continue
+                if name == "catalog":
+                    results["catalog"] = await run_catalog(
+                        address, workdir, COST_MODEL, args.catalog_full, args.catalog_incremental
+                    )
+                    continue
                 if name == "recon":
                     results["recon"] = await run_recon(
                         address,
@@ -802,7 +813,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--stores", type=int, default=3)
     parser.add_argument(
-        "--only", default="direct,per-sale,batched,summary,rollout,refunds,recon,spike"
+        "--only", default="direct,per-sale,batched,summary,rollout,refunds,recon,catalog,spike"
     )
     parser.add_argument(
         "--no-cost-model",
@@ -814,6 +825,14 @@ if __name__ == "__main__":
     parser.add_argument("--rollout-stores", default="80,500,2000,10000")
     parser.add_argument(
         "--recon-stores", default="100,200", help="store-days reconciled at once, per size"
+    )
+    parser.add_argument(
+        "--catalog-full", default="20000x80", help="PRODUCTSxSTORES of the full catalog sync"
+    )
+    parser.add_argument(
+        "--catalog-incremental",
+        default="50x2000",
+        help="CHANGEDxSTORES of the incremental catalog sync",
     )
     parser.add_argument("--recon-sales", type=int, default=500, help="sales per store-day")
     parser.add_argument(

@@ -4,7 +4,8 @@
 the region's `close_at`, in its time zone, starting `DailySettlement`) and
 `gateway-settlement-daily` (starting `GatewaySettlement` over the last days' payouts), and
 `audit-trail` (starting `AuditTrail` every 15 minutes, whatever the file says: the audit log is
-filled from histories before their retention ends, docs/security.md "Audit trail").
+filled from histories before their retention ends, docs/security.md "Audit trail"), and
+`catalog-sync` (starting `CatalogSync` every 5 minutes, docs/catalog.md).
 Applying the same file twice leaves one schedule each, unchanged; a region removed from the
 file loses its schedule.
 
@@ -47,16 +48,20 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.schedule import RegionSchedule, SettlementSchedule
 from workflows.audit_trail import AUDIT_TRAIL_ID, AuditTrail, AuditTrailInput
+from workflows.catalog_sync import SCHEDULE_ID as CATALOG_SCHEDULE
+from workflows.catalog_sync import CatalogSync, CatalogSyncInput
 from workflows.gateway_settlement import GatewaySettlement, GatewaySettlementInput
 from workflows.settlement import DailySettlement, SettlementInput
 
 PREFIX = "settlement-daily-"
 GATEWAY_SCHEDULE = "gateway-settlement-daily"
 AUDIT_SCHEDULE = AUDIT_TRAIL_ID
-MANAGED = (PREFIX, GATEWAY_SCHEDULE, AUDIT_SCHEDULE)
+MANAGED = (PREFIX, GATEWAY_SCHEDULE, AUDIT_SCHEDULE, CATALOG_SCHEDULE)
 # Far below the namespace's retention (24 h on the dev server): every closed workflow's history
 # is read several times over before it is deleted.
 AUDIT_EVERY = timedelta(minutes=15)
+# Odoo's product changes reach the stores within minutes (docs/catalog.md).
+CATALOG_EVERY = timedelta(minutes=5)
 
 
 @dataclass
@@ -176,10 +181,32 @@ def audit_schedule(task_queue: str) -> Schedule:
     )
 
 
+def catalog_schedule(task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            CatalogSync.run,
+            CatalogSyncInput(),
+            # Runs are named `catalog-sync-{scheduled time}` by the server.
+            id=CATALOG_SCHEDULE,
+            task_queue=task_queue,
+            memo={DIGEST: _digest("catalog", CATALOG_EVERY.total_seconds(), task_queue)},
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=CATALOG_EVERY)]),
+        policy=SchedulePolicy(
+            # Each run starts from the versions the stores hold: one still going covers the
+            # next fire, and one run after an outage catches every store up.
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(hours=1),
+        ),
+        state=ScheduleState(note="Odoo's product changes published to every store's catalog"),
+    )
+
+
 def schedules_for(config: SettlementSchedule, task_queue: str) -> dict[str, Schedule]:
     out = {r.schedule_id: region_schedule(r, config, task_queue) for r in config.region}
     out[GATEWAY_SCHEDULE] = gateway_schedule(config, task_queue)
     out[AUDIT_SCHEDULE] = audit_schedule(task_queue)
+    out[CATALOG_SCHEDULE] = catalog_schedule(task_queue)
     return out
 
 

@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.audit_trail import AuditTrailActivities
+from activities.catalog import CatalogActivities
 from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
 from activities.odoo import odoo_activities
@@ -28,6 +29,7 @@ from workers.metrics import metrics, serve_metrics
 from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
+from workflows.catalog_sync import CatalogSync
 from workflows.gateway_settlement import GatewaySettlement
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
@@ -51,6 +53,7 @@ WORKFLOWS = [
     GatewaySettlement,
     Reconciliation,
     AuditTrail,
+    CatalogSync,
 ]
 
 
@@ -87,6 +90,7 @@ def build_worker(
     day_close = DayCloseActivities(client)
     recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
     audit = AuditTrailActivities(settings.audit_db)
+    catalog = CatalogActivities(pos)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -112,6 +116,10 @@ def build_worker(
             recon.odoo_day_totals,
             recon.pos_sale,
             audit.collect_audit_events,
+            catalog.publish_catalog,
+            catalog.catalog_command_statuses,
+            catalog.catalog_versions,
+            catalog.store_catalog_page,
         ],
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities or settings.max_concurrent_activities,

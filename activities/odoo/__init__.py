@@ -2,7 +2,8 @@
 
 - `client`: odoorpc behind a thread-safe client that classifies failures and caches lookups;
 - `claim`: the claim-by-draft protocol that makes every write exactly once;
-- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`: the activities workflows call.
+- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`, `catalog`: the activities
+  workflows call.
 
 Every activity is a plain `def`: odoorpc blocks, so the worker runs them on a thread pool.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from activities.odoo.catalog import OdooCatalogActivities
 from activities.odoo.client import OdooClient
 from activities.odoo.payouts import OdooPayoutActivities
 from activities.odoo.pricing import OdooPricingActivities
@@ -30,6 +32,7 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
     pricing = OdooPricingActivities(odoo, profile)
     refunds = OdooRefundActivities(odoo, profile)
     payouts = OdooPayoutActivities(odoo, profile)
+    catalog = OdooCatalogActivities(odoo, profile)
     return [
         sales.post_sale,
         sales.post_sales_batch,
@@ -46,4 +49,6 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
         refunds.redraft_refund,
         payouts.book_payout,
         payouts.reverse_payout,
+        catalog.read_changed_products,
+        catalog.product_states,
     ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import SecretStr
@@ -372,9 +373,45 @@ async def main_audit() -> None:
             await save(st.client, "audit-trail:rec")
 
 
+async def main_catalog() -> None:
+    """A CatalogSync: a store offline, an item refused for its barcode, pages confirmed by
+    polling (`... record_histories catalog`)."""
+    from datetime import timedelta as td
+
+    from workflows.catalog_sync import CatalogSync, CatalogSyncInput, sync_workflow_id
+
+    async with recording() as st:
+        odoo = odoo_rpc_of(st.settings)
+        odoo.execute_kw(
+            "product.product",
+            "create",
+            [{"name": "Bad barcode", "default_code": "REC-BAD", "barcode": "1234567890123"}],
+        )
+        st.fleet.set_knobs("S003", online=False)
+        report = await st.client.execute_workflow(
+            CatalogSync.run,
+            CatalogSyncInput(sync_id="rec", page_size=10, confirm_within=td(seconds=5)),
+            id=sync_workflow_id("rec"),
+            task_queue=st.settings.task_queue,
+        )
+        print("catalog sync:", report.status, report.pages, "pages", report.behind)
+        await save(st.client, sync_workflow_id("rec"))
+
+
+def odoo_rpc_of(settings: Settings) -> Any:
+    import odoorpc
+
+    port = int(settings.odoo_url.rsplit(":", 1)[1])
+    rpc = odoorpc.ODOO("127.0.0.1", port=port, timeout=30)
+    rpc.login("retail", "admin", "admin")
+    return rpc
+
+
 if __name__ == "__main__":
     which = sys.argv[1:]
-    if which == ["audit"]:
+    if which == ["catalog"]:
+        asyncio.run(main_catalog())
+    elif which == ["audit"]:
         asyncio.run(main_audit())
     elif which == ["settlement"]:
         asyncio.run(main_settlement())

@@ -52,12 +52,22 @@ async def test_apply_is_idempotent_and_keeps_what_ops_set(client: Client, region
         ("gateway-settlement-daily", "created"),
         # The audit log's collector, whatever the file says.
         ("audit-trail", "created"),
+        # Odoo's catalog to the stores, every 5 minutes.
+        ("catalog-sync", "created"),
     }
     assert {a.change for a in again} == {"unchanged"}
-    assert await schedules.managed_ids(client) == ["audit-trail", "gateway-settlement-daily", sid]
+    assert await schedules.managed_ids(client) == [
+        "audit-trail",
+        "catalog-sync",
+        "gateway-settlement-daily",
+        sid,
+    ]
     audit = await schedules.describe(client, "audit-trail")
     gaps = {b - a for a, b in zip(audit.next_runs, audit.next_runs[1:], strict=False)}
     assert gaps == {timedelta(minutes=15)}
+    catalog = await schedules.describe(client, "catalog-sync")
+    gaps = {b - a for a, b in zip(catalog.next_runs, catalog.next_runs[1:], strict=False)}
+    assert gaps == {timedelta(minutes=5)}
 
     # Fires at 02:00 Berlin time: 01:00 UTC in winter.
     view = await schedules.describe(client, sid)
@@ -171,6 +181,7 @@ async def test_schedules_from_the_cli_and_its_refusals(
         f"{sid}: unchanged",
         "gateway-settlement-daily: unchanged",
         "audit-trail: unchanged",
+        "catalog-sync: unchanged",
     ]
     # 01:30 in New York is 06:30 UTC in winter.
     assert f"{sid}  active" in listed.stdout and "T06:30" in listed.stdout

@@ -1,0 +1,216 @@
+"""The catalog's pure parts: the write_date cursor, versions, mapping and the --full diff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from domain.catalog import (
+    EPOCH,
+    BadVersion,
+    CatalogCursor,
+    Cursor,
+    cursor_of_version,
+    earliest,
+    map_products,
+    money,
+    percent,
+    withdrawals_for,
+)
+
+
+@dataclass
+class Rec:
+    id: int
+    at: str  # stored with microseconds, as Odoo 17 stores write_date
+
+
+class MicrosecondOdoo:
+    """What matters of Odoo here: stores microseconds, returns seconds, compares the stored
+    value, orders `write_date asc, id asc`."""
+
+    def __init__(self) -> None:
+        self.recs: dict[int, Rec] = {}
+
+    def write(self, rid: int, at: str) -> None:
+        self.recs[rid] = Rec(rid, at)
+
+    def page(self, cursor: Cursor, limit: int) -> list[dict[str, Any]]:
+        stamp = cursor.domain()[0][2]
+        seen: list[int] = cursor.domain()[1][2] if len(cursor.domain()) > 1 else []
+        rows = [r for r in self.recs.values() if r.at >= stamp and r.id not in seen]
+        rows.sort(key=lambda r: (r.at, r.id))
+        return [{"id": r.id, "write_date": r.at[:19]} for r in rows[:limit]]
+
+
+def drain(odoo: MicrosecondOdoo, cursor: Cursor, limit: int) -> tuple[Cursor, list[int]]:
+    got: list[int] = []
+    while True:
+        page = odoo.page(cursor, limit)
+        if not page:
+            return cursor, got
+        got.extend(r["id"] for r in cursor.fresh(page))
+        cursor = cursor.advance(page)
+
+
+def test_same_second_writes_are_never_skipped_across_pages() -> None:
+    odoo = MicrosecondOdoo()
+    # Ids out of microsecond order inside one second: `id > last` would skip 2 and 3.
+    odoo.write(5, "2026-01-01 10:00:00.100000")
+    odoo.write(2, "2026-01-01 10:00:00.200000")
+    odoo.write(9, "2026-01-01 10:00:00.300000")
+    odoo.write(3, "2026-01-01 10:00:00.400000")
+    odoo.write(7, "2026-01-01 10:00:01.000001")
+    cursor, got = drain(odoo, Cursor(), limit=2)
+    assert sorted(got) == [2, 3, 5, 7, 9]
+    assert cursor.stamp == "2026-01-01 10:00:01" and cursor.seen == [7]
+    # Written later in a second already partly read: found on the next run.
+    odoo.write(1, "2026-01-01 10:00:01.500000")
+    cursor, got = drain(odoo, cursor, limit=2)
+    assert got == [1]
+    assert drain(odoo, cursor, limit=2)[1] == []
+
+
+def test_a_record_edited_during_the_sync_comes_back() -> None:
+    odoo = MicrosecondOdoo()
+    for i in range(1, 7):
+        odoo.write(i, f"2026-01-01 10:00:0{i}.000000")
+    cursor = Cursor()
+    page = odoo.page(cursor, 3)
+    cursor = cursor.advance(page)
+    odoo.write(1, "2026-01-01 10:00:09.000000")  # already read, edited mid-sync
+    odoo.write(5, "2026-01-01 10:00:09.500000")  # not read yet, edited mid-sync
+    cursor, got = drain(odoo, cursor, limit=3)
+    assert sorted(got) == [1, 4, 5, 6]
+
+
+def test_a_page_of_only_one_second_moves_on() -> None:
+    odoo = MicrosecondOdoo()
+    for i in range(1, 11):
+        odoo.write(i, f"2026-01-01 10:00:00.{i:06d}")
+    cursor, got = drain(odoo, Cursor(), limit=3)
+    assert sorted(got) == list(range(1, 11)) and len(cursor.seen) == 10
+
+
+def test_versions_sort_in_sync_order_and_round_trip() -> None:
+    a = CatalogCursor()
+    b = CatalogCursor(variants=Cursor(stamp="2026-01-01 10:00:00", seen=[3]))
+    c = CatalogCursor(variants=Cursor(stamp="2026-01-01 10:00:00", seen=[3, 4]))
+    d = CatalogCursor(
+        variants=Cursor(stamp="2026-01-01 10:00:00", seen=[3, 4]),
+        templates=Cursor(stamp="2026-01-01 09:00:00", seen=[1]),
+    )
+    e = CatalogCursor(variants=Cursor(stamp="2026-01-02 00:00:00", seen=[1]))
+    versions = [x.version() for x in (a, b, c, d, e)]
+    assert versions == sorted(versions) and len(set(versions)) == 5
+    back = cursor_of_version(d.version())
+    assert back.variants.stamp == "2026-01-01 10:00:00" and back.variants.seen == [3, 4]
+    assert back.templates.stamp == "2026-01-01 09:00:00" and back.templates.seen == [1]
+    # A bulk import's second: its ids are only counted, and that second is read again.
+    bulk = CatalogCursor(variants=Cursor(stamp="2026-01-01 10:00:00", seen=list(range(1, 50))))
+    assert cursor_of_version(bulk.version()).variants == Cursor(stamp="2026-01-01 10:00:00")
+    assert bulk.version() > c.version()
+    assert cursor_of_version(None) == CatalogCursor()
+    assert earliest([e, b, d]) == b and earliest([]) is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "7",
+        "v1/x/y",
+        "v2/a#1/b#1",
+        "v1/2026-01-01 10:00:00#/x#1",
+        "v1/2026-01-01 10:00:00#0000002+1/1970-01-01 00:00:00#0000000",
+    ],
+)
+def test_a_version_this_sync_never_made_is_refused(bad: str) -> None:
+    with pytest.raises(BadVersion, match="version: "):
+        cursor_of_version(bad)
+
+
+def row(**over: Any) -> dict[str, Any]:
+    r: dict[str, Any] = {
+        "id": 11,
+        "default_code": "TEE-RED-M",
+        "barcode": "4006381333931",
+        "name": "T-shirt",
+        "categ_id": [4, "All / Saleable / PoS"],
+        "list_price": 12.5,
+        "taxes_id": [1],
+        "active": True,
+        "product_template_attribute_value_ids": [21, 22],
+        "write_date": "2026-01-01 10:00:00",
+    }
+    r.update(over)
+    return r
+
+
+def mapped(*rows: dict[str, Any]) -> Any:
+    return map_products(
+        rows,
+        tax_rates={1: "15"},
+        categories={4: "All / Saleable / PoS"},
+        attribute_values={21: ("Color", "Red"), 22: ("Size", "M")},
+        currency="USD",
+    )
+
+
+def test_products_map_to_pos_items() -> None:
+    page = mapped(
+        row(),
+        row(
+            id=12,
+            default_code="MUG",
+            barcode=False,
+            taxes_id=[],
+            **{"product_template_attribute_value_ids": []},
+        ),
+    )
+    one, two = page.upserts
+    assert one.model_dump() == {
+        "sku": "TEE-RED-M",
+        "barcode": "4006381333931",
+        "name": "T-shirt",
+        "category": "All / Saleable / PoS",
+        "attributes": {"Color": "Red", "Size": "M"},
+        "price": "12.50",
+        "currency": "USD",
+        "tax_rates": ["15"],
+        "odoo_id": 11,
+    }
+    assert two.barcode is None and two.attributes == {} and two.tax_rates == []
+    assert page.withdrawals == [] and page.unpublishable == []
+
+
+def test_archived_products_are_withdrawn_and_skuless_ones_reported() -> None:
+    page = mapped(row(active=False), row(id=13, default_code=False), row(id=14, list_price=None))
+    assert [(w.sku, w.odoo_id) for w in page.withdrawals] == [("TEE-RED-M", 11)]
+    assert [(u.odoo_id, u.reason.split(":")[0]) for u in page.unpublishable] == [
+        (13, "sku"),
+        (14, "price"),
+    ]
+    assert page.upserts == []
+
+
+def test_rates_and_prices_as_strings() -> None:
+    assert percent(15.0) == "15" and percent(7.25) == "7.25" and percent("x") is None
+    assert money(12.5) == "12.50" and money(None) is None and money(True) is None
+
+
+def test_full_sync_withdraws_what_odoo_no_longer_has_or_archived() -> None:
+    store = [
+        {"sku": "A", "odoo_id": 1},
+        {"sku": "B", "odoo_id": 2},
+        {"sku": "C", "odoo_id": 3},
+        {"sku": "junk"},
+    ]
+    out = withdrawals_for(store, {1: True, 2: False})
+    assert [(w.sku, w.odoo_id) for w in out] == [("B", 2), ("C", 3)]
+
+
+def test_epoch_cursor_reads_everything() -> None:
+    assert Cursor().domain() == [("write_date", ">=", EPOCH)]

@@ -1,0 +1,234 @@
+"""CatalogSync against the dev server, the Odoo emulator and the POS simulator's catalog API."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import odoorpc
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from simulators.odoo import OdooEmulator
+from simulators.pos import PosPlatform
+from tests.conftest import SECRET, running_worker, settings_for
+from tests.workflows.helpers import eventually
+from tests.workflows.test_cli import one_line_error, run_cli
+from workflows.catalog_sync import (
+    CatalogSync,
+    CatalogSyncInput,
+    CatalogSyncReport,
+    SyncStatus,
+    sync_workflow_id,
+)
+
+
+@pytest.fixture
+def fleet() -> Iterator[PosPlatform]:
+    platform = PosPlatform(stores=3, secret=SECRET, platform_id="pos-main", seed=5)
+    platform.start(port=0)
+    yield platform
+    platform.stop()
+
+
+async def sync(client: Client, task_queue: str, **over: Any) -> CatalogSyncReport:
+    sid = f"t{uuid.uuid4().hex[:8]}"
+    args = CatalogSyncInput(
+        **{"sync_id": sid, "page_size": 100, "confirm_within": timedelta(seconds=6), **over}
+    )
+    return await client.execute_workflow(
+        CatalogSync.run, args, id=sync_workflow_id(sid), task_queue=task_queue
+    )
+
+
+def product(odoo: odoorpc.ODOO, sku: str, **vals: Any) -> int:
+    pid: int = odoo.execute_kw(
+        "product.product", "create", [{"name": f"Item {sku}", "default_code": sku, **vals}]
+    )
+    return pid
+
+
+async def test_catalog_reaches_stores_refusals_kept_offline_store_catches_up(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    tee = product(odoo, f"TEE-{tag}", list_price=12.5)
+    bad = product(odoo, f"BAD-{tag}", barcode="1234567890123", list_price=3.0)
+    gone = product(odoo, f"OLD-{tag}", list_price=1.0)
+    s1, s2, s3 = sorted(fleet.store_ids())
+    fleet.set_knobs(s3, online=False)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        tq = settings.task_queue
+        first = await sync(client, tq)
+        assert first.status is SyncStatus.NEEDS_ATTENTION
+        assert s3 in first.behind and first.caught_up == 2
+        for store in (s1, s2):
+            got = fleet.catalog(store)[f"TEE-{tag}"]
+            assert got["price"] == "12.50" and got["odoo_id"] == tee
+            assert got["tax_rates"] == ["15"] and got["currency"] == "USD"
+            assert f"BAD-{tag}" not in fleet.catalog(store)
+        refused = {(e.store_id, e.odoo_id) for e in first.exceptions if e.odoo_id == bad}
+        assert refused == {(s1, bad), (s2, bad)}
+        assert all(e.reason.startswith("bad barcode") for e in first.exceptions if e.odoo_id == bad)
+
+        # Edited and archived in Odoo; the offline store comes back.
+        odoo.execute_kw("product.product", "write", [[tee], {"list_price": 14.0}])
+        odoo.execute_kw("product.product", "write", [[gone], {"active": False}])
+        fleet.set_knobs(s3, online=True)
+        second = await sync(client, tq)
+        assert not second.behind and second.caught_up == 3
+        for store in (s1, s2, s3):
+            catalog = fleet.catalog(store)
+            assert catalog[f"TEE-{tag}"]["price"] == "14.00"
+            assert f"OLD-{tag}" not in catalog
+        assert second.version is not None
+        versions = {fleet.catalog_version(s)["version"] for s in (s1, s2, s3)}
+        assert versions == {second.version}
+
+        # Nothing changed since: a re-run publishes nothing.
+        third = await sync(client, tq)
+        assert third.commands_sent == 0 and third.upserts == 0 and not third.behind
+
+        # Something a store holds that Odoo never had: only --full finds it.
+        async with httpx.AsyncClient(base_url=fleet.url) as http:
+            resp = await http.post(
+                f"/v1/stores/{s1}/catalog-commands",
+                json={
+                    "command_id": f"stray-{tag}",
+                    "version": second.version,
+                    "upserts": [
+                        {
+                            "sku": f"STRAY-{tag}",
+                            "barcode": None,
+                            "name": "stray",
+                            "category": "All",
+                            "attributes": {},
+                            "price": "1.00",
+                            "currency": "USD",
+                            "tax_rates": [],
+                            "odoo_id": 10**9,
+                        }
+                    ],
+                    "withdrawals": [],
+                },
+            )
+            assert resp.status_code in (200, 202), resp.text
+        await eventually(
+            lambda: asyncio.to_thread(fleet.catalog, s1), lambda c: f"STRAY-{tag}" in c
+        )
+        assert (await sync(client, tq)).commands_sent == 0
+        full = await sync(client, tq, full=True, stores=[s1])
+        assert f"STRAY-{tag}" not in fleet.catalog(s1) and full.withdrawals >= 1
+        assert f"TEE-{tag}" in fleet.catalog(s1)
+
+
+async def test_bad_input_is_refused_with_a_reason(
+    client: Client, odoo_emulator: OdooEmulator, temporal_address: str, fleet: PosPlatform
+) -> None:
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        report = await sync(client, settings.task_queue, stores=["NOPE-1"])
+        assert report.status is SyncStatus.REJECTED
+        assert report.reasons and report.reasons[0].startswith("stores: ")
+
+
+async def test_catalog_cli_sync_status_exceptions_and_refusals(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    bad = product(odoo, f"BADCLI-{tag}", barcode="1111111111111", list_price=2.0)
+    s1 = sorted(fleet.store_ids())[0]
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+    async with running_worker(client, settings):
+        synced = await asyncio.to_thread(run_cli, ["catalog", "sync", "--stores", s1], env)
+        status = await asyncio.to_thread(run_cli, ["catalog", "status"], env)
+        refused = await asyncio.to_thread(run_cli, ["catalog", "exceptions"], env)
+    bad_stores = await asyncio.to_thread(run_cli, ["catalog", "sync", "--stores", "A:B"], env)
+    # Refused items: done, but exit 1 and the summary says where to look.
+    assert synced.returncode == 1, synced.stderr
+    assert "1 of 1 caught up" in synced.stdout and "retailflow catalog exceptions" in synced.stdout
+    assert "CatalogSync" not in status.stderr and "NeedsAttention" in status.stdout
+    line = next(ln for ln in refused.stdout.splitlines() if f"BADCLI-{tag}" in ln)
+    assert line.startswith(f"{s1}\t") and f"\t{bad}\tbad barcode" in line
+    assert "store id 'A:B'" in one_line_error(bad_stores)
+
+
+async def test_a_long_sync_continues_as_new_with_its_cursor(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    """Small pages and two pages a run: the first sync of empty stores reads the whole product
+    master (seeded in one second: the cursor's seen ids carry a page boundary inside a second)
+    across several continued runs, and every store ends with the same catalog."""
+    tag = uuid.uuid4().hex[:6].upper()
+    last = product(odoo, f"LAST-{tag}", list_price=4.0)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        report = await sync(client, settings.task_queue, page_size=5, pages_per_run=2)
+    # A run reads at most 2 pages: more means it continued as new, cursor and all.
+    assert report.pages > 2 and not report.behind and report.caught_up == 3
+    s1, s2, s3 = sorted(fleet.store_ids())
+    catalogs = [fleet.catalog(s) for s in (s1, s2, s3)]
+    assert catalogs[0] == catalogs[1] == catalogs[2]
+    assert "MILK-1L" in catalogs[0] and catalogs[0][f"LAST-{tag}"]["odoo_id"] == last
+    rows = odoo.execute_kw(
+        "product.product",
+        "search_read",
+        [[("default_code", "!=", False)]],
+        {"fields": ["default_code"]},
+    )
+    refused = {e.sku for e in report.exceptions if e.store_id == s1}
+    # Every SKU Odoo has reached the stores, or was refused with a reason.
+    missing = {r["default_code"] for r in rows} - catalogs[0].keys() - refused
+    assert not missing
+
+
+async def test_a_product_edited_during_the_sync_reaches_the_stores_in_that_run(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    pid = product(odoo, f"EDIT-{tag}", list_price=5.0)
+    fleet.set_fleet(apply_delay_ms=300)  # pages take a while: time to edit in between
+    s1 = sorted(fleet.store_ids())[0]
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        sid = f"t{uuid.uuid4().hex[:8]}"
+        handle = await client.start_workflow(
+            CatalogSync.run,
+            CatalogSyncInput(sync_id=sid, page_size=3, poll_every=timedelta(milliseconds=500)),
+            id=sync_workflow_id(sid),
+            task_queue=settings.task_queue,
+        )
+        # Published once at 5.00, then edited while the run still has pages to go.
+        await eventually(
+            lambda: asyncio.to_thread(fleet.catalog, s1),
+            lambda c: f"EDIT-{tag}" in c,
+            timeout=120,
+        )
+        assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+        odoo.execute_kw("product.product", "write", [[pid], {"list_price": 7.0}])
+        report = await handle.result()
+    assert not report.behind
+    for store in fleet.store_ids():
+        assert fleet.catalog(store)[f"EDIT-{tag}"]["price"] == "7.00"
