@@ -21,6 +21,7 @@ from temporalio.client import Client
 from domain.limits import visibility_literal
 from workers.metrics import (
     COLLECTOR_LAST_SUCCESS,
+    INVENTORY_DRIFT,
     OLDEST_AGE,
     ROLLOUT_UNCONFIRMED,
     UNRECONCILED_AMOUNT,
@@ -87,6 +88,8 @@ async def collect(client: Client, now: datetime | None = None) -> dict[str, dict
         # Defined now, measured once settlement data can be read cheaply: 0 until then.
         UNRECONCILED_AMOUNT: {(): 0.0},
         ROLLOUT_UNCONFIRMED: {(): 0.0},
+        # Defined now; the inventory audit (issue 12) fills it per store.
+        INVENTORY_DRIFT: {(): 0.0},
         COLLECTOR_LAST_SUCCESS: {(): time.time()},
     }
 

@@ -213,6 +213,22 @@ async def test_the_backlog_is_counted_once_per_cache_period_however_many_request
     assert await gauge.check('S1" OR "1"="1') is None
 
 
+async def test_a_store_id_with_a_non_ascii_letter_is_limited_too() -> None:
+    """Every store id the domain accepts is counted per store (quoted as the collector
+    quotes: domain.limits.visibility_literal), not only ASCII ones."""
+    asked: list[str] = []
+
+    async def count(query: str) -> int:
+        asked.append(query)
+        return 3
+
+    gauge = BacklogGauge(count, max_total=0, max_per_store=3, ttl_s=5.0)
+    busy = await gauge.check("Zürich-01")
+    assert busy is not None and "store Zürich-01" in busy.reason
+    assert asked == [f'{POSTING_QUERY} AND StoreId = "Zürich-01"']
+    assert await gauge.check("S\\1") is None and len(asked) == 1
+
+
 async def test_a_backlog_that_cannot_be_read_sheds_nothing() -> None:
     async def down(query: str) -> int:
         raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
