@@ -80,6 +80,11 @@ REVERT = "revert"
 # Rollouts to all stores started before their items went once into the base pricelist wrote
 # one item per store and SKU: they keep doing so (and undo it so) to their end.
 BASE_ITEMS_PATCH = "price-rollout-base-items"
+# From this change on, a batched rollout keeps in its memo when its stores had to confirm by and
+# how many have not (visibility listings return memos: metrics read them, no histories).
+UNCONFIRMED_MEMO_PATCH = "price-rollout-unconfirmed-memo"
+CONFIRM_BY_MEMO = "confirm_by"
+UNCONFIRMED_MEMO = "unconfirmed_stores"
 
 
 def count_duplicate_confirmation() -> None:
@@ -808,6 +813,11 @@ class PriceRollout:
             return self._cancel is not None or self._failures > max_failures
 
         deadline = workflow.now() + rollout.confirm_within
+        memo = workflow.patched(UNCONFIRMED_MEMO_PATCH)
+        if memo:  # until the deadline none is late; then the count below replaces this one
+            workflow.upsert_memo(
+                {CONFIRM_BY_MEMO: deadline.isoformat(), UNCONFIRMED_MEMO: len(stores)}
+            )
         await self._run_fleet(input, rollout, fleet, {}, rollout.changes, deadline, stopping)
         for store in sorted(fleet.open):
             r = fleet.results[store]
@@ -819,6 +829,9 @@ class PriceRollout:
                 r.outcome = StoreOutcome.UNREACHABLE
                 r.reason = self._unreached_reason(fleet, store, deadline)
             self._set_state(store, r.outcome)
+        if memo:
+            late = sum(1 for r in fleet.results.values() if r.outcome is StoreOutcome.UNREACHABLE)
+            workflow.upsert_memo({UNCONFIRMED_MEMO: late})
         fleet.open.clear()
         fleet.closed = True
         self._update_details()

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,21 +25,36 @@ from temporalio.exceptions import ApplicationError
 
 from activities import gateway_client, pos_client
 from activities.odoo.client import OdooUnavailable, call_outcome
+from domain.reconciliation import ReconStatus
+from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.odoo.faults import Faults
 from simulators.pos import PosPlatform
 from tests.conftest import AUTH, RETAILFLOW, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import eventually, sales_for
 from tests.workflows.test_price_rollout import _commanded, a_rollout
-from workers.business_metrics import Labels, collect
+from tests.workflows.test_reconciliation import until_report
+from workers.business_metrics import Labels, collect, unconfirmed_rollouts, unreconciled_amounts
 from workers.client import connect, sdk_metrics_runtime
 from workers.ingress import build_app
-from workers.metrics import OLDEST_AGE, WORKFLOWS_BY_STATUS
+from workers.metrics import (
+    OLDEST_AGE,
+    ROLLOUT_UNCONFIRMED,
+    UNRECONCILED_AMOUNT,
+    WORKFLOWS_BY_STATUS,
+)
 from workers.metrics_names import PROJECT_METRICS, series_names
 from workers.rollouts import start_rollout
 from workers.settings import Settings
 from workers.submit import Submission, Submitted, submit_sale, wait_until_settled
-from workflows.price_rollout import PriceRollout, StoreOutcome
+from workflows.price_rollout import CancelRequest, PriceRollout, StoreOutcome
+from workflows.reconciliation import (
+    Reconciliation,
+    ReconciliationInput,
+    ReconDecision,
+    reconciliation_workflow_id,
+    unreconciled_amount,
+)
 from workflows.refund import Refund, RefundInput, refund_workflow_id
 
 
@@ -396,3 +412,74 @@ async def test_a_duplicated_confirmation_and_refund_request_are_counted_as_absor
     for sample in found:
         if sample.name == dup:
             assert set(sample.labels) <= PROJECT_METRICS[dup], sample.labels
+
+
+async def test_an_unreconciled_store_day_shows_its_amount_until_accepted(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    gateway: Gateway,
+) -> None:
+    store, day = "S001", date(2031, 1, 1) + timedelta(days=random.randrange(3000))
+    settings = settings_for(
+        odoo_emulator, temporal_address, pos_url=pos.url, gateway_api_base=gateway.url
+    )
+    # A card charge of 9.90 no sale of the day has: the store-day is Unreconciled.
+    at = int(datetime.fromisoformat(f"{day}T10:00:00-05:00").timestamp())
+    stray = f"pi_{os.urandom(4).hex()}stray"
+    gateway.create_payment_intent(stray, 990, metadata={"store_id": store}, created=at)
+    key: Labels = (("store_id", store), ("day", day.isoformat()))
+    async with running_worker(client, settings):
+        handle = await client.start_workflow(
+            Reconciliation.run,
+            ReconciliationInput(store_id=store, business_day=day),
+            id=reconciliation_workflow_id(store, day),
+            task_queue=settings.task_queue,
+        )
+        report = await until_report(handle, lambda r: r.status is ReconStatus.UNRECONCILED)
+        gauges = await eventually(
+            lambda: collect(client), lambda got: key in got[UNRECONCILED_AMOUNT], timeout=30
+        )
+        await handle.execute_update(
+            Reconciliation.accept, ReconDecision(diff_id="all", by="ops-ann", comment="test")
+        )
+        assert (await handle.result()).status is ReconStatus.RECONCILED
+    assert f"charge_without_sale:{stray}" in {d.id for d in report.open_diffs}
+    assert gauges[UNRECONCILED_AMOUNT][key] == float(unreconciled_amount(report)) >= 9.90
+    # Accepted: the store-day is Reconciled and leaves the gauge.
+    await eventually(
+        lambda: unreconciled_amounts(client, datetime.now(UTC)), lambda got: key not in got
+    )
+
+
+async def test_a_store_unconfirmed_past_the_rollout_deadline_is_counted(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S078", apply_delay_ms=600_000)  # the store takes the command, never confirms
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT6S"),
+        )
+        await _commanded(handle, "S078")
+        # Before the deadline the store is not late yet.
+        early = await unconfirmed_rollouts(client, datetime.now(UTC))
+        late = await eventually(
+            lambda: unconfirmed_rollouts(client, datetime.now(UTC)),
+            lambda got: handle.id in got,
+            timeout=30,
+        )
+        gauges = await collect(client)
+        await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="test over"))
+        report = await handle.result()
+    assert handle.id not in early
+    assert late[handle.id] == 1
+    assert gauges[ROLLOUT_UNCONFIRMED][()] >= 1
+    assert report.stores["S078"].outcome is not StoreOutcome.CONFIRMED
