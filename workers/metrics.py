@@ -1,9 +1,12 @@
 """The project's metrics: one OpenTelemetry meter per process, read by Prometheus.
 
 The adapters (Odoo, POS, gateway) time every call they make and classify its outcome; the
-ingress counts its answers; the posting activities count what they booked. Workflows never
-record metrics (they must stay deterministic). Business gauges are filled from Temporal
-visibility by the worker's collector (workers/business_metrics.py). Every metric is listed in
+ingress counts its answers; the posting activities count what they booked; the worker's
+activity interceptor counts retries. Workflows record nothing here: the few counts only a
+workflow sees (a duplicate confirmation or refund request) go through the Temporal SDK's
+workflow metric meter, which is replay-safe and served on the SDK metrics endpoint. Business
+gauges are filled from Temporal visibility by the worker's collector
+(workers/business_metrics.py). Every metric is listed in
 docs/observability.md, "Metrics".
 
 Scraping: the worker serves `/metrics` on RETAILFLOW_METRICS_PORT (0: off), the Temporal SDK's
