@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from temporalio.client import Client
 
+from domain.limits import visibility_literal
 from workers.auth import Caller
 
 log = logging.getLogger("retailflow.ingress")
@@ -26,9 +26,17 @@ log = logging.getLogger("retailflow.ingress")
 POSTING_QUERY = (
     'WorkflowType = "SalePosting" AND ExecutionStatus = "Running" AND RetailStatus = "Posting"'
 )
-# A store id that may go in a visibility query as it is; any other is not counted per store
-# (submit_sale keeps such a sale as rejected anyway).
-_SAFE_STORE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def store_query(store_id: object) -> str | None:
+    """The per-store backlog query; None for a store id that cannot be quoted in a visibility
+    query (not counted per store: submit_sale keeps such a sale as rejected anyway)."""
+    if not isinstance(store_id, str):
+        return None
+    try:
+        return f"{POSTING_QUERY} AND StoreId = {visibility_literal(store_id, 'store_id')}"
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,9 @@ class BacklogGauge:
                 return Busy(
                     f"{total} sales awaiting posting (limit {self.max_total})", self.retry_after_s
                 )
-        if self.max_per_store and isinstance(store_id, str) and _SAFE_STORE.fullmatch(store_id):
-            mine = await self._cached(f'{POSTING_QUERY} AND StoreId = "{store_id}"')
+        query = store_query(store_id) if self.max_per_store else None
+        if query is not None:
+            mine = await self._cached(query)
             if mine is not None and mine >= self.max_per_store:
                 return Busy(
                     f"{mine} sales of store {store_id} awaiting posting "

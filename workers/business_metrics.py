@@ -6,7 +6,10 @@ the cache.
 Visibility counts by one search attribute at a time (GROUP BY works for ExecutionStatus only,
 and ORDER BY not at all on the standard stores), so each watched (workflow type, status) pair
 is one `count_workflows`, and the oldest age is the smallest start time of a listing capped
-at OLDEST_SCAN executions.
+at OLDEST_SCAN executions. Amounts and store counts come from the memos the workflows keep
+(a listing returns them; the client decodes them): the unreconciled amount of each recent
+Unreconciled store-day (Reconciliation), and the stores of running price rollouts that have
+not confirmed past their deadline (PriceRollout).
 """
 
 from __future__ import annotations
@@ -16,17 +19,21 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution
 
 from domain.limits import visibility_literal
 from workers.metrics import (
     COLLECTOR_LAST_SUCCESS,
+    INVENTORY_DRIFT,
     OLDEST_AGE,
     ROLLOUT_UNCONFIRMED,
     UNRECONCILED_AMOUNT,
     WORKFLOWS_BY_STATUS,
     metrics,
 )
+from workflows.price_rollout import CONFIRM_BY_MEMO, UNCONFIRMED_MEMO
+from workflows.reconciliation import UNRECONCILED_MEMO
+from workflows.search_attributes import BUSINESS_DAY, STORE_ID
 
 log = logging.getLogger("retailflow.business_metrics")
 
@@ -51,6 +58,9 @@ RECENT = timedelta(hours=24)
 # The statuses whose oldest age is a gauge (someone has to act on them).
 AGED_STATUSES = ("NeedsAttention", "AwaitingApproval", "PaidPostingPending")
 OLDEST_SCAN = 5000
+# Unreconciled store-days are read over the reconciliations started in this window (a store-day
+# waits 7 days for ops by default, then ends Unreconciled).
+RECON_WINDOW = timedelta(days=8)
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -84,11 +94,75 @@ async def collect(client: Client, now: datetime | None = None) -> dict[str, dict
     return {
         WORKFLOWS_BY_STATUS: by_status,
         OLDEST_AGE: oldest,
-        # Defined now, measured once settlement data can be read cheaply: 0 until then.
-        UNRECONCILED_AMOUNT: {(): 0.0},
-        ROLLOUT_UNCONFIRMED: {(): 0.0},
+        # One series per unreconciled store-day; a single 0 when there is none.
+        UNRECONCILED_AMOUNT: await unreconciled_amounts(client, now) or {(): 0.0},
+        ROLLOUT_UNCONFIRMED: {(): float(sum((await unconfirmed_rollouts(client, now)).values()))},
+        # Defined now; the inventory audit (issue 12) fills it per store.
+        INVENTORY_DRIFT: {(): 0.0},
         COLLECTOR_LAST_SUCCESS: {(): time.time()},
     }
+
+
+async def _memo(wf: WorkflowExecution) -> dict[str, object]:
+    """The execution's memo, decoded; empty when it cannot be (an older key, a bad value)."""
+    try:
+        return dict(await wf.memo())
+    except Exception as e:
+        log.warning("business metrics: memo of %s unreadable: %s", wf.id, type(e).__name__)
+        return {}
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+async def unreconciled_amounts(client: Client, now: datetime) -> dict[Labels, float]:
+    """The unreconciled amount of each store-day whose reconciliation (started within
+    RECON_WINDOW) is Unreconciled, by store_id and day. Reconciliations started before the
+    amount was kept in the memo are not counted (their status still is)."""
+    since = (now - RECON_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = (
+        'WorkflowType = "Reconciliation" AND RetailStatus = "Unreconciled" '
+        f'AND StartTime > "{since}"'
+    )
+    latest: dict[Labels, tuple[datetime, float]] = {}
+    async for wf in client.list_workflows(query, limit=OLDEST_SCAN, page_size=1000):
+        amount = _number((await _memo(wf)).get(UNRECONCILED_MEMO))
+        store = wf.typed_search_attributes.get(STORE_ID)
+        day = wf.typed_search_attributes.get(BUSINESS_DAY)
+        if amount is None or not store or not day:
+            continue
+        key: Labels = (("store_id", store), ("day", day))
+        if key not in latest or latest[key][0] < wf.start_time:  # a store-day run again
+            latest[key] = (wf.start_time, amount)
+    return {key: amount for key, (_, amount) in latest.items()}
+
+
+async def unconfirmed_rollouts(client: Client, now: datetime) -> dict[str, int]:
+    """Running price rollouts with stores unconfirmed past their deadline: workflow id ->
+    how many stores (from the memo the rollout keeps)."""
+    query = 'WorkflowType = "PriceRollout" AND ExecutionStatus = "Running"'
+    late: dict[str, int] = {}
+    async for wf in client.list_workflows(query, limit=OLDEST_SCAN, page_size=1000):
+        memo = await _memo(wf)
+        count = _number(memo.get(UNCONFIRMED_MEMO))
+        confirm_by = memo.get(CONFIRM_BY_MEMO)
+        if count is None or count <= 0 or not isinstance(confirm_by, str):
+            continue
+        try:
+            deadline = datetime.fromisoformat(confirm_by)
+        except ValueError:
+            continue
+        if deadline.tzinfo is None:
+            deadline = deadline.replace(tzinfo=UTC)
+        if deadline <= now:
+            late[wf.id] = int(count)
+    return late
 
 
 async def run_collector(client: Client, interval_s: float = 30.0) -> None:

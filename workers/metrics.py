@@ -1,9 +1,12 @@
 """The project's metrics: one OpenTelemetry meter per process, read by Prometheus.
 
 The adapters (Odoo, POS, gateway) time every call they make and classify its outcome; the
-ingress counts its answers; the posting activities count what they booked. Workflows never
-record metrics (they must stay deterministic). Business gauges are filled from Temporal
-visibility by the worker's collector (workers/business_metrics.py). Every metric is listed in
+ingress counts its answers; the posting activities count what they booked; the worker's
+activity interceptor counts retries. Workflows record nothing here: the few counts only a
+workflow sees (a duplicate confirmation or refund request) go through the Temporal SDK's
+workflow metric meter, which is replay-safe and served on the SDK metrics endpoint. Business
+gauges are filled from Temporal visibility by the worker's collector
+(workers/business_metrics.py). Every metric is listed in
 docs/observability.md, "Metrics".
 
 Scraping: the worker serves `/metrics` on RETAILFLOW_METRICS_PORT (0: off), the Temporal SDK's
@@ -32,10 +35,12 @@ CALL_ERRORS = "retailflow_external_call_errors_total"
 INGRESS_REQUESTS = "retailflow_ingress_requests_total"
 POSTINGS = "retailflow_postings_total"
 DUPLICATES = "retailflow_duplicates_absorbed_total"
+ACTIVITY_RETRIES = "retailflow_activity_retries_total"
 WORKFLOWS_BY_STATUS = "retailflow_workflows_by_status"
 OLDEST_AGE = "retailflow_oldest_age_seconds"
 UNRECONCILED_AMOUNT = "retailflow_unreconciled_amount"
 ROLLOUT_UNCONFIRMED = "retailflow_rollout_unconfirmed_stores"
+INVENTORY_DRIFT = "retailflow_inventory_drift"
 COLLECTOR_LAST_SUCCESS = "retailflow_business_metrics_last_success_timestamp_seconds"
 ODOO_CONCURRENCY_LIMIT = "retailflow_odoo_concurrency_limit"
 
@@ -101,12 +106,17 @@ class Metrics:
         self.duplicates = meter.create_counter(
             DUPLICATES, description="Resubmissions absorbed without booking twice, by kind"
         )
+        self.activity_retries = meter.create_counter(
+            ACTIVITY_RETRIES,
+            description="Activity attempts after the first, by activity type and system",
+        )
         self.gauges = BusinessGauges()
         for name, description in (
             (WORKFLOWS_BY_STATUS, "Open workflows by type and RetailStatus (from visibility)"),
             (OLDEST_AGE, "Age of the oldest open workflow in a status, seconds"),
             (UNRECONCILED_AMOUNT, "Unreconciled amount of store-days (0 until measured)"),
-            (ROLLOUT_UNCONFIRMED, "Stores that have not confirmed a price rollout"),
+            (ROLLOUT_UNCONFIRMED, "Stores of running rollouts unconfirmed past the deadline"),
+            (INVENTORY_DRIFT, "Inventory drift by store (0 until the inventory audit exists)"),
             (COLLECTOR_LAST_SUCCESS, "When the business-metrics collector last read visibility"),
         ):
             meter.create_observable_gauge(
@@ -187,6 +197,10 @@ def record_sale_outcomes(mode: str, outcomes: Iterable[Any]) -> None:
 
 def record_duplicate(kind: Literal["sale", "refund", "confirmation"], count: int = 1) -> None:
     metrics().duplicates.add(count, {"kind": kind})
+
+
+def record_retry(activity_type: str, system: str) -> None:
+    metrics().activity_retries.add(1, {"activity_type": activity_type, "system": system})
 
 
 def record_ingress(route: str, status: int) -> None:

@@ -18,15 +18,28 @@ PROJECT_METRICS: Final[dict[str, frozenset[str]]] = {
     "retailflow_external_call_errors_total": frozenset({"system", "error_class"}),
     "retailflow_ingress_requests_total": frozenset({"route", "status"}),
     "retailflow_postings_total": frozenset({"mode", "outcome"}),
-    "retailflow_duplicates_absorbed_total": frozenset({"kind"}),
+    # Sales are counted by the posting activities (the worker's /metrics); refunds and
+    # confirmations by the workflows that absorb them, through the Temporal SDK's workflow
+    # metric meter (the SDK metrics endpoint, with the meter's own labels).
+    "retailflow_duplicates_absorbed_total": frozenset(
+        {"kind", "namespace", "task_queue", "workflow_type", "service_name"}
+    ),
+    # Activity attempts after the first, by activity type and the system it talks to.
+    "retailflow_activity_retries_total": frozenset({"activity_type", "system"}),
     "retailflow_workflows_by_status": frozenset({"workflow_type", "status"}),
     "retailflow_oldest_age_seconds": frozenset({"status"}),
     "retailflow_unreconciled_amount": frozenset({"store_id", "day"}),
     "retailflow_rollout_unconfirmed_stores": frozenset(),
+    # Defined, 0 until the inventory audit measures it (issue 12).
+    "retailflow_inventory_drift": frozenset({"store_id"}),
     "retailflow_odoo_concurrency_limit": frozenset(),
     # When the worker's business-metrics collector last read visibility (stale gauges).
     "retailflow_business_metrics_last_success_timestamp_seconds": frozenset(),
 }
+
+# The workflow-side counter of duplicates, as created on `workflow.metric_meter()`: the SDK's
+# Prometheus exporter appends `_total` (counters_total_suffix).
+SDK_DUPLICATES_COUNTER: Final = "retailflow_duplicates_absorbed"
 
 PROJECT_HISTOGRAMS: Final = frozenset({"retailflow_external_call_seconds"})
 

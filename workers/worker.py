@@ -6,9 +6,17 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+)
 
 from activities.audit_trail import AuditTrailActivities
 from activities.catalog import CatalogActivities
@@ -25,7 +33,7 @@ from activities.settlement import SettlementActivities
 from domain.posting import PostingProfile, load_profile
 from workers.business_metrics import run_collector
 from workers.client import connect, ensure_search_attributes, sdk_metrics_runtime
-from workers.metrics import metrics, serve_metrics
+from workers.metrics import metrics, record_retry, serve_metrics
 from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
@@ -55,6 +63,42 @@ WORKFLOWS = [
     AuditTrail,
     CatalogSync,
 ]
+
+
+# The module an activity is defined in -> the system it talks to (first prefix that matches).
+_SYSTEMS: tuple[tuple[str, str], ...] = (
+    ("activities.odoo", "odoo"),
+    ("activities.pos", "pos"),
+    ("activities.payments", "gateway"),
+    ("activities.settlement", "gateway"),
+)
+
+
+def activity_system(fn: Any) -> str:
+    """odoo, pos, gateway, or internal (Temporal, the audit store, several systems)."""
+    module = getattr(fn, "__module__", None) or ""
+    for prefix, system in _SYSTEMS:
+        if module == prefix or module.startswith(prefix + ".") or module.startswith(prefix + "_"):
+            return system
+    return "internal"
+
+
+class _CountRetries(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        if info.attempt > 1:
+            try:
+                record_retry(info.activity_type, activity_system(input.fn))
+            except Exception:  # a metric never fails the activity
+                pass
+        return await self.next.execute_activity(input)
+
+
+class RetryCounter(Interceptor):
+    """Counts every activity attempt after the first (retailflow_activity_retries_total)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _CountRetries(next)
 
 
 def activity_slots(settings: Settings) -> int:
@@ -122,6 +166,7 @@ def build_worker(
             catalog.store_catalog_page,
         ],
         activity_executor=executor,
+        interceptors=[RetryCounter()],
         max_concurrent_activities=max_concurrent_activities or settings.max_concurrent_activities,
         workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_pollers),
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.workflow_pollers),

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.ids import SEPARATOR, BadIdPart, business_id
     from domain.pricing import PriceChange, Rollout, RolloutRejected, TargetKind, parse_rollout
+    from workers.metrics_names import SDK_DUPLICATES_COUNTER
     from workflows.policies import POS_READ, odoo_chunk_write
     from workflows.search_attributes import RETAIL_STATUS, STORE_ID, status_details
 
@@ -79,6 +80,19 @@ REVERT = "revert"
 # Rollouts to all stores started before their items went once into the base pricelist wrote
 # one item per store and SKU: they keep doing so (and undo it so) to their end.
 BASE_ITEMS_PATCH = "price-rollout-base-items"
+# From this change on, a batched rollout keeps in its memo when its stores had to confirm by and
+# how many have not (visibility listings return memos: metrics read them, no histories).
+UNCONFIRMED_MEMO_PATCH = "price-rollout-unconfirmed-memo"
+CONFIRM_BY_MEMO = "confirm_by"
+UNCONFIRMED_MEMO = "unconfirmed_stores"
+
+
+def count_duplicate_confirmation() -> None:
+    """A store confirmed again what it had confirmed: absorbed, counted on the SDK metrics
+    endpoint (the workflow metric meter records nothing while replaying)."""
+    workflow.metric_meter().create_counter(
+        SDK_DUPLICATES_COUNTER, "Resubmissions absorbed without acting twice, by kind"
+    ).add(1, {"kind": "confirmation"})
 
 
 def rollout_workflow_id(rollout_id: str) -> str:
@@ -342,6 +356,8 @@ class StorePriceCommand:
                 reason=parsed.reason,
                 applied_at=parsed.applied_at,
             )
+        else:
+            count_duplicate_confirmation()
 
     def _ignore(self, why: str) -> None:
         r = self._result
@@ -797,6 +813,11 @@ class PriceRollout:
             return self._cancel is not None or self._failures > max_failures
 
         deadline = workflow.now() + rollout.confirm_within
+        memo = workflow.patched(UNCONFIRMED_MEMO_PATCH)
+        if memo:  # until the deadline none is late; then the count below replaces this one
+            workflow.upsert_memo(
+                {CONFIRM_BY_MEMO: deadline.isoformat(), UNCONFIRMED_MEMO: len(stores)}
+            )
         await self._run_fleet(input, rollout, fleet, {}, rollout.changes, deadline, stopping)
         for store in sorted(fleet.open):
             r = fleet.results[store]
@@ -808,6 +829,9 @@ class PriceRollout:
                 r.outcome = StoreOutcome.UNREACHABLE
                 r.reason = self._unreached_reason(fleet, store, deadline)
             self._set_state(store, r.outcome)
+        if memo:
+            late = sum(1 for r in fleet.results.values() if r.outcome is StoreOutcome.UNREACHABLE)
+            workflow.upsert_memo({UNCONFIRMED_MEMO: late})
         fleet.open.clear()
         fleet.closed = True
         self._update_details()
@@ -1129,6 +1153,8 @@ class PriceRollout:
                     state=CommandState(c.status), reason=c.reason, applied_at=c.applied_at
                 ),
             )
+        elif r.outcome in (StoreOutcome.CONFIRMED, StoreOutcome.REJECTED):
+            count_duplicate_confirmation()  # the store answered already: nothing to do again
 
     async def _forward(self, items: list[tuple[str, StoreConfirmation]]) -> None:
         """A rollout started before batched commands: its children take the confirmations."""

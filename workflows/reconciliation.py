@@ -22,6 +22,7 @@ that never raise (a refused decision is noted). With no decision within `ops_tim
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -65,6 +66,18 @@ RECON_READ: dict[str, Any] = {
         maximum_attempts=0,
     ),
 }
+
+
+# From this change on, the workflow keeps its unreconciled amount in its memo (visibility
+# listings return memos), so metrics can read it without histories or queries.
+UNRECONCILED_MEMO_PATCH = "recon-unreconciled-memo"
+UNRECONCILED_MEMO = "unreconciled_amount"
+
+
+def unreconciled_amount(report: ReconReport) -> Decimal:
+    """The sum of the open differences' amounts (a fault seen by two comparisons counts in
+    both): 0 once every difference is matched, accepted or resolved."""
+    return sum((d.delta for d in report.open_diffs), Decimal(0))
 
 
 def reconciliation_workflow_id(store_id: str, business_day: date) -> str:
@@ -278,3 +291,5 @@ class Reconciliation:
             facts,
             reasons=[d.line() for d in r.diffs],
         )
+        if workflow.patched(UNRECONCILED_MEMO_PATCH):
+            workflow.upsert_memo({UNRECONCILED_MEMO: str(unreconciled_amount(r))})

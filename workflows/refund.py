@@ -78,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
         refund_business_day,
     )
     from domain.sale import PaymentMethod, Sale
+    from workers.metrics_names import SDK_DUPLICATES_COUNTER
     from workflows.policies import GATEWAY, ODOO_WRITE, SALE_REFUNDS_ASK_AGAIN, SALE_REFUNDS_LOCK
     from workflows.sale_refunds import ReservationRequest, ReserveAnswer
     from workflows.search_attributes import STORE_ID, show_status
@@ -381,6 +382,14 @@ class Refund:
         """The sale's SaleRefunds workflow answers this refund's reservation request."""
         if self._request is not None and answer.refund_id == self._request.refund_id:
             self._reservation_answer = answer
+
+    @workflow.signal
+    def requested_again(self) -> None:
+        """The requester asked for this refund id again and was answered with this workflow:
+        absorbed, counted only (SDK metrics endpoint; nothing recorded while replaying)."""
+        workflow.metric_meter().create_counter(
+            SDK_DUPLICATES_COUNTER, "Resubmissions absorbed without acting twice, by kind"
+        ).add(1, {"kind": "refund"})
 
     @workflow.signal
     def retry(self, action: OpsAction) -> None:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +20,23 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.gateway_client import GatewayClient
+from activities.odoo.client import OdooClient
+from activities.pos_client import PosClient
+from domain.posting import PostingProfile
+from domain.pricing import PriceChange
 from simulators.odoo import OdooEmulator
-from tests.conftest import running_worker, settings_for
+from simulators.odoo.faults import Faults
+from simulators.pos import PosPlatform
+from tests.conftest import rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import sales_for
 from workers.auth import CallerSpec, token_sha256
 from workers.backpressure import POSTING_QUERY, BacklogGauge, RateLimiter
 from workers.ingress import build_app
 from workers.settings import Settings
+from workers.submit import Submission, submit_sale
+from workers.worker import activity_slots, build_worker
+from workflows.price_rollout import StoreCommandInput, StorePriceCommand, command_id
 from workflows.sale_posting import posting_workflow_id
 
 TOKEN = "backpressure-token-1"
@@ -213,6 +227,22 @@ async def test_the_backlog_is_counted_once_per_cache_period_however_many_request
     assert await gauge.check('S1" OR "1"="1') is None
 
 
+async def test_a_store_id_with_a_non_ascii_letter_is_limited_too() -> None:
+    """Every store id the domain accepts is counted per store (quoted as the collector
+    quotes: domain.limits.visibility_literal), not only ASCII ones."""
+    asked: list[str] = []
+
+    async def count(query: str) -> int:
+        asked.append(query)
+        return 3
+
+    gauge = BacklogGauge(count, max_total=0, max_per_store=3, ttl_s=5.0)
+    busy = await gauge.check("Zürich-01")
+    assert busy is not None and "store Zürich-01" in busy.reason
+    assert asked == [f'{POSTING_QUERY} AND StoreId = "Zürich-01"']
+    assert await gauge.check("S\\1") is None and len(asked) == 1
+
+
 async def test_a_backlog_that_cannot_be_read_sheds_nothing() -> None:
     async def down(query: str) -> int:
         raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
@@ -234,3 +264,94 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert over is not None and over.retry_after_s == 1
     free = Caller(id="f", scopes=frozenset(), credentials=())
     assert all(rates.check(free) is None for _ in range(100))
+
+
+async def test_a_slow_odoo_does_not_starve_pos_activities_on_the_same_worker(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    store_id: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    """Odoo answers every RPC after 3 s and more sales arrive than Odoo may take: the Odoo
+    activities hold at most odoo_concurrency_max + odoo_max_waiting slots (the limiter refuses
+    the rest, retryable), so a POS activity of the same worker runs while they are stuck."""
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url).model_copy(
+        update={
+            "max_concurrent_activities": 2,
+            "odoo_concurrency_min": 1,
+            "odoo_concurrency_max": 2,
+            "odoo_max_waiting": 1,
+        }
+    )
+    odoo = OdooClient(settings.odoo())
+    pos_client = PosClient(settings.pos())
+    gateway = GatewayClient(settings.gateway())
+    slots = activity_slots(settings)
+    sales = sales_for(store_id, 8)
+    rollout = f"STARVE{uuid.uuid4().hex[:6]}"
+    command = command_id(rollout, "S077")
+    odoo_emulator.faults = Faults(latency_ms=3000)
+    try:
+        with ThreadPoolExecutor(max_workers=slots) as executor:
+            worker = build_worker(
+                client,
+                settings,
+                odoo,
+                PostingProfile(),
+                executor,
+                pos_client,
+                gateway,
+                max_concurrent_activities=slots,
+            )
+            async with worker:
+                for sale in sales:
+                    submitted = await submit_sale(client, settings, sale, None, "test")
+                    assert submitted.submission is Submission.ACCEPTED
+                # Odoo work piles up: slots running, one waiting, the others refused.
+                for _ in range(300):
+                    if odoo.limiter.rejections > 0 and odoo.limiter.in_flight == 2:
+                        break
+                    await asyncio.sleep(0.1)
+                assert odoo.limiter.rejections > 0 and odoo.limiter.in_flight == 2
+                # Now a POS activity on the same worker: a price command to one store.
+                now = datetime.now(UTC)
+                await client.start_workflow(
+                    StorePriceCommand.run,
+                    StoreCommandInput(
+                        rollout_id=rollout,
+                        store_id="S077",
+                        command_id=command,
+                        changes=[PriceChange(sku="MILK-1L", price=Decimal("1.19"))],
+                        effective_at=now,
+                        deadline=now + timedelta(minutes=5),
+                    ),
+                    id=command,
+                    task_queue=settings.task_queue,
+                )
+                for _ in range(600):
+                    if any(c["command_id"] == command for c in pos.commands("S077")):
+                        break
+                    await asyncio.sleep(0.1)
+                delivered = any(c["command_id"] == command for c in pos.commands("S077"))
+                # Ordering: the store had its command while the Odoo work was still stuck.
+                posting_now = [
+                    (
+                        await client.get_workflow_handle(
+                            posting_workflow_id(store_id, s["txn_id"])
+                        ).describe()
+                    ).status.name
+                    for s in sales
+                ]
+                in_flight = odoo.limiter.in_flight
+                await client.get_workflow_handle(command).terminate("test over")
+                odoo_emulator.faults = Faults()
+                await terminate(client, store_id, sales)
+    finally:
+        odoo_emulator.faults = Faults()
+        await pos_client.aclose()
+        gateway.close()
+    assert delivered
+    assert posting_now.count("RUNNING") >= 6, posting_now
+    assert in_flight >= 1

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -24,16 +25,37 @@ from temporalio.exceptions import ApplicationError
 
 from activities import gateway_client, pos_client
 from activities.odoo.client import OdooUnavailable, call_outcome
+from domain.reconciliation import ReconStatus
+from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from simulators.odoo.faults import Faults
-from tests.conftest import AUTH, RETAILFLOW, running_worker, settings_for
+from simulators.pos import PosPlatform
+from tests.conftest import AUTH, RETAILFLOW, rollout_settings, running_worker, settings_for
 from tests.workflows.helpers import eventually, sales_for
-from workers.business_metrics import Labels, collect
+from tests.workflows.test_price_rollout import _commanded, a_rollout
+from tests.workflows.test_reconciliation import until_report
+from workers.business_metrics import Labels, collect, unconfirmed_rollouts, unreconciled_amounts
+from workers.client import connect, sdk_metrics_runtime
 from workers.ingress import build_app
-from workers.metrics import OLDEST_AGE, WORKFLOWS_BY_STATUS
+from workers.metrics import (
+    OLDEST_AGE,
+    ROLLOUT_UNCONFIRMED,
+    UNRECONCILED_AMOUNT,
+    WORKFLOWS_BY_STATUS,
+)
 from workers.metrics_names import PROJECT_METRICS, series_names
+from workers.rollouts import start_rollout
 from workers.settings import Settings
 from workers.submit import Submission, Submitted, submit_sale, wait_until_settled
+from workflows.price_rollout import CancelRequest, PriceRollout, StoreOutcome
+from workflows.reconciliation import (
+    Reconciliation,
+    ReconciliationInput,
+    ReconDecision,
+    reconciliation_workflow_id,
+    unreconciled_amount,
+)
+from workflows.refund import Refund, RefundInput, refund_workflow_id
 
 
 def free_port() -> int:
@@ -149,6 +171,7 @@ async def test_worker_and_ingress_metrics_move_during_a_run(
                     lambda s: (
                         total(s, "retailflow_postings_total", outcome="posted") >= 2
                         and any(x.name == "retailflow_workflows_by_status" for x in s)
+                        and total(s, "retailflow_activity_retries_total", system="odoo") >= 1
                     ),
                 )
                 ingress_metrics = await ingress.get("/metrics")
@@ -192,6 +215,16 @@ async def test_worker_and_ingress_metrics_move_during_a_run(
         )
         >= 1
     )
+    # The posting attempts the 500s failed were retried: counted by activity type and system.
+    assert total(failing, "retailflow_activity_retries_total") == total(
+        failing, "retailflow_activity_retries_total", system="odoo"
+    )
+    assert total(worker, "retailflow_activity_retries_total", system="odoo") >= 1
+    assert {
+        s.labels["activity_type"]
+        for s in worker
+        if s.name == "retailflow_activity_retries_total" and s.labels["system"] == "odoo"
+    } <= {"post_sale", "post_sales_batch"}
     # Business gauges are defined (read from visibility by the worker's collector).
     names = {s.name for s in worker}
     assert {
@@ -199,6 +232,7 @@ async def test_worker_and_ingress_metrics_move_during_a_run(
         "retailflow_oldest_age_seconds",
         "retailflow_unreconciled_amount",
         "retailflow_rollout_unconfirmed_stores",
+        "retailflow_inventory_drift",
     } <= names
     # The adaptive limit toward Odoo, within its bounds (the 500s may have lowered it).
     assert 2 <= total(worker, "retailflow_odoo_concurrency_limit") <= 16
@@ -244,6 +278,20 @@ def test_odoo_failures_are_counted_by_class() -> None:
     assert call_outcome(urllib.error.URLError("refused")) == "transport"
     assert call_outcome(wrapped(ConnectionResetError())) == "transport"
     server.close()
+
+
+def test_each_activity_is_counted_under_the_system_it_calls() -> None:
+    from activities.odoo.sales import OdooSalesActivities
+    from activities.payments import PaymentActivities
+    from activities.pos import PosActivities
+    from activities.recon import ReconActivities
+    from workers.worker import activity_system
+
+    assert activity_system(OdooSalesActivities.post_sale) == "odoo"
+    assert activity_system(PosActivities.send_price_command) == "pos"
+    assert activity_system(PaymentActivities.refund_payment) == "gateway"
+    assert activity_system(ReconActivities.reconcile_store_day) == "internal"
+    assert activity_system(object()) == "internal"
 
 
 def test_pos_and_gateway_failures_are_counted_by_class() -> None:
@@ -303,3 +351,135 @@ async def test_the_business_collector_counts_a_rejected_sale(
         lambda got: got[WORKFLOWS_BY_STATUS].get(rejected, 0.0) >= before + 1,
     )
     assert set(after) >= {WORKFLOWS_BY_STATUS, OLDEST_AGE}
+
+
+async def sdk_metrics_client(settings: Settings) -> tuple[Client, str]:
+    """A client on a runtime of its own whose SDK metrics (the workflow metric meter's too)
+    are served on a free port; its scrape URL."""
+    port = free_port()
+    runtime = sdk_metrics_runtime("127.0.0.1", port)
+    return await connect(settings.temporal, runtime=runtime), f"http://127.0.0.1:{port}/metrics"
+
+
+async def test_a_duplicated_confirmation_and_refund_request_are_counted_as_absorbed(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S078", apply_delay_ms=600_000)  # the store will not confirm by itself
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    sdk_client, url = await sdk_metrics_client(settings)
+    refund_id = f"dup-{os.urandom(4).hex()}"
+    async with running_worker(sdk_client, settings):
+        rollout, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT20S"),
+        )
+        await _commanded(handle, "S078")
+        confirmation = {
+            "platform_id": "pos-main",
+            "store_id": "S078",
+            "command_id": f"price-rollout:{rollout.rollout_id}:S078",
+            "status": "applied",
+        }
+        # The store's callback delivered twice (a retry after a lost answer): acted on once.
+        await handle.signal("confirmations", [confirmation, confirmation])
+        # A refund id requested again: the requester tells the workflow it answered with.
+        await client.start_workflow(
+            Refund.run,
+            RefundInput(request={"refund_id": refund_id}),
+            id=refund_workflow_id(refund_id),
+            task_queue=settings.task_queue,
+            start_signal="requested_again",
+        )
+        found = await scrape_until(
+            url,
+            lambda s: (
+                total(s, "retailflow_duplicates_absorbed_total", kind="confirmation") >= 1
+                and total(s, "retailflow_duplicates_absorbed_total", kind="refund") >= 1
+            ),
+        )
+        report = await handle.query(PriceRollout.report)
+    assert report.stores["S078"].outcome is StoreOutcome.CONFIRMED
+    assert report.ignored_signals == []
+    dup = "retailflow_duplicates_absorbed_total"
+    assert total(found, dup, kind="confirmation", workflow_type="PriceRollout") == 1
+    assert total(found, dup, kind="refund", workflow_type="Refund") == 1
+    # The series carries only labels the dashboards know.
+    for sample in found:
+        if sample.name == dup:
+            assert set(sample.labels) <= PROJECT_METRICS[dup], sample.labels
+
+
+async def test_an_unreconciled_store_day_shows_its_amount_until_accepted(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    gateway: Gateway,
+) -> None:
+    store, day = "S001", date(2031, 1, 1) + timedelta(days=random.randrange(3000))
+    settings = settings_for(
+        odoo_emulator, temporal_address, pos_url=pos.url, gateway_api_base=gateway.url
+    )
+    # A card charge of 9.90 no sale of the day has: the store-day is Unreconciled.
+    at = int(datetime.fromisoformat(f"{day}T10:00:00-05:00").timestamp())
+    stray = f"pi_{os.urandom(4).hex()}stray"
+    gateway.create_payment_intent(stray, 990, metadata={"store_id": store}, created=at)
+    key: Labels = (("store_id", store), ("day", day.isoformat()))
+    async with running_worker(client, settings):
+        handle = await client.start_workflow(
+            Reconciliation.run,
+            ReconciliationInput(store_id=store, business_day=day),
+            id=reconciliation_workflow_id(store, day),
+            task_queue=settings.task_queue,
+        )
+        report = await until_report(handle, lambda r: r.status is ReconStatus.UNRECONCILED)
+        gauges = await eventually(
+            lambda: collect(client), lambda got: key in got[UNRECONCILED_AMOUNT], timeout=30
+        )
+        await handle.execute_update(
+            Reconciliation.accept, ReconDecision(diff_id="all", by="ops-ann", comment="test")
+        )
+        assert (await handle.result()).status is ReconStatus.RECONCILED
+    assert f"charge_without_sale:{stray}" in {d.id for d in report.open_diffs}
+    assert gauges[UNRECONCILED_AMOUNT][key] == float(unreconciled_amount(report)) >= 9.90
+    # Accepted: the store-day is Reconciled and leaves the gauge.
+    await eventually(
+        lambda: unreconciled_amounts(client, datetime.now(UTC)), lambda got: key not in got
+    )
+
+
+async def test_a_store_unconfirmed_past_the_rollout_deadline_is_counted(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    pos: PosPlatform,
+    ingress_url: str,
+) -> None:
+    pos.set_knobs("S078", apply_delay_ms=600_000)  # the store takes the command, never confirms
+    settings = rollout_settings(odoo_emulator, temporal_address, pos, ingress_url)
+    async with running_worker(client, settings):
+        _, handle = await start_rollout(
+            client,
+            settings,
+            a_rollout(target={"kind": "list", "stores": ["S078"]}, confirm_within="PT6S"),
+        )
+        await _commanded(handle, "S078")
+        # Before the deadline the store is not late yet.
+        early = await unconfirmed_rollouts(client, datetime.now(UTC))
+        late = await eventually(
+            lambda: unconfirmed_rollouts(client, datetime.now(UTC)),
+            lambda got: handle.id in got,
+            timeout=30,
+        )
+        gauges = await collect(client)
+        await handle.signal(PriceRollout.cancel, CancelRequest(by="ops-sam", reason="test over"))
+        report = await handle.result()
+    assert handle.id not in early
+    assert late[handle.id] == 1
+    assert gauges[ROLLOUT_UNCONFIRMED][()] >= 1
+    assert report.stores["S078"].outcome is not StoreOutcome.CONFIRMED
