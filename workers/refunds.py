@@ -50,6 +50,7 @@ async def request_refund(
     )
     try:
         await legacy.describe()
+        await _count_absorbed(legacy)
         return request, legacy, True
     except RPCError as e:
         if e.status != RPCStatusCode.NOT_FOUND:
@@ -77,8 +78,19 @@ async def request_refund(
             ),
         )
     except WorkflowAlreadyStartedError:
+        await _count_absorbed(handle)
         return request, handle, True
     return request, handle, False
+
+
+async def _count_absorbed(handle: WorkflowHandle[Refund, RefundResult]) -> None:
+    """Tell the refund it was asked for again, for the duplicates-absorbed counter (the
+    requester's process has no metrics endpoint; the worker's does). Best effort: a closed
+    refund is not signalled, and the answer to the requester is the same either way."""
+    try:
+        await handle.signal(Refund.requested_again)
+    except RPCError:
+        pass
 
 
 async def first_verdict(

@@ -31,9 +31,11 @@ from simulators.odoo import OdooEmulator
 from simulators.odoo.faults import Faults
 from simulators.pos import PosPlatform
 from tests.conftest import AUTH, RETAILFLOW, rollout_settings, running_worker, settings_for
+from tests.identities import ISSUER
 from tests.workflows.helpers import eventually, sales_for
 from tests.workflows.test_price_rollout import _commanded, a_rollout
 from tests.workflows.test_reconciliation import until_report
+from tests.workflows.test_refund import refund, request_refund
 from workers.business_metrics import Labels, collect, unconfirmed_rollouts, unreconciled_amounts
 from workers.client import connect, sdk_metrics_runtime
 from workers.ingress import build_app
@@ -55,7 +57,6 @@ from workflows.reconciliation import (
     reconciliation_workflow_id,
     unreconciled_amount,
 )
-from workflows.refund import Refund, RefundInput, refund_workflow_id
 
 
 def free_port() -> int:
@@ -387,14 +388,12 @@ async def test_a_duplicated_confirmation_and_refund_request_are_counted_as_absor
         }
         # The store's callback delivered twice (a retry after a lost answer): acted on once.
         await handle.signal("confirmations", [confirmation, confirmation])
-        # A refund id requested again: the requester tells the workflow it answered with.
-        await client.start_workflow(
-            Refund.run,
-            RefundInput(request={"refund_id": refund_id}),
-            id=refund_workflow_id(refund_id),
-            task_queue=settings.task_queue,
-            start_signal="requested_again",
-        )
+        # A refund requested twice (a cashier's retry): the second is absorbed, and the
+        # requester tells the workflow it answered with.
+        raw = refund("S078", refund_id=refund_id, amount="5.00")
+        refund_settings = settings.model_copy(update=ISSUER.trusted())
+        answers = [await request_refund(client, refund_settings, raw) for _ in range(2)]
+        assert [duplicate for _, _, duplicate in answers] == [False, True]
         found = await scrape_until(
             url,
             lambda s: (
