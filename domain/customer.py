@@ -140,7 +140,9 @@ class ConsentRecord(BaseModel):
     recorded_by: str
 
 
-def newer_consent(current: ConsentRecord | None, incoming: ConsentRecord | None) -> ConsentRecord | None:
+def newer_consent(
+    current: ConsentRecord | None, incoming: ConsentRecord | None
+) -> ConsentRecord | None:
     """Last writer by the time consent was given: an older consent arriving later never wins
     (on a tie the one recorded first stays)."""
     if incoming is None:
@@ -190,7 +192,11 @@ def points_for(lines: list[tuple[str, Decimal]], policy: LoyaltyPolicy) -> int:
 
 
 def points_to_reverse(
-    earned: int, sale_total: Decimal, refunded_before: Decimal, refund: Decimal, reversed_before: int
+    earned: int,
+    sale_total: Decimal,
+    refunded_before: Decimal,
+    refund: Decimal,
+    reversed_before: int,
 ) -> int:
     """Points a refund takes back: after it, the sale has lost the share of its points that
     the refunded share of its total is (rounded down; a full refund takes them all back)."""
