@@ -2,7 +2,8 @@
 
 - `client`: odoorpc behind a thread-safe client that classifies failures and caches lookups;
 - `claim`: the claim-by-draft protocol that makes every write exactly once;
-- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`: the activities workflows call.
+- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`, `customers`: the activities
+  workflows call.
 
 Every activity is a plain `def`: odoorpc blocks, so the worker runs them on a thread pool.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.odoo.client import OdooClient
+from activities.odoo.customers import OdooCustomerActivities
 from activities.odoo.payouts import OdooPayoutActivities
 from activities.odoo.pricing import OdooPricingActivities
 from activities.odoo.refunds import OdooRefundActivities
@@ -30,6 +32,7 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
     pricing = OdooPricingActivities(odoo, profile)
     refunds = OdooRefundActivities(odoo, profile)
     payouts = OdooPayoutActivities(odoo, profile)
+    customers = OdooCustomerActivities(odoo, profile)
     return [
         sales.post_sale,
         sales.post_sales_batch,
@@ -46,4 +49,6 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
         refunds.redraft_refund,
         payouts.book_payout,
         payouts.reverse_payout,
+        customers.sync_customer,
+        customers.erase_customer,
     ]
