@@ -6,6 +6,7 @@ points back; erasure anonymises Odoo and leaves no personal data in clear in any
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from simulators.odoo import OdooEmulator
 from tests.activities.helpers import ScriptedClient, worker_with
 from tests.conftest import running_worker, settings_for
 from tests.identities import ISSUER
+from tests.workflows.test_cli import run_cli
 from tests.workflows.test_encryption import decoded
 from workers.cli_customers import customer_status, erase_customer
 from workers.refunds import request_refund
@@ -260,3 +262,33 @@ async def test_erasure_anonymises_odoo_and_no_history_holds_personal_data_in_cle
     # Each is really in those histories, under encryption (the runs before the erasure).
     opened = b"".join([await decoded(h, client) for h in histories])
     assert [s for s in secrets if s.encode() not in opened] == []
+
+
+async def test_the_cli_erases_a_customer_and_shows_it(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    pos_id = f"C{uuid.uuid4().hex[:8]}"
+    settings = settings_for(odoo_emulator, temporal_address)
+    env = {"TEMPORAL_ADDRESS": temporal_address, "RETAILFLOW_TASK_QUEUE": settings.task_queue}
+    customer = {"pos_customer_id": pos_id, "name": NAME, "email": EMAIL}
+    async with running_worker(client, settings):
+        sub = await submit_sale(
+            client, settings, a_sale(store_id, "T1", customer), Mode.PER_SALE, "t"
+        )
+        await wait_until_settled(client, [sub], SETTLE)
+        await synced(client, pos_id, 1)
+        erased = await asyncio.to_thread(
+            run_cli, ["customer", "erase", pos_id, "--wait", "60"], env
+        )
+        shown = await asyncio.to_thread(run_cli, ["customer", "show", pos_id], env)
+    bad = await asyncio.to_thread(run_cli, ["customer", "erase", EMAIL], env)
+    assert erased.returncode == 0, erased.stderr
+    assert "anonymised in Odoo" in erased.stdout
+    assert shown.returncode == 0 and json.loads(shown.stdout)["erased"] is True
+    [partner] = partners_of(odoo, pos_id)
+    assert (partner["name"], partner["email"]) == (ERASED_NAME, False)
+    assert bad.returncode == 2 and "is not a POS customer id" in bad.stderr
