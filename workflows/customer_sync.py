@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.odoo.customers import (
@@ -83,6 +84,8 @@ class CustomerCarry(BaseModel):
     loyalty_points: int = 0
     events: int = 0
     duplicates: int = 0
+    # Events Odoo refused (key -> why): kept for ops, never failing the customer's workflow.
+    refused: dict[str, str] = {}
     runs: int = 1
 
 
@@ -102,7 +105,8 @@ class CustomerStatus(BaseModel):
     events: int
     pending: int
     duplicates: int
-    runs: int
+    refused: dict[str, str] = {}
+    runs: int = 1
 
 
 @workflow.defn
@@ -119,7 +123,15 @@ class CustomerSync:
             await workflow.wait_condition(lambda: bool(self._c.pending))
             event = self._c.pending.pop(0)
             erasing = event.kind is EventKind.ERASE
-            await self._apply(event)
+            try:
+                await self._apply(event)
+            except ActivityError as e:
+                cause = e.cause
+                if not isinstance(cause, ApplicationError) or not cause.non_retryable:
+                    raise
+                # Odoo refused it (a business error, not an outage): kept with why, the
+                # customer's other events go on.
+                self._c.refused[event.key] = f"{cause.type}: {cause.message}"
             self._c.events += 1
             workflow.set_current_details(self._details())
             if erasing or self._history_is_large():
@@ -156,6 +168,7 @@ class CustomerSync:
             events=self._c.events,
             pending=len(self._c.pending),
             duplicates=self._c.duplicates,
+            refused=dict(self._c.refused),
             runs=self._c.runs,
         )
 

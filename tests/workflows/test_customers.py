@@ -15,6 +15,7 @@ import odoorpc
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 
 from activities.customers import sale_points
 from activities.odoo.client import OdooClient
@@ -23,7 +24,7 @@ from domain.customer import ERASED_NAME, load_loyalty_policy, read_block
 from domain.sale import parse_sale
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
-from tests.activities.helpers import ScriptedClient, worker_with
+from tests.activities.helpers import ScriptedClient, raising, worker_with
 from tests.conftest import running_worker, settings_for
 from tests.identities import ISSUER
 from tests.workflows.test_cli import run_cli
@@ -292,3 +293,32 @@ async def test_the_cli_erases_a_customer_and_shows_it(
     [partner] = partners_of(odoo, pos_id)
     assert (partner["name"], partner["email"]) == (ERASED_NAME, False)
     assert bad.returncode == 2 and "is not a POS customer id" in bad.stderr
+
+
+async def test_an_event_odoo_refuses_is_kept_with_why_and_the_customer_goes_on(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    pos_id = f"C{uuid.uuid4().hex[:8]}"
+    settings = settings_for(odoo_emulator, temporal_address)
+    scripted = ScriptedClient(odoo_emulator)
+    refusal = ApplicationError(
+        "Contacts require a name", type="OdooValidationError", non_retryable=True
+    )
+    scripted.on("res.partner", "create", raising(refusal))
+    customer = {"pos_customer_id": pos_id}
+    async with worker_with(client, settings, scripted):
+        first = await submit_sale(client, settings, a_sale(store_id, "T1", customer), None, "t")
+        await wait_until_settled(client, [first], SETTLE)
+        await synced(client, pos_id, 1)
+        second = await submit_sale(client, settings, a_sale(store_id, "T2", customer), None, "t")
+        await wait_until_settled(client, [second], SETTLE)
+        status = await synced(client, pos_id, 2)
+    assert list(status.refused) == [f"sale:POS:{store_id}:T1"]
+    why = status.refused[f"sale:POS:{store_id}:T1"]
+    assert why.startswith("OdooValidationError: ") and "Contacts require a name" in why
+    assert status.loyalty_points == 20  # the second sale's; the first waits for ops
+    assert [p["id"] for p in partners_of(odoo, pos_id)] == [status.partner_id]
