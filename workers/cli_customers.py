@@ -12,34 +12,24 @@ import asyncio
 import json
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
 import workers.cli as cli
-from activities.customers import deliver, erase_event
-from domain.customer import DEFAULT_PLATFORM, CustomerId
+from domain.customer import DEFAULT_PLATFORM
+from workers.customers import CUSTOMER_ID, erase_customer
 from workers.settings import Settings
 from workflows.customer_sync import CustomerStatus, CustomerSync, customer_workflow_id
-
-_CUSTOMER_ID: TypeAdapter[str] = TypeAdapter(CustomerId)
 
 
 def _customer_id(text: str) -> str:
     try:
-        return _CUSTOMER_ID.validate_python(text)
+        return CUSTOMER_ID.validate_python(text)
     except ValidationError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a POS customer id (1-64 characters, no ':', '@' or spaces)"
         ) from None
-
-
-async def erase_customer(
-    client: Client, settings: Settings, pos_customer_id: str, platform: str = DEFAULT_PLATFORM
-) -> str:
-    """Deliver an erasure request to the customer's CustomerSync (started if need be); its id."""
-    await deliver(client, settings.task_queue, pos_customer_id, "erase", erase_event(), platform)
-    return customer_workflow_id(platform, pos_customer_id)
 
 
 async def customer_status(client: Client, workflow_id: str) -> CustomerStatus:

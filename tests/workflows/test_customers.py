@@ -9,8 +9,10 @@ import asyncio
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import odoorpc
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
@@ -25,11 +27,13 @@ from domain.sale import parse_sale
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
 from tests.activities.helpers import ScriptedClient, raising, worker_with
-from tests.conftest import running_worker, settings_for
+from tests.conftest import running_worker, serving, settings_for
 from tests.identities import ISSUER
 from tests.workflows.test_cli import run_cli
 from tests.workflows.test_encryption import decoded
-from workers.cli_customers import customer_status, erase_customer
+from workers.auth import token_sha256
+from workers.cli_customers import customer_status
+from workers.customers import erase_customer
 from workers.refunds import request_refund
 from workers.submit import Mode, submit_sale, wait_until_settled
 from workflows.customer_sync import CustomerStatus, customer_workflow_id
@@ -322,3 +326,48 @@ async def test_an_event_odoo_refuses_is_kept_with_why_and_the_customer_goes_on(
     assert why.startswith("OdooValidationError: ") and "Contacts require a name" in why
     assert status.loyalty_points == 20  # the second sale's; the first waits for ops
     assert [p["id"] for p in partners_of(odoo, pos_id)] == [status.partner_id]
+
+
+async def test_the_ingress_takes_an_erasure_request_from_a_caller_with_the_scope(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+    tmp_path: Path,
+) -> None:
+    pos_id = f"C{uuid.uuid4().hex[:8]}"
+    callers = tmp_path / "callers.toml"
+    callers.write_text(
+        "[[callers]]\n"
+        'id = "privacy-desk"\n'
+        'scopes = ["customers:erase"]\n'
+        "[[callers.credentials]]\n"
+        f'token_sha256 = "{token_sha256("privacy-token")}"\n'
+        "[[callers]]\n"
+        'id = "a-till"\n'
+        'scopes = ["sales:write"]\n'
+        "[[callers.credentials]]\n"
+        f'token_sha256 = "{token_sha256("till-token")}"\n'
+    )
+    settings = settings_for(odoo_emulator, temporal_address, callers_file=callers)
+    customer = {"pos_customer_id": pos_id, "name": NAME, "email": EMAIL}
+    privacy = {"Authorization": "Bearer privacy-token"}
+    async with running_worker(client, settings), serving(settings, client) as url:
+        sub = await submit_sale(client, settings, a_sale(store_id, "T1", customer), None, "t")
+        await wait_until_settled(client, [sub], SETTLE)
+        await synced(client, pos_id, 1)
+        async with httpx.AsyncClient(base_url=url) as http:
+            till = await http.post(
+                f"/v1/customers/{pos_id}/erasure", headers={"Authorization": "Bearer till-token"}
+            )
+            bad = await http.post("/v1/customers/jane@example.com/erasure", headers=privacy)
+            ok = await http.post(f"/v1/customers/{pos_id}/erasure", headers=privacy)
+        status = await synced(client, pos_id, 2)
+    assert till.status_code == 403
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "pos_customer_id"
+    assert ok.status_code == 202
+    assert ok.json() == {"status": "requested", "workflow_id": f"customer:pos:{pos_id}"}
+    assert status.erased
+    [partner] = partners_of(odoo, pos_id)
+    assert (partner["name"], partner["email"]) == (ERASED_NAME, False)
