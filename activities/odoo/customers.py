@@ -41,9 +41,19 @@ from domain.customer import (
 
 PARTNER = "res.partner"
 BINDER = external_ids(PARTNER)
-# Personal fields an erasure clears (those the emulated retail db has; a real Odoo 17 has the
-# same, plus fields retailflow never writes).
-PERSONAL_FIELDS = ("email", "phone", "mobile", "street", "city", "zip")
+# Personal contact fields of a res.partner in Odoo 17 (base) that an erasure clears; the
+# name is replaced, the Notes rewritten. Company, accounting and tax fields are Odoo's.
+PERSONAL_FIELDS = (
+    "email",
+    "phone",
+    "mobile",
+    "street",
+    "street2",
+    "city",
+    "zip",
+    "website",
+    "function",
+)
 MAX_ROUNDS = 6
 
 

@@ -55,7 +55,12 @@ def partners(odoo: odoorpc.ODOO, pos_id: str) -> list[dict[str, Any]]:
         "res.partner",
         "read",
         [ids],
-        {"fields": ["name", "email", "phone", "mobile", "street", "city", "comment", "active"]},
+        {
+            "fields": [
+                *("name", "email", "phone", "mobile", "street", "street2", "city"),
+                *("website", "function", "comment", "active"),
+            ]
+        },
     )
     return rows
 
@@ -159,13 +164,24 @@ def test_erasure_anonymises_the_partner_and_keeps_its_binder(
     odoo.execute_kw(
         "res.partner",
         "write",
-        [[synced.partner_id], {"mobile": "555 9", "street": "1 Main St", "city": "Springfield"}],
+        [
+            [synced.partner_id],
+            {
+                "mobile": "555 9",
+                "street": "1 Main St",
+                "street2": "Apt 4",
+                "city": "Springfield",
+                "website": "https://jane.example.com",
+                "function": "Florist",
+            },
+        ],
     )
     erased = acts.erase_customer(EraseCustomerInput(platform="pos", pos_customer_id=pos_id))
     assert erased.partner_id == synced.partner_id
     [row] = partners(odoo, pos_id)
     assert row["name"] == ERASED_NAME
-    assert [row[f] for f in ("email", "phone", "mobile", "street", "city")] == [False] * 5
+    cleared = ("email", "phone", "mobile", "street", "street2", "city", "website", "function")
+    assert [row[f] for f in cleared] == [False] * len(cleared)
     block = read_block(row["comment"])
     assert block.erased and block.loyalty_points == 7
     # A later sale of the same customer carrying personal data does not bring it back.

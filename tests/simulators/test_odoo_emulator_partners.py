@@ -46,3 +46,13 @@ def test_archived_partners_are_found_only_when_the_domain_asks(odoo: odoorpc.ODO
     odoo.execute_kw("res.partner", "write", [[pid], {"active": True, "email": False}])
     [row] = odoo.execute_kw("res.partner", "read", [[pid], ["active", "email", "name"]])
     assert row == {"id": pid, "active": True, "email": False, "name": "Draft"}
+
+
+def test_the_contact_fields_an_erasure_clears_exist(odoo: odoorpc.ODOO) -> None:
+    fields = ("email", "phone", "mobile", "street", "street2", "city", "zip", "website", "function")
+    pid = odoo.execute_kw(
+        "res.partner", "create", [{"name": "Probe", **dict.fromkeys(fields, "x")}]
+    )
+    odoo.execute_kw("res.partner", "write", [[pid], dict.fromkeys(fields, False)])
+    [row] = odoo.execute_kw("res.partner", "read", [[pid], list(fields)])
+    assert [row[f] for f in fields] == [False] * len(fields)
