@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from domain.customer import Customer
 from domain.limits import (
     MAX_AMOUNT,
     MAX_ID_LENGTH,
@@ -111,6 +112,8 @@ class Sale(BaseModel):
     currency: str
     lines: list[SaleLine] = Field(min_length=1, max_length=500)
     payments: list[Payment] = Field(min_length=1, max_length=20)
+    # Who bought, when the store knows (docs/customers.md): synced to Odoo after posting.
+    customer: Customer | None = None
 
     @field_validator("currency")
     @classmethod
@@ -133,6 +136,14 @@ class Sale(BaseModel):
     def key(self) -> str:
         """The external key carried into Odoo (`ref` and every item's label)."""
         return sale_key(self.store_id, self.txn_id)
+
+    def ledger_record(self) -> dict[str, Any]:
+        """The sale as its Odoo entry keeps it: the customer by POS id only, since a posted
+        entry cannot be changed when the customer asks to be erased."""
+        record = self.model_dump(mode="json", exclude={"customer"})
+        if self.customer is not None:
+            record["customer"] = {"pos_customer_id": self.customer.pos_customer_id}
+        return record
 
     @property
     def business_day(self) -> date:

@@ -56,6 +56,7 @@ class Scope(StrEnum):
     CONFIRMATIONS_WRITE = "confirmations:write"
     APPROVALS_WRITE = "approvals:write"
     REFUNDS_WRITE = "refunds:write"
+    CUSTOMERS_ERASE = "customers:erase"
 
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")

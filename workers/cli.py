@@ -55,6 +55,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.approval import Action
+from domain.customer import load_loyalty_policy
 from domain.ids import BadIdPart
 from domain.limits import (
     MAX_AMOUNT,
@@ -934,6 +935,7 @@ def _check_config_files(settings: Settings) -> None:
     try:
         load_profile(settings.posting_profile)
         load_policy(settings.refund_policy)
+        load_loyalty_policy(settings.loyalty_policy)
     except ValueError as e:
         raise CliError(str(e)) from e
 
@@ -1185,12 +1187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_identity_assert, assertion=None, assertion_file=None)
 
     # These import this module: loaded once it is complete.
-    from workers import cli_audit, cli_catalog, cli_recon, cli_schedules, status
+    from workers import cli_audit, cli_catalog, cli_customers, cli_recon, cli_schedules, status
 
     cli_schedules.add_parsers(sub)
     cli_recon.add_parsers(sub)
     cli_audit.add_parsers(sub)
     cli_catalog.add_parsers(sub)
+    cli_customers.add_parsers(sub)
     status.add_parser(sub)
 
     p = sub.add_parser(

@@ -34,6 +34,9 @@ POST /v1/gateway/webhook                   the payment gateway's events (Stripe 
   400 {"status": "refused", "error": ...}    missing or bad `Stripe-Signature`, or a body
       that is not one JSON event: nothing done
   503 {"status": "unavailable", ...}          Temporal could not take it: the gateway retries
+POST /v1/customers/{pos_customer_id}/erasure   a customer's erasure request (scope
+  customers:erase; docs/customers.md): 202 {"status": "requested", "workflow_id": ...};
+  422 a malformed id; 503 Temporal could not take it (send it again: repeats are harmless)
 GET /healthz
 """
 
@@ -65,6 +68,7 @@ from domain.validation import FieldError, field_errors
 from workers.auth import Authenticated, Caller, CallerRegistry, Refusal, Refused, Scope
 from workers.backpressure import BacklogGauge, Busy, RateLimiter, visibility_count
 from workers.client import connect
+from workers.customers import CUSTOMER_ID, erase_customer
 from workers.http_body import BodyTooLarge, read_body
 from workers.inbox import inbox_app
 from workers.metrics import exposition, record_ingress
@@ -533,6 +537,22 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         log.info("gateway event %s (%s): %s", event.get("id"), event.get("type"), result)
         return JSONResponse({"status": "received", "result": result})
 
+    async def post_erasure(request: Request) -> Response:
+        admitted = await admit(request, Scope.CUSTOMERS_ERASE, with_body=False)
+        if isinstance(admitted, JSONResponse):
+            return admitted
+        raw_id = request.path_params["pos_customer_id"]
+        try:
+            pos_customer_id = CUSTOMER_ID.validate_python(raw_id)
+        except ValidationError:
+            message = "must be 1-64 characters, without ':', '@' or white space"
+            return _refused([FieldError(field="pos_customer_id", message=message)], 422)
+        try:
+            workflow_id = await erase_customer(state["client"], settings, pos_customer_id)
+        except Exception as e:  # Temporal unreachable or overloaded: nothing was requested
+            return _unavailable("requesting the erasure", e)
+        return JSONResponse({"status": "requested", "workflow_id": workflow_id}, status_code=202)
+
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -541,6 +561,7 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
         Route("/v1/sales/{store_id}/{txn_id}", guarded(get_sale), methods=["GET"]),
         Route("/v1/pos/confirmations", guarded(post_confirmation), methods=["POST"]),
         Route("/v1/gateway/webhook", guarded(gateway_webhook), methods=["POST"]),
+        Route("/v1/customers/{pos_customer_id}/erasure", guarded(post_erasure), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         # The approvals inbox: its own login (the users file), not callers' credentials.

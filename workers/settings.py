@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     gateway_webhook_secret_file: Path | None = None
     # TOML/JSON file overriding the refund policy (limits, approver roles, reminder, expiry).
     refund_policy: str | None = None
+    # TOML/JSON loyalty policy (points per currency unit, per-SKU-prefix rules): docs/customers.md.
+    loyalty_policy: str | None = None
 
     # The settlement schedule file (TOML): regions, when their store-days close, tolerance.
     settlement_schedule: str | None = None

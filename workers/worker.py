@@ -20,6 +20,7 @@ from temporalio.worker import (
 
 from activities.audit_trail import AuditTrailActivities
 from activities.catalog import CatalogActivities
+from activities.customers import CustomerSyncActivities
 from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
 from activities.odoo import odoo_activities
@@ -30,6 +31,7 @@ from activities.pos_client import PosClient, PosJournalReader
 from activities.recon import ReconActivities
 from activities.sale_refunds import SaleRefundsActivities
 from activities.settlement import SettlementActivities
+from domain.customer import load_loyalty_policy
 from domain.posting import PostingProfile, load_profile
 from workers.business_metrics import run_collector
 from workers.client import connect, ensure_search_attributes, sdk_metrics_runtime
@@ -38,6 +40,7 @@ from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
 from workflows.catalog_sync import CatalogSync
+from workflows.customer_sync import CustomerSync
 from workflows.gateway_settlement import GatewaySettlement
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
@@ -62,6 +65,7 @@ WORKFLOWS = [
     Reconciliation,
     AuditTrail,
     CatalogSync,
+    CustomerSync,
 ]
 
 
@@ -135,6 +139,7 @@ def build_worker(
     recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
     audit = AuditTrailActivities(settings.audit_db)
     catalog = CatalogActivities(pos)
+    customers = CustomerSyncActivities(load_loyalty_policy(settings.loyalty_policy))
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -147,6 +152,8 @@ def build_worker(
             settlement.list_payouts,
             settlement.payout_totals,
             SaleRefundsActivities().request_reservation,
+            customers.request_customer_sync,
+            customers.request_loyalty_reversal,
             pos_activities.list_stores,
             pos_activities.send_price_command,
             pos_activities.price_command_status,

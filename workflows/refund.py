@@ -43,6 +43,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 with workflow.unsafe.imports_passed_through():
+    from activities.customers import CustomerSyncActivities, LoyaltyReversalInput
     from activities.odoo.refunds import (
         LoadSaleInput,
         OdooRefundActivities,
@@ -79,7 +80,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.sale import PaymentMethod, Sale
     from workers.metrics_names import SDK_DUPLICATES_COUNTER
-    from workflows.policies import GATEWAY, ODOO_WRITE, SALE_REFUNDS_ASK_AGAIN, SALE_REFUNDS_LOCK
+    from workflows.policies import (
+        GATEWAY,
+        ODOO_WRITE,
+        SALE_REFUNDS_ASK_AGAIN,
+        SALE_REFUNDS_LOCK,
+        TEMPORAL_READ,
+    )
     from workflows.sale_refunds import ReservationRequest, ReserveAnswer
     from workflows.search_attributes import STORE_ID, show_status
 
@@ -88,6 +95,8 @@ with workflow.unsafe.imports_passed_through():
 SALE_LOCK_PATCH = "sale-refunds-lock"
 # Requester and deciders proven by signed assertions; runs started earlier take names.
 SIGNED_APPROVALS_PATCH = "signed-approvals"
+# A refund of a sale that names a customer takes back the loyalty points it earned.
+LOYALTY_REVERSAL_PATCH = "loyalty-reversal"
 
 
 def refund_workflow_id(refund_id: str) -> str:
@@ -332,6 +341,15 @@ class Refund:
             r.move_name = await self._post_legacy(reservation, request)
         if request.restock and request.lines:
             r.picking_name = await self._restock(request)
+        if loaded.sale.customer is not None and workflow.patched(LOYALTY_REVERSAL_PATCH):
+            # Its customer's CustomerSync takes the points back, once (docs/customers.md).
+            await workflow.execute_activity_method(
+                CustomerSyncActivities.request_loyalty_reversal,
+                LoyaltyReversalInput(
+                    sale=loaded.sale, refund_id=request.refund_id, amount=reservation.value.amount
+                ),
+                **TEMPORAL_READ,
+            )
         self._set_status(RefundStatus.REFUNDED)
         await self._finish()
         return r

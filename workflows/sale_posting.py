@@ -19,6 +19,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.customers import CustomerSalesInput, CustomerSyncActivities
     from activities.odoo.sales import OdooSalesActivities, PostSaleInput, PostSaleResult
     from activities.odoo.stock import (
         DecrementStockInput,
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import business_id
     from domain.posting import stock_lines_for
     from domain.sale import (
+        Sale,
         SaleRejected,
         parse_sale,
         raw_business_day,
@@ -35,13 +37,15 @@ with workflow.unsafe.imports_passed_through():
         sale_key,
         unidentified_key,
     )
-    from workflows.policies import ODOO_WRITE
+    from workflows.policies import ODOO_WRITE, TEMPORAL_READ
     from workflows.search_attributes import BUSINESS_DAY, STORE_ID, show_status
 
 T = TypeVar("T")
 
 # Patch: a rejected sale carries the BusinessDay its raw `occurred_at` says.
 REJECTED_SALE_DAY = "rejected-sale-business-day"
+# Patch: a posted sale that names a customer hands it to the customer's CustomerSync.
+CUSTOMER_SYNC = "customer-sync"
 
 
 class SaleStatus(StrEnum):
@@ -152,6 +156,7 @@ class SalePosting:
             # Another path posted this sale's entry and moves its goods (docs/architecture.md,
             # "Exactly-once stock"): moving them here too would take them out twice.
             self._result.stock_origin = posted.stock_origin
+            await self._sync_customer(sale)
             return self._finish(SaleStatus.POSTED)
 
         # The entry was posted by this run for the first time: no picking of the sale can exist
@@ -174,6 +179,7 @@ class SalePosting:
             return self._finish(SaleStatus.FAILED)
         self._result.picking_id = stock.picking_id
         self._result.picking_name = stock.picking_name
+        await self._sync_customer(sale)
         return self._finish(SaleStatus.POSTED)
 
     @workflow.signal
@@ -191,6 +197,15 @@ class SalePosting:
         return self._result
 
     # -- steps ----------------------------------------------------------------------------------
+
+    async def _sync_customer(self, sale: Sale) -> None:
+        """The sale's customer, its consent and points, to its CustomerSync (docs/customers.md)."""
+        if sale.customer is not None and workflow.patched(CUSTOMER_SYNC):
+            await workflow.execute_activity_method(
+                CustomerSyncActivities.request_customer_sync,
+                CustomerSalesInput(sales=[sale]),
+                **TEMPORAL_READ,
+            )
 
     async def _until_done(
         self, step: str, attention_timeout: timedelta, attempt: Callable[[], Awaitable[T]]

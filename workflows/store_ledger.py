@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.customers import CustomerSalesInput, CustomerSyncActivities
     from activities.odoo.sales import OdooSalesActivities, PostSalesBatchInput, SaleOutcome
     from activities.odoo.stock import DecrementStockInput, OdooStockActivities
     from activities.odoo.summary import (
@@ -34,8 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import business_id
     from domain.posting import StockLine, stock_lines_for, summary_ref
     from domain.sale import Sale, parse_sale, raw_sale_identity
-    from workflows.policies import ODOO_WRITE, odoo_batch_write
+    from workflows.policies import ODOO_WRITE, TEMPORAL_READ, odoo_batch_write
     from workflows.sale_posting import (
+        CUSTOMER_SYNC,
         OpsDecision,
         SalePosting,
         SalePostingInput,
@@ -413,6 +415,15 @@ class StoreLedger:
                     trace.picking_name = picking
             self._posted.update(booked)
             self._in_flight = set()
+            customers = [by_key[o.key] for o in outcomes if o.posted and by_key[o.key].customer]
+            if customers and workflow.patched(CUSTOMER_SYNC):
+                # Their customers, consent and points, to each customer's CustomerSync.
+                await workflow.execute_activity_method(
+                    CustomerSyncActivities.request_customer_sync,
+                    CustomerSalesInput(sales=customers),
+                    summary=f"customers of {len(customers)} sales",
+                    **TEMPORAL_READ,
+                )
         for parked in retries:
             await self._move_stock(parked)
         if retries:

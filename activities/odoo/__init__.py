@@ -2,8 +2,8 @@
 
 - `client`: odoorpc behind a thread-safe client that classifies failures and caches lookups;
 - `claim`: the claim-by-draft protocol that makes every write exactly once;
-- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`, `catalog`: the activities
-  workflows call.
+- `sales`, `summary`, `stock`, `pricing`, `refunds`, `payouts`, `catalog`, `customers`: the
+  activities workflows call.
 
 Every activity is a plain `def`: odoorpc blocks, so the worker runs them on a thread pool.
 """
@@ -15,6 +15,7 @@ from typing import Any
 
 from activities.odoo.catalog import OdooCatalogActivities
 from activities.odoo.client import OdooClient
+from activities.odoo.customers import OdooCustomerActivities
 from activities.odoo.payouts import OdooPayoutActivities
 from activities.odoo.pricing import OdooPricingActivities
 from activities.odoo.refunds import OdooRefundActivities
@@ -33,6 +34,7 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
     refunds = OdooRefundActivities(odoo, profile)
     payouts = OdooPayoutActivities(odoo, profile)
     catalog = OdooCatalogActivities(odoo, profile)
+    customers = OdooCustomerActivities(odoo, profile)
     return [
         sales.post_sale,
         sales.post_sales_batch,
@@ -51,4 +53,6 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
         payouts.reverse_payout,
         catalog.read_changed_products,
         catalog.product_states,
+        customers.sync_customer,
+        customers.erase_customer,
     ]

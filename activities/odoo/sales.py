@@ -125,7 +125,7 @@ class OdooSalesActivities(OdooActivityBase):
             vals[sale.key] = self._move_vals(journal_entry_for(sale, self.profile))
             # The whole sale rides along, so Odoo alone can answer a refund later.
             vals[sale.key]["narration"] = narration(
-                "sale", sale.model_dump(mode="json"), stock_origin=origins[sale.key]
+                "sale", sale.ledger_record(), stock_origin=origins[sale.key]
             )
 
         claimed = claim(

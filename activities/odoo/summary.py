@@ -90,9 +90,7 @@ def summary_record(store_id: str, business_day: date, sales: list[Sale]) -> dict
         "store_id": store_id,
         "business_day": business_day.isoformat(),
         "count": len(sales),
-        "sales": [
-            {"key": s.key, "total": str(s.total), "sale": s.model_dump(mode="json")} for s in sales
-        ],
+        "sales": [{"key": s.key, "total": str(s.total), "sale": s.ledger_record()} for s in sales],
     }
 
 

@@ -43,6 +43,7 @@ from workers.settings import Settings, TemporalSettings
 from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
 from workflows.audit_trail import AuditTrail, AuditTrailInput
+from workflows.customer_sync import CustomerSync
 from workflows.refund import Refund, RefundStatus
 from workflows.sale_posting import posting_workflow_id
 from workflows.sale_refunds import sale_refunds_workflow_id
@@ -407,10 +408,35 @@ def odoo_rpc_of(settings: Settings) -> Any:
     return rpc
 
 
+async def main_customers() -> None:
+    """A customer's CustomerSync over two sales, per sale and batched, with consent (`...
+    record_histories customers`); the per-sale SalePosting that handed its customer over too."""
+    async with recording() as st:
+        customer = {
+            "pos_customer_id": "REC-C1",
+            "name": "Rec Customer",
+            "consent": {"marketing": True, "at": "2026-11-20T09:00:00+00:00", "source": "till"},
+        }
+        sales = sales_for("RECC", 2)
+        for sale in sales:
+            sale["customer"] = customer
+        posted = [
+            *await submit_many(st.client, st.settings, sales[:1], Mode.PER_SALE, "rec"),
+            *await submit_many(st.client, st.settings, sales[1:], Mode.BATCHED, "rec"),
+        ]
+        await wait_until_settled(st.client, posted, timedelta(seconds=60))
+        handle = st.client.get_workflow_handle_for(CustomerSync.run, "customer:pos:REC-C1")
+        while (await handle.query(CustomerSync.status)).events < 2:
+            await asyncio.sleep(0.2)
+        await save(st.client, handle.id, posting_workflow_id("RECC", "X0000"))
+
+
 if __name__ == "__main__":
     which = sys.argv[1:]
     if which == ["catalog"]:
         asyncio.run(main_catalog())
+    if which == ["customers"]:
+        asyncio.run(main_customers())
     elif which == ["audit"]:
         asyncio.run(main_audit())
     elif which == ["settlement"]:

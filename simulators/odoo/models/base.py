@@ -150,8 +150,11 @@ class ResPartner(BaseModel):
     phone = F.Char("Phone")
     mobile = F.Char("Mobile")
     street = F.Char("Street")
+    street2 = F.Char("Street2")
     city = F.Char("City")
     zip = F.Char("Zip")
+    website = F.Char("Website Link")
+    function = F.Char("Job Position")
     vat = F.Char("Tax ID")
     comment = F.Html("Notes")
     lang = F.Selection([("en_US", "English (US)")], "Language", default="en_US")
@@ -180,6 +183,15 @@ class ResPartner(BaseModel):
     property_account_payable_id = F.Many2one(
         "account.account", "Account Payable", compute="_compute_properties"
     )
+
+    def _check_constraints(self, ids: list[int], names: set[str]) -> None:
+        # Odoo 17's _sql_constraints check_name: CHECK((type='contact' AND name IS NOT NULL)
+        # OR type!='contact'), reported by the service layer like any SQL constraint.
+        if not names & {"name", "type"}:
+            return
+        raw = self._read_raw(ids, ["name", "type"])
+        if any(v["type"] == "contact" and v["name"] in (None, False) for v in raw.values()):
+            raise ValidationError(SQL_CONSTRAINT.format(message="Contacts require a name"))
 
     def _compute_properties(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         # Company-dependent ir.property defaults of the generic chart: 121000 and 211000.
