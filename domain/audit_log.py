@@ -65,11 +65,16 @@ WRITE_ACTIVITIES: dict[str, Target] = {
     "post_refund": Target.ODOO,
     "book_payout": Target.ODOO,
     "reverse_payout": Target.ODOO,
+    "sync_customer": Target.ODOO,
+    "erase_customer": Target.ODOO,
     "send_price_command": Target.POS,
     "send_price_commands": Target.POS,
+    "publish_catalog": Target.POS,
     "refund_payment": Target.GATEWAY,
     "close_ledgers": Target.TEMPORAL,
     "request_reservation": Target.TEMPORAL,
+    "request_customer_sync": Target.TEMPORAL,
+    "request_loyalty_reversal": Target.TEMPORAL,
 }
 
 # Updates and signals that are a person's decision (the rest are system traffic).
@@ -85,6 +90,7 @@ DECISIONS = frozenset(
         "retry_stock",
         "dismiss_stock",
         "cancel",
+        "erase",  # a customer's erasure request
     }
 )
 
