@@ -145,9 +145,7 @@ def judge(count: StoreCount, on_hand: OnHand | None, policy: AuditPolicy) -> Dri
     )
 
 
-def drifts(
-    counts: list[StoreCount], on_hand: list[OnHand], policy: AuditPolicy
-) -> list[Drift]:
+def drifts(counts: list[StoreCount], on_hand: list[OnHand], policy: AuditPolicy) -> list[Drift]:
     """Every counted product that needs something, in the counts' order. Counts are matched
     to Odoo by product id, else by SKU; products the store did not count are not judged."""
     by_id = {h.product_id: h for h in on_hand}

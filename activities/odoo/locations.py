@@ -12,7 +12,7 @@ import threading
 
 from temporalio.exceptions import ApplicationError
 
-from activities.odoo.claim import ClaimKind, Claimed, Refusal, claim
+from activities.odoo.claim import Claimed, ClaimKind, Refusal, claim
 from activities.odoo.client import OdooClient
 
 # A location carries its key in its complete name; the lowest id of a name wins, extra copies

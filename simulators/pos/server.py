@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
+from .inventory import inventory_route
 from .journal import TransactionConflict, UnknownTransaction, parse_day, parse_limit
 
 if TYPE_CHECKING:
@@ -37,6 +38,9 @@ MAX_BODY = 1 << 20
 STORE = re.compile(r"^/v1/stores/([^/]+)/(prices|price-commands)(?:/([^/]+))?$")
 JOURNAL = re.compile(r"^/v1/stores/([^/]+)/(transactions|z-report)$")
 ONE_TXN = re.compile(r"^/v1/stores/([^/]+)/transactions/([^/]+)$")
+INVENTORY = re.compile(
+    r"^/v1/stores/([^/]+)/(inventory|availability)$|^/_sim/stores/([^/]+)/(inventory)$"
+)
 SIM_STORE = re.compile(r"^/_sim/stores/([^/]+)$")
 SIM_TRANSACTIONS = re.compile(r"^/_sim/stores/([^/]+)/transactions$")
 
@@ -113,6 +117,13 @@ class PosRequestHandler(RoutedRequestHandler):
             if resource == "price-commands" and command_id is not None and method == "GET":
                 return 200, platform.command_status(store_id, unquote(command_id))
             return 405, {"error": f"{method} is not allowed on {path}"}
+        match = INVENTORY.match(path)
+        if match:
+            store_id = unquote(match.group(1) or match.group(3))
+            sim = match.group(3) is not None
+            return inventory_route(
+                platform, method, sim, match.group(2) or "inventory", store_id, query, self._body
+            )
         match = JOURNAL.match(path)
         if match:
             return self._journal(method, unquote(match.group(1)), match.group(2), query)

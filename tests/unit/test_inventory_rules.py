@@ -68,8 +68,12 @@ def test_unknown_product_is_an_exception() -> None:
 def test_counts_match_by_product_id_then_sku_and_summary_counts_verdicts() -> None:
     found = drifts(
         [count("1", "A", 1), count("9", "B", None), count("5", "C", 3), count("-1", "D", 4)],
-        [odoo("2", product_id=1, sku="A"), odoo("4", price="50", product_id=2, sku="B"),
-         odoo("5", product_id=3, sku="C"), odoo("0", product_id=4, sku="D")],
+        [
+            odoo("2", product_id=1, sku="A"),
+            odoo("4", price="50", product_id=2, sku="B"),
+            odoo("5", product_id=3, sku="C"),
+            odoo("0", product_id=4, sku="D"),
+        ],
         POLICY,
     )
     assert [(d.sku, d.verdict) for d in found] == [
