@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.odoo.stock import OdooStockActivities
+from activities.odoo.client import OdooUnavailable
 from domain.inventory import OnHand
 
 
@@ -141,12 +142,19 @@ class OdooInventoryActivities(OdooStockActivities):
                     context={"inventory_mode": True},
                 )
                 quant_ids.append(created[0] if isinstance(created, list) else int(created))
-            self.odoo.call(
+            answer = self.odoo.call(
                 "stock.quant",
                 "action_apply_inventory",
                 quant_ids,
                 context={"inventory_name": input.key},
             )
+            if isinstance(answer, dict):
+                # Odoo's conflict wizard: a quant moved between our count and the apply (a
+                # sale). Nothing was applied; the retry counts again from what is on hand.
+                raise OdooUnavailable(
+                    f"{input.key}: Odoo answered {answer.get('res_model') or answer} instead of "
+                    f"applying the count (the quant changed meanwhile): counting again"
+                )
         return ApplyAdjustmentResult(
             applied=[lines[p].sku for p in todo], already=[lines[p].sku for p in done]
         )
