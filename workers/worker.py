@@ -13,6 +13,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from activities.audit_trail import AuditTrailActivities
 from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
+from activities.inventory import InventoryActivities
 from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
@@ -29,6 +30,7 @@ from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
 from workflows.gateway_settlement import GatewaySettlement
+from workflows.inventory_audit import InventoryAudit
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
 from workflows.refund import Refund
@@ -51,6 +53,7 @@ WORKFLOWS = [
     GatewaySettlement,
     Reconciliation,
     AuditTrail,
+    InventoryAudit,
 ]
 
 
@@ -87,6 +90,7 @@ def build_worker(
     day_close = DayCloseActivities(client)
     recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
     audit = AuditTrailActivities(settings.audit_db)
+    inventory = InventoryActivities(pos)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -112,6 +116,8 @@ def build_worker(
             recon.odoo_day_totals,
             recon.pos_sale,
             audit.collect_audit_events,
+            inventory.store_counts,
+            inventory.publish_availability,
         ],
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities or settings.max_concurrent_activities,

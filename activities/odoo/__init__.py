@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from activities.odoo.client import OdooClient
+from activities.odoo.inventory import OdooInventoryActivities
 from activities.odoo.payouts import OdooPayoutActivities
 from activities.odoo.pricing import OdooPricingActivities
 from activities.odoo.refunds import OdooRefundActivities
@@ -30,12 +31,16 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
     pricing = OdooPricingActivities(odoo, profile)
     refunds = OdooRefundActivities(odoo, profile)
     payouts = OdooPayoutActivities(odoo, profile)
+    inventory = OdooInventoryActivities(odoo, profile)
     return [
         sales.post_sale,
         sales.post_sales_batch,
         summary.post_summary,
         summary.summarised_sales,
         stock.decrement_stock,
+        stock.ensure_store_locations,
+        inventory.on_hand,
+        inventory.apply_adjustment,
         pricing.prepare_price_rollout,
         pricing.write_pricelist_items,
         pricing.remove_pricelist_items,
