@@ -266,7 +266,7 @@ async def test_drift_above_the_value_threshold_waits_for_a_second_person(
             ),
         )
         assert "approved by mgr-max" in said
-        result = await handle.result(result_type=InventoryAuditResult)
+        result = await handle.result()
     assert result.status is AuditStatus.ADJUSTED
     assert result.decided_by == "mgr-max" and result.adjusted == [dear]
     assert shop.on_hand(dear_id) == 1
