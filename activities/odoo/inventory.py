@@ -17,8 +17,8 @@ from decimal import Decimal
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.odoo.stock import OdooStockActivities
 from activities.odoo.client import OdooUnavailable
+from activities.odoo.stock import OdooStockActivities
 from domain.inventory import OnHand
 
 
