@@ -30,7 +30,7 @@ from workers.settings import Settings, refuse_unsafe_credentials
 from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
 from workflows.gateway_settlement import GatewaySettlement
-from workflows.inventory_audit import InventoryAudit
+from workflows.inventory_audit import InventoryAudit, InventoryAuditRun
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
 from workflows.refund import Refund
@@ -54,6 +54,7 @@ WORKFLOWS = [
     Reconciliation,
     AuditTrail,
     InventoryAudit,
+    InventoryAuditRun,
 ]
 
 

@@ -18,7 +18,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, StoreCountsInput
@@ -28,9 +29,11 @@ with workflow.unsafe.imports_passed_through():
         OdooInventoryActivities,
         OnHandInput,
     )
+    from activities.pos import ListStoresInput, PosActivities
     from domain.approval import Action, ApprovalClaims, ApprovalTrust, AssertionRefused
     from domain.ids import business_id
     from domain.inventory import AuditPolicy, AuditSummary, Drift, Verdict, drifts, summarise
+    from domain.pricing import StoreTarget, TargetKind
     from workflows.policies import ODOO_WRITE, POS_READ
     from workflows.search_attributes import STORE_ID, show_status
 
@@ -283,3 +286,56 @@ def _reason(e: ActivityError) -> str:
     if isinstance(cause, ApplicationError):
         return f"{cause.type}: {cause.message}"
     return str(cause or e)
+
+
+class InventoryAuditRunInput(BaseModel):
+    """The scheduled audit of a fleet: these stores (all of the POS platform's when empty)."""
+
+    stores: list[str] = []
+    policy: AuditPolicy = AuditPolicy()
+    trust: ApprovalTrust | None = None
+    dry_run: bool = False
+
+
+class InventoryAuditRunResult(BaseModel):
+    audit_id: str
+    started: list[str] = []
+    # Audited under this id already (a catch-up run, a second trigger the same day).
+    already: list[str] = []
+
+
+@workflow.defn
+class InventoryAuditRun:
+    """Starts one InventoryAudit per store for today (UTC); each goes on alone (an approval may
+    take days), so this run ends once all are started."""
+
+    @workflow.run
+    async def run(self, input: InventoryAuditRunInput) -> InventoryAuditRunResult:
+        audit_id = workflow.now().date().isoformat()
+        stores = input.stores
+        if not stores:
+            listed = await workflow.execute_activity_method(
+                PosActivities.list_stores,
+                ListStoresInput(target=StoreTarget(kind=TargetKind.ALL)),
+                **POS_READ,
+            )
+            stores = listed.stores
+        result = InventoryAuditRunResult(audit_id=audit_id)
+        for store in stores:
+            try:
+                await workflow.start_child_workflow(
+                    InventoryAudit.run,
+                    InventoryAuditInput(
+                        store_id=store,
+                        audit_id=audit_id,
+                        dry_run=input.dry_run,
+                        policy=input.policy,
+                        trust=input.trust,
+                    ),
+                    id=inventory_audit_id(store, audit_id),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+                result.started.append(store)
+            except WorkflowAlreadyStartedError:
+                result.already.append(store)
+        return result
