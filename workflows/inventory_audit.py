@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -333,6 +334,8 @@ class InventoryAuditRun:
                         trust=input.trust,
                     ),
                     id=inventory_audit_id(store, audit_id),
+                    # One audit per store and day, also when the schedule catches up.
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     parent_close_policy=ParentClosePolicy.ABANDON,
                 )
                 result.started.append(store)

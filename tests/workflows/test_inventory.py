@@ -5,12 +5,17 @@ and a sale leaving the store's own location."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import odoorpc
@@ -24,7 +29,7 @@ from domain.inventory import AuditPolicy, Verdict
 from domain.posting import PostingProfile
 from simulators.odoo import Faults, OdooEmulator
 from simulators.pos import PosPlatform
-from tests.conftest import settings_for
+from tests.conftest import RETAILFLOW, settings_for
 from tests.identities import ISSUER
 from tests.workflows.helpers import eventually
 from workers.identity import trust_from
@@ -38,6 +43,8 @@ from workflows.inventory_audit import (
     InventoryAudit,
     InventoryAuditInput,
     InventoryAuditResult,
+    InventoryAuditRun,
+    InventoryAuditRunInput,
     inventory_audit_id,
     inventory_audit_key,
 )
@@ -300,3 +307,87 @@ async def test_a_sale_leaves_the_stores_own_location(
         sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
         await wait_until_settled(client, [sub], timedelta(seconds=30))
     assert shop.on_hand(pid) == 3
+
+
+async def test_the_daily_run_audits_each_store_once_a_day(
+    client: Client, settings: Settings, shop: Shop
+) -> None:
+    sku, pid = shop.product("DAILY", on_hand=2)
+    shop.count((sku, pid, "1"))
+    run_input = InventoryAuditRunInput(
+        stores=[shop.store], policy=POLICY, trust=trust_from(settings), dry_run=True
+    )
+    async with inventory_worker(client, settings, shop.profile):
+        first = await client.execute_workflow(
+            InventoryAuditRun.run,
+            run_input,
+            id=f"inventory-audit-run-{shop.tag}-1",
+            task_queue=settings.task_queue,
+        )
+        assert first.started == [shop.store]
+        child = client.get_workflow_handle_for(
+            InventoryAudit.run, inventory_audit_id(shop.store, first.audit_id)
+        )
+        result = await child.result()
+        assert result.status is AuditStatus.DRY_RUN and len(result.drifts) == 1
+        # A catch-up (or second) run the same day finds the store audited.
+        second = await client.execute_workflow(
+            InventoryAuditRun.run,
+            run_input,
+            id=f"inventory-audit-run-{shop.tag}-2",
+            task_queue=settings.task_queue,
+        )
+    assert second.started == [] and second.already == [shop.store]
+
+
+async def test_cli_ensures_locations_and_audits_a_store(
+    client: Client,
+    settings: Settings,
+    shop: Shop,
+    odoo: odoorpc.ODOO,
+    tmp_path: Path,
+    temporal_address: str,
+) -> None:
+    new_location = f"WH/Stock/CLI-{shop.tag}"
+    profile_file = tmp_path / "profile.json"
+    profile_file.write_text(
+        json.dumps({"store_locations": {shop.store: shop.location_name, "S008": new_location}})
+    )
+    env = {
+        "TEMPORAL_ADDRESS": temporal_address,
+        "RETAILFLOW_TASK_QUEUE": settings.task_queue,
+        "RETAILFLOW_ODOO_URL": settings.odoo_url,
+        "RETAILFLOW_POSTING_PROFILE": str(profile_file),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(RETAILFLOW), *args],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    ensured = await asyncio.to_thread(cli, "stock", "locations", "ensure")
+    assert ensured.returncode == 0, ensured.stderr
+    assert f"S008: {new_location}" in ensured.stdout and "created" in ensured.stdout
+    assert f"{shop.store}: {shop.location_name} (id {shop.location}) exists" in ensured.stdout
+    again = await asyncio.to_thread(cli, "stock", "locations", "ensure", "--store", "S008")
+    assert "exists" in again.stdout and "created" not in again.stdout
+    assert (
+        len(odoo.execute_kw("stock.location", "search", [[("complete_name", "=", new_location)]]))
+        == 1
+    )
+
+    sku, pid = shop.product("CLI", on_hand=5)
+    shop.count((sku, pid, "4"))
+    async with inventory_worker(client, settings, shop.profile):
+        dry = await asyncio.to_thread(
+            cli, "inventory", "audit", "--store", shop.store, "--audit-id", "cli", "--dry-run"
+        )
+    assert dry.returncode == 0, dry.stderr
+    assert "DryRun" in dry.stdout and "store counts 4, Odoo has 5" in dry.stdout
+    assert shop.on_hand(pid) == 5
+    bad = await asyncio.to_thread(cli, "inventory", "audit", "--store", "A:B")
+    assert bad.returncode == 2 and "cannot be part of" in bad.stderr
