@@ -11,6 +11,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.audit_trail import AuditTrailActivities
+from activities.availability import AvailabilityActivities
 from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
 from activities.inventory import InventoryActivities
@@ -31,6 +32,7 @@ from workers.telemetry import setup_tracing
 from workflows.audit_trail import AuditTrail
 from workflows.gateway_settlement import GatewaySettlement
 from workflows.inventory_audit import InventoryAudit, InventoryAuditRun
+from workflows.inventory_publisher import InventoryPublisher
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
 from workflows.refund import Refund
@@ -55,6 +57,7 @@ WORKFLOWS = [
     AuditTrail,
     InventoryAudit,
     InventoryAuditRun,
+    InventoryPublisher,
 ]
 
 
@@ -119,6 +122,7 @@ def build_worker(
             audit.collect_audit_events,
             inventory.store_counts,
             inventory.publish_availability,
+            AvailabilityActivities(client).inventory_changed,
         ],
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities or settings.max_concurrent_activities,

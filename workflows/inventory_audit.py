@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.availability import AvailabilityActivities, InventoryChangedInput
     from activities.inventory import InventoryActivities, StoreCountsInput
     from activities.odoo.inventory import (
         AdjustmentLine,
@@ -35,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import business_id
     from domain.inventory import AuditPolicy, AuditSummary, Drift, Verdict, drifts, summarise
     from domain.pricing import StoreTarget, TargetKind
-    from workflows.policies import ODOO_WRITE, POS_READ
+    from workflows.policies import ODOO_WRITE, POS_COMMAND_PUBLISH, POS_READ
     from workflows.search_attributes import STORE_ID, show_status
 
 DRIFT_MEMO = "inventory_drift"
@@ -70,6 +71,8 @@ class InventoryAuditInput(BaseModel):
     requested_by_sub: str | None = None
     page_size: int = 200
     approval_timeout: timedelta = timedelta(days=2)
+    # How long the store's availability publisher gathers changes before publishing.
+    publish_coalesce: timedelta = timedelta(seconds=10)
 
 
 class AuditApproval(BaseModel):
@@ -197,6 +200,16 @@ class InventoryAudit:
             return
         self._r.adjusted.extend(done.applied)
         self._r.already_adjusted.extend(done.already)
+        # The store's availability follows what Odoo now has (coalesced by its publisher).
+        await workflow.execute_activity_method(
+            AvailabilityActivities.inventory_changed,
+            InventoryChangedInput(
+                store_id=input.store_id,
+                product_ids=[ln.product_id for ln in lines],
+                coalesce=input.publish_coalesce,
+            ),
+            **POS_COMMAND_PUBLISH,
+        )
 
     async def _wait_decision(self, timeout: timedelta) -> bool | None:
         try:

@@ -85,7 +85,7 @@ class OdooInventoryActivities(OdooStockActivities):
                 fields=["product_id", "quantity"],
             ):
                 pid = quant["product_id"][0]
-                qty[pid] = qty.get(pid, Decimal(0)) + Decimal(str(quant["quantity"]))
+                qty[pid] = qty.get(pid, Decimal(0)) + _decimal(quant["quantity"])
         return OnHandResult(
             location_id=location,
             on_hand=[
@@ -93,7 +93,7 @@ class OdooInventoryActivities(OdooStockActivities):
                     product_id=pid,
                     sku=str(row.get("default_code") or ""),
                     qty=qty.get(pid, Decimal(0)),
-                    standard_price=Decimal(str(row.get("standard_price") or 0)),
+                    standard_price=_decimal(row.get("standard_price") or 0),
                 )
                 for pid, row in products.items()
                 if row.get("type") != "service"
@@ -158,3 +158,9 @@ class OdooInventoryActivities(OdooStockActivities):
         return ApplyAdjustmentResult(
             applied=[lines[p].sku for p in todo], already=[lines[p].sku for p in done]
         )
+
+
+def _decimal(value: object) -> Decimal:
+    """Odoo's float as a Decimal, whole numbers without a fraction (6.0 -> 6)."""
+    number = Decimal(str(value))
+    return number.quantize(Decimal(1)) if number == number.to_integral_value() else number

@@ -20,7 +20,9 @@ from typing import Any
 
 import odoorpc
 import pytest
+import pytest_asyncio
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.service import RPCError
 
 from activities.gateway_client import GatewayClient
 from activities.odoo.client import OdooClient
@@ -47,6 +49,12 @@ from workflows.inventory_audit import (
     InventoryAuditRunInput,
     inventory_audit_id,
     inventory_audit_key,
+)
+from workflows.inventory_publisher import (
+    InventoryChanged,
+    InventoryPublisher,
+    PublisherInput,
+    publisher_workflow_id,
 )
 
 POLICY = AuditPolicy(quantity_threshold=Decimal(10), value_threshold=Decimal(100))
@@ -134,9 +142,14 @@ class Shop:
         return rows
 
 
-@pytest.fixture
-def shop(odoo: odoorpc.ODOO, pos: PosPlatform) -> Shop:
-    return Shop(odoo, pos, "S007")
+@pytest_asyncio.fixture
+async def shop(odoo: odoorpc.ODOO, pos: PosPlatform, client: Client) -> AsyncIterator[Shop]:
+    yield Shop(odoo, pos, "S007")
+    # The store's publisher lives on beyond a test's task queue: end it.
+    try:
+        await client.get_workflow_handle(publisher_workflow_id("S007")).terminate("test over")
+    except RPCError:
+        pass  # none running
 
 
 @pytest.fixture
@@ -164,6 +177,7 @@ def audit_input(settings: Settings, shop: Shop, audit_id: str, **extra: Any) -> 
         policy=POLICY,
         trust=trust_from(settings),
         page_size=2,
+        publish_coalesce=timedelta(seconds=1),
         **extra,
     )
 
@@ -197,6 +211,9 @@ async def test_drift_under_the_threshold_is_adjusted_once(
     assert len(shop.inventory_moves(key)) == 2
     desc = await client.get_workflow_handle(inventory_audit_id(shop.store, audit_id)).describe()
     assert (await desc.memo_value(DRIFT_MEMO)) == 0
+    # The store was told what Odoo now has (the first audit's adjustments).
+    published = {i["sku"]: i["qty"] for i in shop.pos.inventory.availability(shop.store)["items"]}
+    assert published == {short: "3", extra: "6"}
 
 
 async def test_drift_beyond_the_quantity_threshold_is_an_exception_and_negative_is_reported(
@@ -391,3 +408,32 @@ async def test_cli_ensures_locations_and_audits_a_store(
     assert shop.on_hand(pid) == 5
     bad = await asyncio.to_thread(cli, "inventory", "audit", "--store", "A:B")
     assert bad.returncode == 2 and "cannot be part of" in bad.stderr
+
+
+async def test_changes_are_coalesced_into_one_publication(
+    client: Client, settings: Settings, shop: Shop
+) -> None:
+    products = [shop.product(f"P{n}", on_hand=n) for n in range(1, 6)]
+    async with inventory_worker(client, settings, shop.profile):
+        for _, pid in products:
+            # Five changes in a burst (e.g. five sales posted): each signals the publisher.
+            await client.start_workflow(
+                InventoryPublisher.run,
+                PublisherInput(store_id=shop.store, coalesce=timedelta(seconds=2)),
+                id=publisher_workflow_id(shop.store),
+                task_queue=settings.task_queue,
+                start_signal="changed",
+                start_signal_args=[InventoryChanged(product_ids=[pid])],
+            )
+        handle = client.get_workflow_handle_for(
+            InventoryPublisher.run, publisher_workflow_id(shop.store)
+        )
+        state = await eventually(
+            lambda: handle.query(InventoryPublisher.state), lambda s: s.published >= 1, timeout=30
+        )
+        view = shop.pos.inventory.availability(shop.store)
+        assert state.published == 1 and state.pending == []
+        assert view["commands"] == 1
+        assert {i["sku"]: i["qty"] for i in view["items"]} == {
+            sku: str(n) for n, (sku, _) in enumerate(products, start=1)
+        }
