@@ -200,6 +200,25 @@ class PosClient:
             params["after_sku"] = after_sku
         return await self._request("GET", f"/v1/stores/{quote(store_id)}/catalog", params=params)
 
+    async def inventory(
+        self, store_id: str, after_sku: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """One page of the store's counts by SKU: `{"items": [...], "has_more": bool}`."""
+        params: dict[str, Any] = {"limit": limit}
+        if after_sku:
+            params["after_sku"] = after_sku
+        return await self._request("GET", f"/v1/stores/{quote(store_id)}/inventory", params=params)
+
+    async def put_availability(
+        self, store_id: str, command_id: str, items: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Odoo's on-hand for some SKUs, applied by the store once per command id."""
+        return await self._request(
+            "PUT",
+            f"/v1/stores/{quote(store_id)}/availability",
+            json={"command_id": command_id, "items": items},
+        )
+
 
 class PosJournalReader:
     """Reads of the stores' own journals (what they rang up), for threaded activities: the

@@ -42,12 +42,20 @@ class PostingProfile(BaseModel):
     # Currencies the company books; a sale in another one is refused at posting.
     currencies: tuple[str, ...] = ("USD",)
     warehouse_code: str = "WH"
+    # Each store's own stock location (its complete name, e.g. "WH/Stock/S001", or an xml id
+    # such as "stock.stock_location_stock"): its sales leave that shelf, its audits count it.
+    # A store not listed uses the warehouse's stock location.
+    store_locations: dict[str, str] = Field(default_factory=dict)
     # Gateway payouts (domain/settlement.py): booked in the bank journal, money arriving on the
     # bank account, the gateway's fees to an expense account; what the cards paid is cleared
     # from the card tender account (Outstanding Receipts), where the sales put it.
     bank_journal_code: str = "BNK1"
     bank_account: str = "101401"  # Bank
     gateway_fees_account: str = "620000"  # Bank Fees
+
+    def store_location(self, store_id: str | None) -> str | None:
+        """The store's stock location as configured, None for the warehouse's own."""
+        return self.store_locations.get(store_id) if store_id else None
 
     def tender_account(self, method: PaymentMethod) -> str:
         return self.tender_accounts[method]
@@ -192,6 +200,19 @@ def summary_ref(store_id: str, business_day: date, batch: str) -> str:
     """The `ref` of a summary entry, and the origin of its picking: `SUM:{store}:{day}:{batch}`.
     Store ids refuse `:` (domain/ids.py), so the parts read back unambiguously."""
     return f"SUM:{store_id}:{business_day.isoformat()}:{batch}"
+
+
+# Stock origins that name their store second: a sale (`POS:{store}:{txn}`), a summary
+# (`SUM:{store}:...`) and a ledger batch (`batch:{store}:...`).
+_STORE_ORIGINS = ("POS", "SUM", "batch")
+
+
+def store_of_origin(origin: str) -> str | None:
+    """The store whose goods a picking of this origin moves, when the origin names one."""
+    parts = origin.split(":")
+    if len(parts) >= 3 and parts[0] in _STORE_ORIGINS and parts[1]:
+        return parts[1]
+    return None
 
 
 def summary_entry_for(

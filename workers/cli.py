@@ -1187,13 +1187,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_identity_assert, assertion=None, assertion_file=None)
 
     # These import this module: loaded once it is complete.
-    from workers import cli_audit, cli_catalog, cli_customers, cli_recon, cli_schedules, status
+    from workers import (
+        cli_audit,
+        cli_catalog,
+        cli_customers,
+        cli_inventory,
+        cli_recon,
+        cli_schedules,
+        status,
+    )
 
     cli_schedules.add_parsers(sub)
     cli_recon.add_parsers(sub)
     cli_audit.add_parsers(sub)
     cli_catalog.add_parsers(sub)
     cli_customers.add_parsers(sub)
+    cli_inventory.add_parsers(sub)
     status.add_parser(sub)
 
     p = sub.add_parser(

@@ -24,6 +24,7 @@ from workers.cli import (
     _day,
     _positive_seconds,
 )
+from workers.identity import trust_from
 from workers.settings import Settings
 from workflows.settlement import (
     DailySettlement,
@@ -45,7 +46,8 @@ def _config(args: argparse.Namespace, settings: Settings) -> SettlementSchedule:
 async def cmd_apply(args: argparse.Namespace, settings: Settings) -> int:
     config = _config(args, settings)
     client = await _client(settings)
-    for applied in await schedules.apply(client, config, settings.task_queue):
+    trust = trust_from(settings)  # the approval keys inventory audits verify approvers with
+    for applied in await schedules.apply(client, config, settings.task_queue, trust):
         print(f"{applied.schedule_id}: {applied.change}")
     return EXIT_OK
 

@@ -4,8 +4,10 @@
 the region's `close_at`, in its time zone, starting `DailySettlement`) and
 `gateway-settlement-daily` (starting `GatewaySettlement` over the last days' payouts), and
 `audit-trail` (starting `AuditTrail` every 15 minutes, whatever the file says: the audit log is
-filled from histories before their retention ends, docs/security.md "Audit trail"), and
-`catalog-sync` (starting `CatalogSync` every 5 minutes, docs/catalog.md).
+filled from histories before their retention ends, docs/security.md "Audit trail"),
+`catalog-sync` (starting `CatalogSync` every 5 minutes, docs/catalog.md) and
+`inventory-audit` (starting `InventoryAuditRun` daily at INVENTORY_AUDIT_AT UTC: one
+InventoryAudit per store, docs/inventory.md).
 Applying the same file twice leaves one schedule each, unchanged; a region removed from the
 file loses its schedule.
 
@@ -46,17 +48,22 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.approval import ApprovalTrust
 from domain.schedule import RegionSchedule, SettlementSchedule
 from workflows.audit_trail import AUDIT_TRAIL_ID, AuditTrail, AuditTrailInput
 from workflows.catalog_sync import SCHEDULE_ID as CATALOG_SCHEDULE
 from workflows.catalog_sync import CatalogSync, CatalogSyncInput
 from workflows.gateway_settlement import GatewaySettlement, GatewaySettlementInput
+from workflows.inventory_audit import InventoryAuditRun, InventoryAuditRunInput
 from workflows.settlement import DailySettlement, SettlementInput
 
 PREFIX = "settlement-daily-"
 GATEWAY_SCHEDULE = "gateway-settlement-daily"
 AUDIT_SCHEDULE = AUDIT_TRAIL_ID
-MANAGED = (PREFIX, GATEWAY_SCHEDULE, AUDIT_SCHEDULE, CATALOG_SCHEDULE)
+INVENTORY_SCHEDULE = "inventory-audit"
+MANAGED = (PREFIX, GATEWAY_SCHEDULE, AUDIT_SCHEDULE, CATALOG_SCHEDULE, INVENTORY_SCHEDULE)
+# Stores count after closing; the audit compares once the night's sales are posted.
+INVENTORY_AUDIT_AT = (4, 0)
 # Far below the namespace's retention (24 h on the dev server): every closed workflow's history
 # is read several times over before it is deleted.
 AUDIT_EVERY = timedelta(minutes=15)
@@ -202,11 +209,37 @@ def catalog_schedule(task_queue: str) -> Schedule:
     )
 
 
-def schedules_for(config: SettlementSchedule, task_queue: str) -> dict[str, Schedule]:
+def inventory_schedule(task_queue: str, trust: ApprovalTrust | None) -> Schedule:
+    trust = trust or ApprovalTrust()
+    hour, minute = INVENTORY_AUDIT_AT
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            InventoryAuditRun.run,
+            InventoryAuditRunInput(trust=trust),
+            # Runs are named `inventory-audit-run-{scheduled time}`; each store's audit is
+            # `inventory-audit:{store}:{day}`, so a catch-up run audits each day once.
+            id="inventory-audit-run",
+            task_queue=task_queue,
+            memo={
+                DIGEST: _digest(
+                    "inventory", INVENTORY_AUDIT_AT, trust.model_dump(mode="json"), task_queue
+                )
+            },
+        ),
+        spec=ScheduleSpec(calendars=[_calendar(hour, minute)], time_zone_name="UTC"),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+        state=ScheduleState(note="each store's counts against Odoo's on-hand, drift fixed"),
+    )
+
+
+def schedules_for(
+    config: SettlementSchedule, task_queue: str, trust: ApprovalTrust | None = None
+) -> dict[str, Schedule]:
     out = {r.schedule_id: region_schedule(r, config, task_queue) for r in config.region}
     out[GATEWAY_SCHEDULE] = gateway_schedule(config, task_queue)
     out[AUDIT_SCHEDULE] = audit_schedule(task_queue)
     out[CATALOG_SCHEDULE] = catalog_schedule(task_queue)
+    out[INVENTORY_SCHEDULE] = inventory_schedule(task_queue, trust)
     return out
 
 
@@ -231,8 +264,14 @@ async def _digest_of(client: Client, schedule: Schedule) -> str | None:
     return str(value) if value is not None else None
 
 
-async def apply(client: Client, config: SettlementSchedule, task_queue: str) -> list[Applied]:
-    wanted = schedules_for(config, task_queue)
+async def apply(
+    client: Client,
+    config: SettlementSchedule,
+    task_queue: str,
+    trust: ApprovalTrust | None = None,
+) -> list[Applied]:
+    """`trust`: the approval keys the inventory audits verify approvers with."""
+    wanted = schedules_for(config, task_queue, trust)
     out: list[Applied] = []
     for schedule_id, schedule in wanted.items():
         try:

@@ -19,10 +19,12 @@ from temporalio.worker import (
 )
 
 from activities.audit_trail import AuditTrailActivities
+from activities.availability import AvailabilityActivities
 from activities.catalog import CatalogActivities
 from activities.customers import CustomerSyncActivities
 from activities.day_close import DayCloseActivities
 from activities.gateway_client import GatewayClient
+from activities.inventory import InventoryActivities
 from activities.odoo import odoo_activities
 from activities.odoo.client import OdooClient
 from activities.payments import PaymentActivities
@@ -42,6 +44,8 @@ from workflows.audit_trail import AuditTrail
 from workflows.catalog_sync import CatalogSync
 from workflows.customer_sync import CustomerSync
 from workflows.gateway_settlement import GatewaySettlement
+from workflows.inventory_audit import InventoryAudit, InventoryAuditRun
+from workflows.inventory_publisher import InventoryPublisher
 from workflows.price_rollout import PriceRollout, StorePriceCommand
 from workflows.reconciliation import Reconciliation
 from workflows.refund import Refund
@@ -66,6 +70,9 @@ WORKFLOWS = [
     AuditTrail,
     CatalogSync,
     CustomerSync,
+    InventoryAudit,
+    InventoryAuditRun,
+    InventoryPublisher,
 ]
 
 
@@ -140,6 +147,7 @@ def build_worker(
     audit = AuditTrailActivities(settings.audit_db)
     catalog = CatalogActivities(pos)
     customers = CustomerSyncActivities(load_loyalty_policy(settings.loyalty_policy))
+    inventory = InventoryActivities(pos)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -171,6 +179,9 @@ def build_worker(
             catalog.catalog_command_statuses,
             catalog.catalog_versions,
             catalog.store_catalog_page,
+            inventory.store_counts,
+            inventory.publish_availability,
+            AvailabilityActivities(client).inventory_changed,
         ],
         activity_executor=executor,
         interceptors=[RetryCounter()],

@@ -93,3 +93,15 @@ POS_LISTING: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": _ODOO_RETRY,
 }
+
+# Availability to a store (idempotent by command id): an offline store gets it when it is back;
+# the publisher gathers newer changes meanwhile and sends them next.
+POS_COMMAND_PUBLISH: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        maximum_attempts=0,
+    ),
+}

@@ -16,6 +16,7 @@ from typing import Any
 from activities.odoo.catalog import OdooCatalogActivities
 from activities.odoo.client import OdooClient
 from activities.odoo.customers import OdooCustomerActivities
+from activities.odoo.inventory import OdooInventoryActivities
 from activities.odoo.payouts import OdooPayoutActivities
 from activities.odoo.pricing import OdooPricingActivities
 from activities.odoo.refunds import OdooRefundActivities
@@ -35,12 +36,16 @@ def odoo_activities(odoo: OdooClient, profile: PostingProfile) -> list[Callable[
     payouts = OdooPayoutActivities(odoo, profile)
     catalog = OdooCatalogActivities(odoo, profile)
     customers = OdooCustomerActivities(odoo, profile)
+    inventory = OdooInventoryActivities(odoo, profile)
     return [
         sales.post_sale,
         sales.post_sales_batch,
         summary.post_summary,
         summary.summarised_sales,
         stock.decrement_stock,
+        stock.ensure_store_locations,
+        inventory.on_hand,
+        inventory.apply_adjustment,
         pricing.prepare_price_rollout,
         pricing.write_pricelist_items,
         pricing.remove_pricelist_items,

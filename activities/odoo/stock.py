@@ -16,11 +16,13 @@ from typing import Any
 from odoorpc.error import RPCError
 from pydantic import BaseModel
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.odoo.base import OdooActivityBase, first_attempt, raise_refusal, refusal_of
 from activities.odoo.claim import PICKING, RECHECK, Recheck, Refusal, claim
-from activities.odoo.client import ProductInfo
-from domain.posting import StockLine
+from activities.odoo.client import OdooClient, ProductInfo
+from activities.odoo.locations import LocationResolver
+from domain.posting import PostingProfile, StockLine, store_of_origin
 
 
 class DecrementStockInput(BaseModel):
@@ -33,6 +35,10 @@ class DecrementStockInput(BaseModel):
     # workflow just posted, asking for the first time): a first attempt creates and validates
     # without the claim's read (one RPC less, docs/odoo17-behaviour.md §h). A retry claims.
     new_origin: bool = False
+    # The store whose shelf the goods leave (or return to): its location in the posting
+    # profile. None: the store the origin names (a sale, a summary, a ledger batch), else the
+    # warehouse's stock location.
+    store_id: str | None = None
 
 
 class DecrementStockResult(BaseModel):
@@ -43,7 +49,61 @@ class DecrementStockResult(BaseModel):
     skipped_skus: list[str] = []
 
 
+class EnsureStoreLocationsInput(BaseModel):
+    # Only these stores (all of the profile's store_locations when empty).
+    stores: list[str] = []
+
+
+class StoreLocation(BaseModel):
+    store_id: str
+    location: str
+    location_id: int
+    created: bool
+
+
+class EnsureStoreLocationsResult(BaseModel):
+    locations: list[StoreLocation]
+
+
 class OdooStockActivities(OdooActivityBase):
+    def __init__(self, odoo: OdooClient, profile: PostingProfile) -> None:
+        super().__init__(odoo, profile)
+        self.locations = LocationResolver(odoo)
+
+    def store_location_id(self, store_id: str | None) -> int:
+        """The store's stock location id: its own from the profile, else the warehouse's."""
+        ref = self.profile.store_location(store_id)
+        if ref is None or store_id is None:
+            return self.odoo.stock_route(self.profile.warehouse_code).stock_location_id
+        return self.locations.resolve(ref, store_id)
+
+    @activity.defn
+    def ensure_store_locations(
+        self, input: EnsureStoreLocationsInput
+    ) -> EnsureStoreLocationsResult:
+        """Create the profile's missing store locations (internal, under their parent), once."""
+        wanted = {
+            s: ref
+            for s, ref in sorted(self.profile.store_locations.items())
+            if not input.stores or s in input.stores
+        }
+        unknown = sorted(set(input.stores) - set(wanted))
+        if unknown:
+            raise ApplicationError(
+                f"stores without a location in the posting profile: {', '.join(unknown)}",
+                type="UnknownStore",
+                non_retryable=True,
+            )
+        made = self.locations.ensure(list(wanted.values()))
+        return EnsureStoreLocationsResult(
+            locations=[
+                StoreLocation(
+                    store_id=s, location=ref, location_id=made[ref][0], created=made[ref][1]
+                )
+                for s, ref in wanted.items()
+            ]
+        )
+
     @activity.defn
     def decrement_stock(self, input: DecrementStockInput) -> DecrementStockResult:
         """One outgoing picking (stock → customers) per key, validated exactly once.
@@ -81,7 +141,8 @@ class OdooStockActivities(OdooActivityBase):
         self, input: DecrementStockInput, lines: list[StockLine], found: dict[str, ProductInfo]
     ) -> dict[str, Any]:
         route = self.odoo.stock_route(self.profile.warehouse_code)
-        src, dest = route.stock_location_id, route.customer_location_id
+        shelf = self.store_location_id(input.store_id or store_of_origin(input.origin))
+        src, dest = shelf, route.customer_location_id
         picking_type = route.out_type_id
         if input.incoming:
             src, dest, picking_type = dest, src, route.in_type_id

@@ -38,6 +38,7 @@ from .commands import PriceCommand, parse_price_command
 from .confirmations import Confirmation, ConfirmationSender
 from .database import PosDatabase
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
+from .inventory import StoreInventory
 from .journal import (
     Journal,
     Transaction,
@@ -233,6 +234,7 @@ class PosPlatform(BackgroundServer):
             timeout_s=confirmation_timeout_s,
         )
         self._resend: list[Confirmation] = []
+        self.inventory = StoreInventory()
         self._fleet_size = stores
         self._load(stores)
         self._running = False
@@ -379,6 +381,7 @@ class PosPlatform(BackgroundServer):
             self._stats.clear()
             self._pending = 0
             self._resend = []
+            self.inventory.reset()
             self._load(size)
 
     def _get(self, store_id: str) -> Store:
@@ -577,6 +580,7 @@ class PosPlatform(BackgroundServer):
                 raise TransactionConflict(store.store_id, txn.txn_id)
             seen.setdefault(txn.txn_id, txn)
         created = [t for t in seen.values() if store.journal.add(t)]
+        self.inventory.rung_up(created)
         return created
 
     def transaction(self, store_id: str, txn_id: str) -> dict[str, Any]:
@@ -795,6 +799,11 @@ class PosPlatform(BackgroundServer):
         """Every command the store received, in arrival order, with its ``apply_count``."""
         with self._lock:
             return [command.to_dict() for command in self._get(store_id).commands.values()]
+
+    def reachable(self, store_id: str) -> None:
+        """Raise unless the store answers now (unknown, offline or busy)."""
+        with self._lock:
+            self._reachable(store_id, time.time())
 
     def store(self, store_id: str) -> dict[str, Any]:
         """Knobs, state, prices and commands of one store (``GET /_sim/stores/{id}``)."""

@@ -32,6 +32,7 @@ from simulators.serving import RoutedRequestHandler, SimulatorHTTPServer
 
 from .catalog import CatalogCommandConflict, parse_page_limit
 from .errors import InvalidField, PlatformBusy, StoreOffline, UnknownCommand, UnknownStore
+from .inventory import inventory_route
 from .journal import TransactionConflict, UnknownTransaction, parse_day, parse_limit
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ JOURNAL = re.compile(r"^/v1/stores/([^/]+)/(transactions|z-report)$")
 ONE_TXN = re.compile(r"^/v1/stores/([^/]+)/transactions/([^/]+)$")
 CATALOG_COMMANDS = re.compile(r"^/v1/stores/([^/]+)/catalog-commands(?:/([^/]+))?$")
 CATALOG = re.compile(r"^/v1/stores/([^/]+)/catalog(/version)?$")
+INVENTORY = re.compile(
+    r"^/v1/stores/([^/]+)/(inventory|availability)$|^/_sim/stores/([^/]+)/(inventory)$"
+)
 SIM_STORE = re.compile(r"^/_sim/stores/([^/]+)$")
 SIM_TRANSACTIONS = re.compile(r"^/_sim/stores/([^/]+)/transactions$")
 
@@ -137,6 +141,13 @@ class PosRequestHandler(RoutedRequestHandler):
                 return 400, {"error": exc.message}
             after = query.get("after_sku", [None])[-1] or None
             return 200, platform.catalog_page(store_id, after, limit)
+        match = INVENTORY.match(path)
+        if match:
+            store_id = unquote(match.group(1) or match.group(3))
+            sim = match.group(3) is not None
+            return inventory_route(
+                platform, method, sim, match.group(2) or "inventory", store_id, query, self._body
+            )
         match = JOURNAL.match(path)
         if match:
             return self._journal(method, unquote(match.group(1)), match.group(2), query)

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.gateway_client import GatewayClient
 from activities.odoo.client import OdooClient
 from activities.pos_client import PosClient
+from domain.inventory import AuditPolicy
 from domain.posting import PostingProfile
 from simulators.gateway import Gateway
 from simulators.odoo import OdooEmulator
@@ -36,6 +37,7 @@ from tests.workflows.test_reconciliation import unreconciled_then_resolved
 from workers.cli_settlement import start_settlement
 from workers.client import connect
 from workers.codec import decode_message
+from workers.identity import trust_from
 from workers.ingress import build_app
 from workers.refunds import request_refund
 from workers.rollouts import start_rollout
@@ -44,6 +46,16 @@ from workers.submit import Mode, submit_many, wait_until_settled
 from workers.worker import build_worker
 from workflows.audit_trail import AuditTrail, AuditTrailInput
 from workflows.customer_sync import CustomerSync
+from workflows.inventory_audit import (
+    AuditApproval,
+    AuditStatus,
+    InventoryAudit,
+    InventoryAuditRun,
+    InventoryAuditRunInput,
+    inventory_audit_id,
+    inventory_audit_key,
+)
+from workflows.inventory_publisher import InventoryPublisher, publisher_workflow_id
 from workflows.refund import Refund, RefundStatus
 from workflows.sale_posting import posting_workflow_id
 from workflows.sale_refunds import sale_refunds_workflow_id
@@ -431,23 +443,75 @@ async def main_customers() -> None:
         await save(st.client, handle.id, posting_workflow_id("RECC", "X0000"))
 
 
+async def main_inventory() -> None:
+    """Inventory (`... record_histories inventory`): the daily run starts S001's audit, which
+    adjusts one product, lists a drift beyond the threshold, waits for a signed approval of a
+    dear one and applies it; the store's publisher then publishes Odoo's on-hand once."""
+    signer = Signer.new("recorder")
+    async with recording(**signer.trusted()) as st:
+        odoo = OdooClient(st.settings.odoo())
+        rows = odoo.call(
+            "product.product",
+            "search_read",
+            [("default_code", "in", ["MILK-1L", "TEA-GREEN", "TOWEL-BTH"])],
+            fields=["default_code"],
+        )
+        ids = {r["default_code"]: r["id"] for r in rows}
+        odoo.call("product.product", "write", [ids["TOWEL-BTH"]], {"standard_price": 40.0})
+        counts = {"MILK-1L": "998", "TEA-GREEN": "900", "TOWEL-BTH": "997"}
+        st.fleet.inventory.set_counts(
+            "S001",
+            {"items": [{"sku": k, "product_id": ids[k], "qty": q} for k, q in counts.items()]},
+        )
+        run = await st.client.execute_workflow(
+            InventoryAuditRun.run,
+            InventoryAuditRunInput(
+                stores=["S001"],
+                policy=AuditPolicy(quantity_threshold=Decimal(10), value_threshold=Decimal(100)),
+                trust=trust_from(st.settings),
+            ),
+            id="inventory-audit-run:rec",
+            task_queue=st.settings.task_queue,
+        )
+        audit = st.client.get_workflow_handle_for(
+            InventoryAudit.run, inventory_audit_id("S001", run.audit_id)
+        )
+        while True:
+            progress = await audit.query(InventoryAudit.progress)
+            if progress is not None and progress.status is AuditStatus.AWAITING_APPROVAL:
+                break
+            await asyncio.sleep(0.2)
+        key = inventory_audit_key("S001", run.audit_id)
+        await audit.execute_update(
+            InventoryAudit.approve,
+            AuditApproval(
+                assertion=signer.sign("lee", key, "approve", role="store_manager", name="Lee"),
+                comment="recounted",
+            ),
+        )
+        result = await audit.result()
+        print("inventory audit:", result.status.value, "adjusted", result.adjusted)
+        publisher = st.client.get_workflow_handle_for(
+            InventoryPublisher.run, publisher_workflow_id("S001")
+        )
+        while (await publisher.query(InventoryPublisher.state)).published < 1:
+            await asyncio.sleep(0.5)
+        await publisher.terminate("recorded")
+        await save(st.client, "inventory-audit-run:rec", audit.id, publisher.id)
+
+
 if __name__ == "__main__":
+    scenarios = {
+        "catalog": main_catalog,
+        "customers": main_customers,
+        "inventory": main_inventory,
+        "audit": main_audit,
+        "settlement": main_settlement,
+        "close": main_close,
+        "reconciliation": reconciliation_only,
+        "signed": main_signed,
+    }
     which = sys.argv[1:]
-    if which == ["catalog"]:
-        asyncio.run(main_catalog())
-    if which == ["customers"]:
-        asyncio.run(main_customers())
-    elif which == ["audit"]:
-        asyncio.run(main_audit())
-    elif which == ["settlement"]:
-        asyncio.run(main_settlement())
-    elif which == ["close"]:
-        asyncio.run(main_close())
-    elif which == ["reconciliation"]:
-        asyncio.run(reconciliation_only())
-    elif which == ["signed"]:
-        asyncio.run(main_signed())
-    else:
-        asyncio.run(main())
+    asyncio.run(scenarios[which[0]]() if which else main())
     sys.stdout.flush()
     os._exit(0)

@@ -54,14 +54,21 @@ async def test_apply_is_idempotent_and_keeps_what_ops_set(client: Client, region
         ("audit-trail", "created"),
         # Odoo's catalog to the stores, every 5 minutes.
         ("catalog-sync", "created"),
+        # The stores' daily inventory audits.
+        ("inventory-audit", "created"),
     }
     assert {a.change for a in again} == {"unchanged"}
     assert await schedules.managed_ids(client) == [
         "audit-trail",
         "catalog-sync",
         "gateway-settlement-daily",
+        "inventory-audit",
         sid,
     ]
+    inventory = await schedules.describe(client, "inventory-audit")
+    assert inventory.next_runs and all(
+        (t.hour, t.minute) == schedules.INVENTORY_AUDIT_AT for t in inventory.next_runs
+    )
     audit = await schedules.describe(client, "audit-trail")
     gaps = {b - a for a, b in zip(audit.next_runs, audit.next_runs[1:], strict=False)}
     assert gaps == {timedelta(minutes=15)}
@@ -182,6 +189,7 @@ async def test_schedules_from_the_cli_and_its_refusals(
         "gateway-settlement-daily: unchanged",
         "audit-trail: unchanged",
         "catalog-sync: unchanged",
+        "inventory-audit: unchanged",
     ]
     # 01:30 in New York is 06:30 UTC in winter.
     assert f"{sid}  active" in listed.stdout and "T06:30" in listed.stdout
