@@ -674,6 +674,8 @@ class Refund:
                         origin=request.key,
                         lines=[StockLine(sku=ln.sku, qty=ln.qty) for ln in request.lines],
                         incoming=True,
+                        # Back on the shelf of the store that took it back (docs/inventory.md).
+                        store_id=request.store_id,
                     ),
                     **ODOO_WRITE,
                 )

@@ -34,6 +34,7 @@ from simulators.pos import PosPlatform
 from tests.conftest import RETAILFLOW, settings_for
 from tests.identities import ISSUER
 from tests.workflows.helpers import eventually
+from tests.workflows.test_refund import refund, request_refund
 from workers.identity import trust_from
 from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
@@ -56,6 +57,7 @@ from workflows.inventory_publisher import (
     PublisherInput,
     publisher_workflow_id,
 )
+from workflows.refund import RefundStatus
 
 POLICY = AuditPolicy(quantity_threshold=Decimal(10), value_threshold=Decimal(100))
 
@@ -328,7 +330,13 @@ async def test_a_sale_leaves_the_stores_own_location(
         }
         sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
         await wait_until_settled(client, [sub], timedelta(seconds=30))
-    assert shop.on_hand(pid) == 3
+        assert shop.on_hand(pid) == 3
+        # One comes back (11.50, under the auto-approval limit): to the same store's shelf.
+        raw = refund(shop.store, txn_id=sale["txn_id"], lines=[{"sku": sku, "qty": "1"}])
+        _, handle, _ = await request_refund(client, settings, {**raw, "restock": True})
+        result = await handle.result()
+    assert result.status is RefundStatus.REFUNDED, result
+    assert shop.on_hand(pid) == 4
 
 
 async def test_the_daily_run_audits_each_store_once_a_day(
