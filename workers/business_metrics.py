@@ -31,6 +31,7 @@ from workers.metrics import (
     WORKFLOWS_BY_STATUS,
     metrics,
 )
+from workflows.inventory_audit import DRIFT_MEMO
 from workflows.price_rollout import CONFIRM_BY_MEMO, UNCONFIRMED_MEMO
 from workflows.reconciliation import UNRECONCILED_MEMO
 from workflows.search_attributes import BUSINESS_DAY, STORE_ID
@@ -97,8 +98,8 @@ async def collect(client: Client, now: datetime | None = None) -> dict[str, dict
         # One series per unreconciled store-day; a single 0 when there is none.
         UNRECONCILED_AMOUNT: await unreconciled_amounts(client, now) or {(): 0.0},
         ROLLOUT_UNCONFIRMED: {(): float(sum((await unconfirmed_rollouts(client, now)).values()))},
-        # Defined now; the inventory audit (issue 12) fills it per store.
-        INVENTORY_DRIFT: {(): 0.0},
+        # Products still in drift per store, from its latest audit; a single 0 when none.
+        INVENTORY_DRIFT: await inventory_drift(client, now) or {(): 0.0},
         COLLECTOR_LAST_SUCCESS: {(): time.time()},
     }
 
@@ -141,6 +142,24 @@ async def unreconciled_amounts(client: Client, now: datetime) -> dict[Labels, fl
         if key not in latest or latest[key][0] < wf.start_time:  # a store-day run again
             latest[key] = (wf.start_time, amount)
     return {key: amount for key, (_, amount) in latest.items()}
+
+
+async def inventory_drift(client: Client, now: datetime) -> dict[Labels, float]:
+    """Products left in drift by each store's latest InventoryAudit started within
+    RECON_WINDOW (the `inventory_drift` memo the audit keeps: adjusted ones no longer count),
+    by store_id."""
+    since = (now - RECON_WINDOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = f'WorkflowType = "InventoryAudit" AND StartTime > "{since}"'
+    latest: dict[Labels, tuple[datetime, float]] = {}
+    async for wf in client.list_workflows(query, limit=OLDEST_SCAN, page_size=1000):
+        count = _number((await _memo(wf)).get(DRIFT_MEMO))
+        store = wf.typed_search_attributes.get(STORE_ID)
+        if count is None or not store:
+            continue
+        key: Labels = (("store_id", store),)
+        if key not in latest or latest[key][0] < wf.start_time:
+            latest[key] = (wf.start_time, count)
+    return {key: count for key, (_, count) in latest.items()}
 
 
 async def unconfirmed_rollouts(client: Client, now: datetime) -> dict[str, int]:

@@ -116,7 +116,7 @@ class Metrics:
             (OLDEST_AGE, "Age of the oldest open workflow in a status, seconds"),
             (UNRECONCILED_AMOUNT, "Unreconciled amount of store-days (0 until measured)"),
             (ROLLOUT_UNCONFIRMED, "Stores of running rollouts unconfirmed past the deadline"),
-            (INVENTORY_DRIFT, "Inventory drift by store (0 until the inventory audit exists)"),
+            (INVENTORY_DRIFT, "Products left in drift by the latest inventory audit, by store"),
             (COLLECTOR_LAST_SUCCESS, "When the business-metrics collector last read visibility"),
         ):
             meter.create_observable_gauge(

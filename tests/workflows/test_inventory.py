@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from tests.conftest import RETAILFLOW, settings_for
 from tests.identities import ISSUER
 from tests.workflows.helpers import eventually
 from tests.workflows.test_refund import refund, request_refund
+from workers.business_metrics import inventory_drift
 from workers.identity import trust_from
 from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
@@ -258,6 +259,11 @@ async def test_drift_beyond_the_quantity_threshold_is_an_exception_and_negative_
     ).describe()
     assert (await desc.memo_value(DRIFT_MEMO)) == 2
     assert desc.typed_search_attributes is not None
+    # The drift gauge reads it from visibility: the store's latest audit left 2 in drift.
+    await eventually(
+        lambda: inventory_drift(client, datetime.now(UTC)),
+        lambda drift: drift.get((("store_id", shop.store),)) == 2.0,
+    )
 
 
 async def test_drift_above_the_value_threshold_waits_for_a_second_person(
