@@ -30,7 +30,7 @@ PROJECT_METRICS: Final[dict[str, frozenset[str]]] = {
     "retailflow_oldest_age_seconds": frozenset({"status"}),
     "retailflow_unreconciled_amount": frozenset({"store_id", "day"}),
     "retailflow_rollout_unconfirmed_stores": frozenset(),
-    # Defined, 0 until the inventory audit measures it (issue 12).
+    # Products left in drift per store by its latest inventory audit.
     "retailflow_inventory_drift": frozenset({"store_id"}),
     "retailflow_odoo_concurrency_limit": frozenset(),
     # When the worker's business-metrics collector last read visibility (stale gauges).
