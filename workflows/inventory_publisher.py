@@ -22,8 +22,9 @@ with workflow.unsafe.imports_passed_through():
         PublishAvailabilityInput,
     )
     from activities.odoo.inventory import OdooInventoryActivities, OnHandInput
+    from activities.odoo.stock import DecrementStockResult
     from domain.ids import business_id
-    from workflows.policies import ODOO_WRITE, POS_COMMAND_PUBLISH
+    from workflows.policies import ODOO_WRITE, POS_COMMAND_PUBLISH, TEMPORAL_READ
 
 MAX_PUBLISHES = 200
 
@@ -103,4 +104,22 @@ class InventoryPublisher:
                 pending=sorted(self._pending),
                 published=self._published,
             )
+        )
+
+
+# Workflows that move stock tell the store's publisher, from this version on.
+AVAILABILITY_ON_STOCK_MOVE = "availability-on-stock-move"
+
+
+async def stock_moved(result: DecrementStockResult) -> None:
+    """Called by a workflow after its goods moved (a sale, a ledger batch, a refund's restock):
+    when they left or came back to a store's own location, that store's InventoryPublisher
+    republishes the products' on-hand, coalesced with the store's other changes. Goods of the
+    warehouse's shared stock change no store's availability."""
+    if result.store_id and result.product_ids and workflow.patched(AVAILABILITY_ON_STOCK_MOVE):
+        await workflow.execute_activity(
+            # By name: activities/availability.py imports this module.
+            "inventory_changed",
+            {"store_id": result.store_id, "product_ids": result.product_ids},
+            **TEMPORAL_READ,
         )

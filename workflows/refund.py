@@ -80,6 +80,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.sale import PaymentMethod, Sale
     from workers.metrics_names import SDK_DUPLICATES_COUNTER
+    from workflows.inventory_publisher import stock_moved
     from workflows.policies import (
         GATEWAY,
         ODOO_WRITE,
@@ -679,6 +680,7 @@ class Refund:
                     ),
                     **ODOO_WRITE,
                 )
+                await stock_moved(stock)
                 return stock.picking_name
             except ActivityError as e:
                 if not self._v2:

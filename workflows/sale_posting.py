@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         sale_key,
         unidentified_key,
     )
+    from workflows.inventory_publisher import stock_moved
     from workflows.policies import ODOO_WRITE, TEMPORAL_READ
     from workflows.search_attributes import BUSINESS_DAY, STORE_ID, show_status
 
@@ -179,6 +180,7 @@ class SalePosting:
             return self._finish(SaleStatus.FAILED)
         self._result.picking_id = stock.picking_id
         self._result.picking_name = stock.picking_name
+        await stock_moved(stock)
         await self._sync_customer(sale)
         return self._finish(SaleStatus.POSTED)
 

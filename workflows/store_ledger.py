@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.ids import business_id
     from domain.posting import StockLine, stock_lines_for, summary_ref
     from domain.sale import Sale, parse_sale, raw_sale_identity
+    from workflows.inventory_publisher import stock_moved
     from workflows.policies import ODOO_WRITE, TEMPORAL_READ, odoo_batch_write
     from workflows.sale_posting import (
         CUSTOMER_SYNC,
@@ -523,6 +524,7 @@ class StoreLedger:
                 summary=f"stock for {len(stock.txn_ids)} sales",
                 **odoo_batch_write(len(stock.txn_ids)),
             )
+            await stock_moved(result)
             return result.picking_name
         except ActivityError as e:
             cause = e.cause

@@ -47,6 +47,10 @@ class DecrementStockResult(BaseModel):
     already_done: bool = False
     # Services and SKUs Odoo does not know move no stock; they are reported, not fatal.
     skipped_skus: list[str] = []
+    # The store whose own location (posting profile) the goods left or came back to, and the
+    # products moved: what its InventoryPublisher republishes. None: the warehouse's stock.
+    store_id: str | None = None
+    product_ids: list[int] = []
 
 
 class EnsureStoreLocationsInput(BaseModel):
@@ -114,11 +118,16 @@ class OdooStockActivities(OdooActivityBase):
         if not lines:
             return DecrementStockResult(picking_id=None, picking_name=None, skipped_skus=skipped)
         vals = self._picking_vals(input, lines, found)
+        store = input.store_id or store_of_origin(input.origin)
+        moved = {
+            "store_id": store if self.profile.store_location(store) else None,
+            "product_ids": sorted({found[ln.sku].id for ln in lines}),
+        }
         if input.new_origin and first_attempt():
             done = self._create_and_validate(input.origin, vals)
             if done is not None:
                 return DecrementStockResult(
-                    picking_id=done, picking_name=None, skipped_skus=skipped
+                    picking_id=done, picking_name=None, skipped_skus=skipped, **moved
                 )
         result = claim(
             self.odoo,
@@ -135,6 +144,7 @@ class OdooStockActivities(OdooActivityBase):
             picking_name=result.name,
             already_done=result.already,
             skipped_skus=skipped,
+            **moved,
         )
 
     def _picking_vals(

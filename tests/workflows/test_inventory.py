@@ -337,12 +337,21 @@ async def test_a_sale_leaves_the_stores_own_location(
         sub = await submit_sale(client, settings, sale, Mode.PER_SALE, "test")
         await wait_until_settled(client, [sub], timedelta(seconds=30))
         assert shop.on_hand(pid) == 3
+        # The sale told the store's publisher: the store sees Odoo's new on-hand, unasked.
+        await eventually(lambda: published(shop, sku), lambda qty: qty == 3, timeout=60)
         # One comes back (11.50, under the auto-approval limit): to the same store's shelf.
         raw = refund(shop.store, txn_id=sale["txn_id"], lines=[{"sku": sku, "qty": "1"}])
         _, handle, _ = await request_refund(client, settings, {**raw, "restock": True})
         result = await handle.result()
-    assert result.status is RefundStatus.REFUNDED, result
-    assert shop.on_hand(pid) == 4
+        assert result.status is RefundStatus.REFUNDED, result
+        assert shop.on_hand(pid) == 4
+        await eventually(lambda: published(shop, sku), lambda qty: qty == 4, timeout=60)
+
+
+async def published(shop: Shop, sku: str) -> Decimal | None:
+    """The on-hand of `sku` the store was last sent (None: never)."""
+    items = shop.pos.inventory.availability(shop.store)["items"]
+    return next((Decimal(i["qty"]) for i in items if i["sku"] == sku), None)
 
 
 async def test_the_daily_run_audits_each_store_once_a_day(
