@@ -67,15 +67,50 @@ WRITE_ACTIVITIES: dict[str, Target] = {
     "reverse_payout": Target.ODOO,
     "sync_customer": Target.ODOO,
     "erase_customer": Target.ODOO,
+    "apply_adjustment": Target.ODOO,
+    "ensure_store_locations": Target.ODOO,
     "send_price_command": Target.POS,
     "send_price_commands": Target.POS,
     "publish_catalog": Target.POS,
+    "publish_availability": Target.POS,
     "refund_payment": Target.GATEWAY,
     "close_ledgers": Target.TEMPORAL,
     "request_reservation": Target.TEMPORAL,
     "request_customer_sync": Target.TEMPORAL,
     "request_loyalty_reversal": Target.TEMPORAL,
+    "inventory_changed": Target.TEMPORAL,
 }
+
+# The worker's other activities: they read, or write only the worker's own audit log. Every
+# activity is in one of the two (tests/unit/test_audit_log.py), so a new one is classified.
+READ_ACTIVITIES = frozenset(
+    {
+        "catalog_command_statuses",
+        "catalog_versions",
+        "close_result",
+        "collect_audit_events",
+        "last_reconciliation",
+        "list_payouts",
+        "list_stores",
+        "load_sale_for_refund",
+        "odoo_day_totals",
+        "on_hand",
+        "open_work",
+        "payment_status",
+        "payout_totals",
+        "pos_sale",
+        "prepare_price_rollout",
+        "price_command_status",
+        "price_command_statuses",
+        "product_states",
+        "read_changed_products",
+        "reconcile_store_day",
+        "refund_state",
+        "store_catalog_page",
+        "store_counts",
+        "summarised_sales",
+    }
+)
 
 # Updates and signals that are a person's decision (the rest are system traffic).
 DECISIONS = frozenset(

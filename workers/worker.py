@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -124,6 +125,59 @@ def activity_slots(settings: Settings) -> int:
     )
 
 
+def worker_activities(
+    client: Client,
+    settings: Settings,
+    odoo: OdooClient,
+    profile: PostingProfile,
+    pos: PosClient,
+    gateway: GatewayClient | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity the worker runs (domain/audit_log.py classifies each: a write is audited)."""
+    pos_activities = PosActivities(pos)
+    pos_batches = BatchedPosActivities(pos)
+    gateway = gateway or GatewayClient(settings.gateway())
+    payments = PaymentActivities(gateway)
+    settlement = SettlementActivities(gateway)
+    day_close = DayCloseActivities(client)
+    recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
+    audit = AuditTrailActivities(settings.audit_db)
+    catalog = CatalogActivities(pos)
+    customers = CustomerSyncActivities(load_loyalty_policy(settings.loyalty_policy))
+    inventory = InventoryActivities(pos)
+    return [
+        *odoo_activities(odoo, profile),
+        payments.payment_status,
+        payments.refund_payment,
+        payments.refund_state,
+        settlement.list_payouts,
+        settlement.payout_totals,
+        SaleRefundsActivities().request_reservation,
+        customers.request_customer_sync,
+        customers.request_loyalty_reversal,
+        pos_activities.list_stores,
+        pos_activities.send_price_command,
+        pos_activities.price_command_status,
+        pos_batches.send_price_commands,
+        pos_batches.price_command_statuses,
+        day_close.close_ledgers,
+        day_close.open_work,
+        day_close.close_result,
+        day_close.last_reconciliation,
+        recon.reconcile_store_day,
+        recon.odoo_day_totals,
+        recon.pos_sale,
+        audit.collect_audit_events,
+        catalog.publish_catalog,
+        catalog.catalog_command_statuses,
+        catalog.catalog_versions,
+        catalog.store_catalog_page,
+        inventory.store_counts,
+        inventory.publish_availability,
+        AvailabilityActivities(client).inventory_changed,
+    ]
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -137,52 +191,11 @@ def build_worker(
 ) -> Worker:
     """The worker; `max_concurrent_activities` defaults to the setting (run_worker passes
     activity_slots, with an executor as large)."""
-    pos_activities = PosActivities(pos)
-    pos_batches = BatchedPosActivities(pos)
-    gateway = gateway or GatewayClient(settings.gateway())
-    payments = PaymentActivities(gateway)
-    settlement = SettlementActivities(gateway)
-    day_close = DayCloseActivities(client)
-    recon = ReconActivities(odoo, profile, PosJournalReader(settings.pos()), gateway)
-    audit = AuditTrailActivities(settings.audit_db)
-    catalog = CatalogActivities(pos)
-    customers = CustomerSyncActivities(load_loyalty_policy(settings.loyalty_policy))
-    inventory = InventoryActivities(pos)
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[
-            *odoo_activities(odoo, profile),
-            payments.payment_status,
-            payments.refund_payment,
-            payments.refund_state,
-            settlement.list_payouts,
-            settlement.payout_totals,
-            SaleRefundsActivities().request_reservation,
-            customers.request_customer_sync,
-            customers.request_loyalty_reversal,
-            pos_activities.list_stores,
-            pos_activities.send_price_command,
-            pos_activities.price_command_status,
-            pos_batches.send_price_commands,
-            pos_batches.price_command_statuses,
-            day_close.close_ledgers,
-            day_close.open_work,
-            day_close.close_result,
-            day_close.last_reconciliation,
-            recon.reconcile_store_day,
-            recon.odoo_day_totals,
-            recon.pos_sale,
-            audit.collect_audit_events,
-            catalog.publish_catalog,
-            catalog.catalog_command_statuses,
-            catalog.catalog_versions,
-            catalog.store_catalog_page,
-            inventory.store_counts,
-            inventory.publish_availability,
-            AvailabilityActivities(client).inventory_changed,
-        ],
+        activities=worker_activities(client, settings, odoo, profile, pos, gateway),
         activity_executor=executor,
         interceptors=[RetryCounter()],
         max_concurrent_activities=max_concurrent_activities or settings.max_concurrent_activities,

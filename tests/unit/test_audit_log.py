@@ -6,9 +6,14 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import MagicMock
+
+from temporalio import activity
 
 from domain.audit_log import (
     GENESIS,
+    READ_ACTIVITIES,
+    WRITE_ACTIVITIES,
     AuditEvent,
     Kind,
     Target,
@@ -22,6 +27,9 @@ from domain.audit_log import (
     verify,
 )
 from domain.masking import Masker
+from domain.posting import PostingProfile
+from workers.settings import Settings
+from workers.worker import worker_activities
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -221,3 +229,17 @@ def test_a_masked_copy_hides_actors_and_verifies_as_its_own_chain() -> None:
     assert verdict.ok and verdict.masked and "masked copy" in verdict.message()
     # Stable under one key, so two exports of the same data join.
     assert mask_records(records, Masker(b"k" * 32)) == copy
+
+
+def test_every_activity_of_the_worker_is_classified_write_or_read() -> None:
+    """A new activity must be named a write (audited, by the system it changes) or a read:
+    an unclassified write would leave the audit log silently."""
+    fns = worker_activities(
+        MagicMock(), Settings(), MagicMock(), PostingProfile(), MagicMock(), MagicMock()
+    )
+    names = {activity._Definition.must_from_callable(fn).name for fn in fns}
+    assert len(names) == len(fns) > 40
+    assert names - set(WRITE_ACTIVITIES) - READ_ACTIVITIES == set()
+    assert set(WRITE_ACTIVITIES) & READ_ACTIVITIES == set()
+    # Nothing classified that the worker does not run (a renamed activity).
+    assert (set(WRITE_ACTIVITIES) | READ_ACTIVITIES) - names == set()
