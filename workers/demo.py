@@ -55,6 +55,7 @@ from workers.cli_recon import render_table
 from workers.cli_settlement import start_settlement
 from workers.client import connect, ensure_search_attributes
 from workers.codec import ENV_KEYS, ENV_KEYS_FILE, EncryptionSettings, load_key_ring, write_key_file
+from workers.demo_master_data import show_catalog, show_drift
 from workers.devserver import dev_server_command, port_in_use, wait_for_port
 from workers.identity import Issuer, User, add_user, load_issuer, new_key
 from workers.refunds import request_refund
@@ -330,6 +331,13 @@ async def run_demo(args: argparse.Namespace) -> int:
         _ring_up_refunds(args.pos_port, refunds, plan.submitted_valid)
         clean = await _settle_and_reconcile(client, settings, day, plan, fixed, len(refunds))
         await _payouts(client, settings)
+        catalog_ok = await show_catalog(client, settings, odoo, args.pos_port)
+        drift_ok = await show_drift(client, settings, odoo, args.pos_port)
+        if not (catalog_ok and drift_ok):
+            print(
+                "ERROR: the catalog or the inventory audit did not go as planted", file=sys.stderr
+            )
+            clean = False
         print(
             f"\nWeb UI: http://localhost:{args.ui_port}/namespaces/{DEMO_NAMESPACE}/workflows"
             '\n  exception inbox: RetailStatus IN ("Rejected", "NeedsAttention", "Failed")'
