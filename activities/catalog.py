@@ -9,7 +9,6 @@ so a repeat is harmless anyway).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.pos import each_store
 from activities.pos_client import PosUnavailable
 from domain.catalog import CatalogItem, Withdrawal
 
@@ -227,37 +227,7 @@ async def _each(
     concurrency: int,
     one: Callable[[str, str], Awaitable[StoreAnswer]],
 ) -> StoreAnswers:
-    """`one(store, command)` for every store, `concurrency` at a time, heartbeating what is
-    done; a retried attempt starts from its last heartbeat."""
-    info = activity.info()
-    done: dict[str, StoreAnswer] = {}
-    if info.heartbeat_details:
-        try:
-            done = StoreAnswers.model_validate(info.heartbeat_details[0]).stores
-        except ValidationError:
-            done = {}
-    done = {s: r for s, r in done.items() if s in commands}
-    unreached: dict[str, StoreAnswer] = {}
-    gate = asyncio.Semaphore(max(1, concurrency))
-    last_beat = 0.0
+    def unreached(r: StoreAnswer) -> bool:
+        return r.outcome is Outcome.UNREACHED
 
-    def beat(force: bool = False) -> None:
-        nonlocal last_beat
-        now = time.monotonic()
-        if force or now - last_beat >= 1.0:
-            last_beat = now
-            activity.heartbeat(StoreAnswers(stores=done).model_dump(mode="json"))
-
-    async def run(store: str, command: str) -> None:
-        async with gate:
-            result = await one(store, command)
-        if result.outcome is Outcome.UNREACHED:
-            unreached[store] = result
-        else:
-            done[store] = result
-        beat()
-
-    beat(force=True)
-    await asyncio.gather(*(run(s, c) for s, c in commands.items() if s not in done))
-    beat(force=True)
-    return StoreAnswers(stores={**unreached, **done})
+    return StoreAnswers(stores=await each_store(commands, concurrency, one, StoreAnswer, unreached))

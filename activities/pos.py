@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import activity
@@ -228,21 +228,30 @@ class BatchedPosActivities:
         return await _each(input.commands, input.concurrency, one)
 
 
-async def _each(
+R = TypeVar("R", bound=BaseModel)
+
+
+async def each_store(
     commands: dict[str, str],
     concurrency: int,
-    one: Callable[[str, str], Awaitable[StoreSend]],
-) -> StoreSends:
+    one: Callable[[str, str], Awaitable[R]],
+    answer: type[R],
+    unreached: Callable[[R], bool],
+) -> dict[str, R]:
     """`one(store, command)` for every store, `concurrency` at a time, heartbeating what is
-    done; a retried attempt starts from its last heartbeat."""
+    done (`{"stores": {store: answer}}`); a retried attempt starts from its last heartbeat.
+    An unreached store is not progress: a retried attempt tries it again. Shared by the price
+    commands and the catalog's (activities/catalog.py)."""
     info = activity.info()
-    done: dict[str, StoreSend] = {}
+    done: dict[str, R] = {}
     if info.heartbeat_details:
         try:
-            done = StoreSends.model_validate(info.heartbeat_details[0]).stores
-        except ValidationError:
+            stores = info.heartbeat_details[0]["stores"]
+            done = {str(s): answer.model_validate(r) for s, r in stores.items()}
+        except (ValidationError, TypeError, KeyError, AttributeError):
             done = {}
     done = {s: r for s, r in done.items() if s in commands}
+    missed: dict[str, R] = {}
     gate = asyncio.Semaphore(max(1, concurrency))
     last_beat = 0.0
 
@@ -251,20 +260,29 @@ async def _each(
         now = time.monotonic()
         if force or now - last_beat >= 1.0:
             last_beat = now
-            activity.heartbeat(StoreSends(stores=done).model_dump(mode="json"))
+            activity.heartbeat({"stores": {s: r.model_dump(mode="json") for s, r in done.items()}})
 
     async def run(store: str, command: str) -> None:
         async with gate:
             result = await one(store, command)
-        # Unreached is not progress: a retried attempt tries the store again.
-        if result.outcome is not SendOutcome.UNREACHED:
-            done[store] = result
+        if unreached(result):
+            missed[store] = result
         else:
-            unreached[store] = result
+            done[store] = result
         beat()
 
-    unreached: dict[str, StoreSend] = {}
     beat(force=True)
     await asyncio.gather(*(run(s, c) for s, c in commands.items() if s not in done))
     beat(force=True)
-    return StoreSends(stores={**unreached, **done})
+    return {**missed, **done}
+
+
+async def _each(
+    commands: dict[str, str],
+    concurrency: int,
+    one: Callable[[str, str], Awaitable[StoreSend]],
+) -> StoreSends:
+    def unreached(r: StoreSend) -> bool:
+        return r.outcome is SendOutcome.UNREACHED
+
+    return StoreSends(stores=await each_store(commands, concurrency, one, StoreSend, unreached))

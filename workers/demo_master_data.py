@@ -81,14 +81,11 @@ async def show_catalog(client: Client, settings: Settings, odoo: Any, pos_port: 
     odoo.execute_kw(
         "product.template", "write", [[tmpl["product_tmpl_id"][0]], {"list_price": price}]
     )
-    odoo.execute_kw(
-        "product.product",
-        "create",
-        [
-            {"name": "Scarf, wool", "default_code": "SCARF-WOOL", "list_price": 24.0},
-            {"name": "Gift box", "default_code": "GIFT-BOX", "barcode": "4006381333932"},
-        ],
-    )
+    for new in (
+        {"name": "Scarf, wool", "default_code": "SCARF-WOOL", "list_price": 24.0},
+        {"name": "Gift box", "default_code": "GIFT-BOX", "barcode": "4006381333932"},
+    ):
+        odoo.execute_kw("product.product", "create", [new])
     print(
         f"  in Odoo: {sku} now {price:.2f}; new products SCARF-WOOL and GIFT-BOX (its barcode "
         "has a wrong check digit)"
