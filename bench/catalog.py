@@ -182,18 +182,7 @@ async def run_catalog(
         settings = stage.start_worker(temporal_address)
         stage.stats("DELETE")
         run = await sync_once(settings, "full", page_size=200)
-        r, stats = run["report"], stage.stats("GET")
-        assert not r.behind and r.caught_up == stores, r.behind
-        out["full"] = {
-            "products": products,
-            "stores": stores,
-            "wall_s": run["wall_s"],
-            "pages": r.pages,
-            "commands": r.commands_sent,
-            "odoo_rpcs": stats["calls"],
-            "odoo_server_s": stats.get("server_time_s", 0.0),
-            "worker_peak_rss_mb": peak_rss_mb(stage.worker.pid) if stage.worker else None,
-        }
+        out["full"] = measured(stage, run, products, stores)
         print_run("full", out["full"])
     finally:
         stage.close()
@@ -207,22 +196,27 @@ async def run_catalog(
         stage.rpc.execute_kw("product.product", "write", [ids, {"list_price": 99.5}])
         stage.stats("DELETE")
         run = await sync_once(settings, "incremental", page_size=200)
-        r, stats = run["report"], stage.stats("GET")
-        assert not r.behind and r.caught_up == stores, r.behind
-        out["incremental"] = {
-            "products": changed,
-            "stores": stores,
-            "wall_s": run["wall_s"],
-            "pages": r.pages,
-            "commands": r.commands_sent,
-            "odoo_rpcs": stats["calls"],
-            "odoo_server_s": stats.get("server_time_s", 0.0),
-            "worker_peak_rss_mb": peak_rss_mb(stage.worker.pid) if stage.worker else None,
-        }
+        out["incremental"] = measured(stage, run, changed, stores)
         print_run("incremental", out["incremental"])
     finally:
         stage.close()
     return out
+
+
+def measured(stage: Stage, run: dict[str, Any], products: int, stores: int) -> dict[str, Any]:
+    """What one sync cost: every store caught up, or the bench fails."""
+    r, stats = run["report"], stage.stats("GET")
+    assert not r.behind and r.caught_up == stores, r.behind
+    return {
+        "products": products,
+        "stores": stores,
+        "wall_s": run["wall_s"],
+        "pages": r.pages,
+        "commands": r.commands_sent,
+        "odoo_rpcs": stats["calls"],
+        "odoo_server_s": stats.get("server_time_s", 0.0),
+        "worker_peak_rss_mb": peak_rss_mb(stage.worker.pid) if stage.worker else None,
+    }
 
 
 def print_run(kind: str, r: dict[str, Any]) -> None:
