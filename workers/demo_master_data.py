@@ -122,6 +122,8 @@ async def show_drift(client: Client, settings: Settings, odoo: Any, pos_port: in
             {"fields": ["qty_available"], "context": {"location": 8}},
         )
         counted = Decimal(str(row["qty_available"])) + off
+        if counted == counted.to_integral_value():
+            counted = counted.quantize(Decimal(1))
         items.append({"sku": sku, "product_id": row["id"], "qty": str(counted)})
         print(f"  the store counts {sku}: {counted} (Odoo has {row['qty_available']:g})")
     # The store's count sheet holds just these two (replacing what its sales left).
