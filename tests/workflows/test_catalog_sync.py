@@ -15,7 +15,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from simulators.odoo import OdooEmulator
 from simulators.pos import PosPlatform
-from tests.conftest import SECRET, running_worker, settings_for
+from simulators.sales import seed_catalogue
+from tests.conftest import SECRET, odoo_rpc, running_worker, settings_for
 from tests.workflows.helpers import eventually
 from tests.workflows.test_cli import one_line_error, run_cli
 from workflows.catalog_sync import (
@@ -25,6 +26,23 @@ from workflows.catalog_sync import (
     SyncStatus,
     sync_workflow_id,
 )
+
+
+@pytest.fixture
+def odoo_emulator(odoo_cost_model: str | None) -> Iterator[OdooEmulator]:
+    """An emulator of each test's own: a sync publishes every product Odoo has, so on the
+    session's shared one it would also carry what every earlier test created (hundreds of
+    products, in whatever order the tests ran)."""
+    emu = OdooEmulator(cost_model=odoo_cost_model)
+    emu.start(port=0)
+    seed_catalogue(odoo_rpc(emu))
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def odoo(odoo_emulator: OdooEmulator) -> odoorpc.ODOO:
+    return odoo_rpc(odoo_emulator)
 
 
 @pytest.fixture
