@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.pos import each_store
+from activities.pos import each_store, send_until, why
 from activities.pos_client import PosUnavailable
 from domain.catalog import CatalogItem, Withdrawal
 
@@ -108,11 +108,6 @@ class StoreCatalogPage(BaseModel):
     next_after_sku: str | None = None
 
 
-def _why(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:300]
-
-
 def answer_of(body: dict[str, Any]) -> StoreAnswer:
     """A command's answer or status as the platform gives it (an unknown state: unknown)."""
     try:
@@ -152,22 +147,16 @@ class CatalogActivities:
                 "upserts": upserts,
                 "withdrawals": withdrawals,
             }
-            delay = 0.5
-            while True:
-                try:
-                    return answer_of(await self.pos.send_catalog_command(store, body))
-                except ApplicationError as e:
-                    if e.non_retryable:
-                        return StoreAnswer(outcome=Outcome.REFUSED, reason=e.message[:500])
-                    error: BaseException = e
-                    wait = e.next_retry_delay.total_seconds() if e.next_retry_delay else delay
-                except PosUnavailable as e:
-                    error, wait = e, delay
-                left = (input.give_up_at - datetime.now(UTC)).total_seconds()
-                if left <= wait:
-                    return StoreAnswer(outcome=Outcome.UNREACHED, reason=_why(error))
-                await asyncio.sleep(wait)
-                delay = min(delay * 2, 5.0)
+
+            async def send() -> StoreAnswer:
+                return answer_of(await self.pos.send_catalog_command(store, body))
+
+            return await send_until(
+                input.give_up_at,
+                send,
+                refused=lambda why: StoreAnswer(outcome=Outcome.REFUSED, reason=why[:500]),
+                unreached=lambda why: StoreAnswer(outcome=Outcome.UNREACHED, reason=why),
+            )
 
         return await _each(input.commands, input.concurrency, one)
 
@@ -183,7 +172,7 @@ class CatalogActivities:
                     return StoreAnswer(outcome=Outcome.ANSWERED, state=CommandState.UNKNOWN)
                 return StoreAnswer(outcome=Outcome.UNREACHED, reason=e.message[:300])
             except PosUnavailable as e:
-                return StoreAnswer(outcome=Outcome.UNREACHED, reason=_why(e))
+                return StoreAnswer(outcome=Outcome.UNREACHED, reason=why(e))
 
         return await _each(input.commands, input.concurrency, one)
 
@@ -198,7 +187,7 @@ class CatalogActivities:
                 try:
                     body = await self.pos.catalog_version(store)
                 except (ApplicationError, PosUnavailable) as e:
-                    out.unreached[store] = _why(e)
+                    out.unreached[store] = why(e)
                     return
             version = body.get("version")
             out.versions[store] = version if isinstance(version, str) else None

@@ -166,9 +166,41 @@ def _status(body: dict[str, Any]) -> StoreSend:
     )
 
 
-def _why(e: BaseException) -> str:
+R = TypeVar("R", bound=BaseModel)
+
+
+def why(e: BaseException) -> str:
+    """An error's first line, short enough to report per store."""
     text = str(e).strip().splitlines()
     return (text[0] if text else type(e).__name__)[:300]
+
+
+async def send_until(
+    give_up_at: datetime,
+    send: Callable[[], Awaitable[R]],
+    refused: Callable[[str], R],
+    unreached: Callable[[str], R],
+) -> R:
+    """`send()` to one store, again with backoff (0.5 s doubling to 5 s, or the store's
+    Retry-After) while it is offline or busy, until `give_up_at`: then `unreached(why)`. A
+    refusal (a non-retryable answer) is `refused(message)` at once. Shared by the price
+    commands and the catalog's (activities/catalog.py)."""
+    delay = 0.5
+    while True:
+        try:
+            return await send()
+        except ApplicationError as e:
+            if e.non_retryable:
+                return refused(e.message)
+            error: BaseException = e
+            wait = e.next_retry_delay.total_seconds() if e.next_retry_delay else delay
+        except PosUnavailable as e:
+            error, wait = e, delay
+        left = (give_up_at - datetime.now(UTC)).total_seconds()
+        if left <= wait:
+            return unreached(why(error))
+        await asyncio.sleep(wait)
+        delay = min(delay * 2, 5.0)
 
 
 class BatchedPosActivities:
@@ -187,26 +219,20 @@ class BatchedPosActivities:
         async def one(store: str, command: str) -> StoreSend:
             changes = input.overrides.get(store, input.changes)
             body = [c.model_dump(mode="json") for c in changes]
-            delay = 0.5
-            while True:
-                try:
-                    return _status(
-                        await self.pos.send_price_command(
-                            store, command, body, input.effective_at, input.callback_url
-                        )
+
+            async def send() -> StoreSend:
+                return _status(
+                    await self.pos.send_price_command(
+                        store, command, body, input.effective_at, input.callback_url
                     )
-                except ApplicationError as e:
-                    if e.non_retryable:
-                        return StoreSend(outcome=SendOutcome.REFUSED, reason=e.message)
-                    error: BaseException = e
-                    wait = e.next_retry_delay.total_seconds() if e.next_retry_delay else delay
-                except PosUnavailable as e:
-                    error, wait = e, delay
-                left = (input.give_up_at - datetime.now(UTC)).total_seconds()
-                if left <= wait:
-                    return StoreSend(outcome=SendOutcome.UNREACHED, reason=_why(error))
-                await asyncio.sleep(wait)
-                delay = min(delay * 2, 5.0)
+                )
+
+            return await send_until(
+                input.give_up_at,
+                send,
+                refused=lambda why: StoreSend(outcome=SendOutcome.REFUSED, reason=why),
+                unreached=lambda why: StoreSend(outcome=SendOutcome.UNREACHED, reason=why),
+            )
 
         return await _each(input.commands, input.concurrency, one)
 
@@ -223,12 +249,9 @@ class BatchedPosActivities:
                     return StoreSend(outcome=SendOutcome.ANSWERED, state=CommandState.UNKNOWN)
                 return StoreSend(outcome=SendOutcome.UNREACHED, reason=e.message)
             except PosUnavailable as e:
-                return StoreSend(outcome=SendOutcome.UNREACHED, reason=_why(e))
+                return StoreSend(outcome=SendOutcome.UNREACHED, reason=why(e))
 
         return await _each(input.commands, input.concurrency, one)
-
-
-R = TypeVar("R", bound=BaseModel)
 
 
 async def each_store(
