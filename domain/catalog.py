@@ -10,18 +10,27 @@ returned stamp `s` cannot be queried back with `write_date = s`, nor can "the re
 be asked for with `id > last`. The cursor therefore holds a second `s` and the ids already
 processed in it; the next page asks `write_date >= s` ordered `write_date asc, id asc` and skips
 those ids. Nothing written in second `s` or later is ever skipped; a record written again while
-the sync runs comes back on a later page (publishing is idempotent, so reading it twice is safe).
+the sync runs comes back on a later page, or on the next run when it was written again within
+the second it was read in (publishing is idempotent, so reading it twice is safe).
 
 A product changes through its template too (a price or a name edited on `product.template`
 leaves its variants' `write_date` alone), so the sync follows two such streams: the variants,
 and the templates whose variants it reads again. The catalog version a store holds names both
 streams' positions; versions sort as strings in the order the sync made them.
+
+PostgreSQL stamps `write_date` with the start of the writing transaction, so a write that
+commits late carries a second the cursor may already have passed; and a record written twice in
+one second keeps its stamp and its place among the seen ids. A store's recorded version is
+therefore capped at a horizon (`now - settle`, never after the run's start second): what was
+written after it is published at once, but read and published again by the next sync, which
+then also sees any such write.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -77,6 +86,12 @@ class Cursor(BaseModel):
                 seen.append(r["id"])
         return Cursor(stamp=stamp, seen=seen)
 
+    def capped(self, horizon: str) -> Cursor:
+        """This position as a store may record it: nothing written at or after `horizon`
+        counts as seen, so the next sync reads from there again (docs/catalog.md, "A write
+        committed late")."""
+        return self if self.stamp < horizon else Cursor(stamp=horizon, seen=[])
+
     def token(self) -> str:
         """This stream's part of a version: its second, how many of its records were seen (and
         which, when they are few: a store resuming from its version then skips them too)."""
@@ -102,6 +117,20 @@ class CatalogCursor(BaseModel):
         """`v1/<variants>/<templates>`: each part only grows as the sync goes on and has a
         fixed width, so a later version sorts later as a string."""
         return f"{VERSION_PREFIX}/{self.variants.token()}/{self.templates.token()}"
+
+    def capped(self, horizon: str | None) -> CatalogCursor:
+        """Both streams capped at `horizon` (None: as they are)."""
+        if horizon is None:
+            return self
+        return CatalogCursor(
+            variants=self.variants.capped(horizon), templates=self.templates.capped(horizon)
+        )
+
+
+def horizon_of(now: datetime, settle: timedelta) -> str:
+    """The second from which writes are not yet settled: `now - settle` in Odoo's format."""
+    at = now.astimezone(UTC) - max(settle, timedelta(0))
+    return at.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def cursor_of_version(version: str | None) -> CatalogCursor:

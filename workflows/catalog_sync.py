@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         MappedPage,
         Withdrawal,
         cursor_of_version,
+        horizon_of,
         withdrawals_for,
     )
     from domain.ids import SEPARATOR, business_id
@@ -141,6 +142,8 @@ class Carry(BaseModel):
     page_no: int
     full_done: list[str] = []
     report: CatalogSyncReport
+    # Stores record versions capped at this second (None: a run begun before the cap).
+    horizon: str | None = None
 
 
 class CatalogSyncInput(BaseModel):
@@ -152,6 +155,11 @@ class CatalogSyncInput(BaseModel):
     confirm_within: timedelta = timedelta(minutes=10)
     poll_every: timedelta = timedelta(seconds=2)
     pages_per_run: int = 20
+    # Writes newer than this are published at once but read again by the next sync: one that
+    # commits late (Odoo's write_date is its transaction's start) is not skipped. Odoo's
+    # default limit_time_real (120 s) bounds an HTTP request's transaction. Even with 0, the
+    # run's own start second is read again (a record can be written twice in one second).
+    settle: timedelta = timedelta(seconds=120)
     carry: Carry | None = None
 
 
@@ -186,7 +194,7 @@ class CatalogSync:
             c = input.carry
             self._report = c.report
             cursor, stream, known, active = c.cursor, c.stream, c.known, c.active
-            page_no, full_done = c.page_no, c.full_done
+            page_no, full_done, horizon = c.page_no, c.full_done, c.horizon
         else:
             self._report = CatalogSyncReport(sync_id=sync_id, full=input.full)
             self._status(SyncStatus.SYNCING)
@@ -196,6 +204,11 @@ class CatalogSync:
             known, active = begun
             cursor = start_cursor([known[s] for s in active])
             stream, page_no, full_done = Stream.VARIANTS, 0, []
+            horizon = (
+                horizon_of(workflow.now(), input.settle)
+                if workflow.patched("catalog-settle")
+                else None
+            )
         rep = self._report
         pages_this_run = 0
 
@@ -212,6 +225,7 @@ class CatalogSync:
                             page_no=page_no,
                             full_done=full_done,
                             report=rep,
+                            horizon=horizon,
                         ),
                     }
                 )
@@ -240,14 +254,25 @@ class CatalogSync:
             cursor = page.cursor
             for u in page.page.unpublishable:
                 self._exception("*", u.sku, u.odoo_id, u.reason)
+            # A store already at (or past) this page's position has it. A store records the
+            # position capped at the horizon (domain/catalog.py), never past it.
             version = cursor.version()
-            # A store already at (or past) this page's version has it.
+            recorded = cursor.capped(horizon).version()
             targets = [s for s in active if (known.get(s) or "") < version]
             if targets and (page.page.upserts or page.page.withdrawals):
-                await self._publish(input, sync_id, page_no, version, page.page, targets, known)
+                # A store never records an earlier version than it holds (a sync with a
+                # shorter settle may have put it past this horizon): the store would take the
+                # command as stale and ignore it.
+                rep.upserts += len(page.page.upserts)
+                rep.withdrawals += len(page.page.withdrawals)
+                by_version: dict[str, list[str]] = {}
+                for s in targets:
+                    by_version.setdefault(max(recorded, known.get(s) or ""), []).append(s)
+                for v, stores in sorted(by_version.items()):
+                    await self._publish(input, sync_id, page_no, v, page.page, stores, known)
             else:
                 for s in targets:
-                    known[s] = version  # nothing to publish: the next page carries the version
+                    known[s] = _later(known.get(s), recorded)  # the next page carries it
             active = [s for s in active if s not in rep.behind]
             self._progress(len(active))
 
@@ -262,7 +287,7 @@ class CatalogSync:
         # Stores whose last page carried no items still hold their earlier version: those are
         # not behind, only unchanged.
         rep.caught_up = len(active)
-        rep.version = cursor.version() if active else None
+        rep.version = cursor.capped(horizon).version() if active else None
         return self._finish(
             SyncStatus.NEEDS_ATTENTION if rep.exception_count else SyncStatus.COMPLETED
         )
@@ -331,8 +356,6 @@ class CatalogSync:
         deadline = workflow.now() + input.confirm_within
         resend_after, poll_after = RESEND_FIRST, input.poll_every
         next_send, next_poll = workflow.now(), workflow.now() + input.poll_every
-        rep.upserts += len(page.upserts)
-        rep.withdrawals += len(page.withdrawals)
 
         def took(answers: StoreAnswers) -> None:
             for store, a in answers.stores.items():
@@ -459,6 +482,7 @@ class CatalogSync:
                 )
                 if gone:
                     n += 1
+                    self._report.withdrawals += len(gone)
                     # The store's own version: the withdrawal is not older than what it holds.
                     version = known.get(store) or CatalogCursor().version()
                     await self._publish(
@@ -477,12 +501,16 @@ class CatalogSync:
             after = held.next_after_sku
 
     def _exception(self, store: str, sku: str | None, odoo_id: int | None, reason: str) -> None:
+        """Keep a refusal once: a product read by both streams (its variant and its template
+        written) is published, and refused, twice in one sync. Once MAX_EXCEPTIONS are kept, a
+        refusal not among them is counted each time."""
         rep = self._report
-        rep.exception_count += 1
+        got = CatalogException(store_id=store, sku=sku, odoo_id=odoo_id, reason=reason[:500])
+        if got in rep.exceptions:
+            return
         if len(rep.exceptions) < MAX_EXCEPTIONS:
-            rep.exceptions.append(
-                CatalogException(store_id=store, sku=sku, odoo_id=odoo_id, reason=reason[:500])
-            )
+            rep.exceptions.append(got)
+        rep.exception_count += 1
 
     def _progress(self, active: int) -> None:
         rep = self._report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from domain.catalog import (
     Cursor,
     cursor_of_version,
     earliest,
+    horizon_of,
     map_products,
     money,
     percent,
@@ -214,3 +216,29 @@ def test_full_sync_withdraws_what_odoo_no_longer_has_or_archived() -> None:
 
 def test_epoch_cursor_reads_everything() -> None:
     assert Cursor().domain() == [("write_date", ">=", EPOCH)]
+
+
+def test_a_position_past_the_horizon_is_recorded_at_the_horizon() -> None:
+    """What was read at or after the horizon is not recorded as seen: the next sync reads it
+    again, and with it a write that committed late with an earlier write_date."""
+    horizon = "2026-03-01 10:00:00"
+    before = Cursor(stamp="2026-03-01 09:59:59", seen=[4, 5])
+    at = Cursor(stamp=horizon, seen=[7])
+    after = Cursor(stamp="2026-03-01 10:02:00", seen=[9])
+    assert before.capped(horizon) == before
+    assert at.capped(horizon) == Cursor(stamp=horizon, seen=[])
+    assert after.capped(horizon) == Cursor(stamp=horizon, seen=[])
+    both = CatalogCursor(variants=after, templates=before)
+    capped = both.capped(horizon)
+    assert capped == CatalogCursor(variants=Cursor(stamp=horizon), templates=before)
+    assert both.capped(None) == both
+    # A capped version sorts before the uncapped one and reads the horizon's second again.
+    assert capped.version() < both.version()
+    assert cursor_of_version(capped.version()).variants == Cursor(stamp=horizon)
+
+
+def test_the_horizon_is_now_less_the_settle_time_in_odoo_utc_seconds() -> None:
+    now = datetime(2026, 3, 1, 12, 0, 30, 900_000, tzinfo=timezone(timedelta(hours=2)))
+    assert horizon_of(now, timedelta(seconds=120)) == "2026-03-01 09:58:30"
+    assert horizon_of(now.astimezone(UTC), timedelta(0)) == "2026-03-01 10:00:30"
+    assert horizon_of(now, timedelta(seconds=-5)) == "2026-03-01 10:00:30"

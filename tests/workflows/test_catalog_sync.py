@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -54,9 +55,17 @@ def fleet() -> Iterator[PosPlatform]:
 
 
 async def sync(client: Client, task_queue: str, **over: Any) -> CatalogSyncReport:
+    """One sync, by default with no settle time (only its start second is read again), so a
+    re-run a second later with nothing changed publishes nothing."""
     sid = f"t{uuid.uuid4().hex[:8]}"
     args = CatalogSyncInput(
-        **{"sync_id": sid, "page_size": 100, "confirm_within": timedelta(seconds=6), **over}
+        **{
+            "sync_id": sid,
+            "page_size": 100,
+            "confirm_within": timedelta(seconds=6),
+            "settle": timedelta(0),
+            **over,
+        }
     )
     return await client.execute_workflow(
         CatalogSync.run, args, id=sync_workflow_id(sid), task_queue=task_queue
@@ -94,8 +103,10 @@ async def test_catalog_reaches_stores_refusals_kept_offline_store_catches_up(
             assert got["price"] == "12.50" and got["odoo_id"] == tee
             assert got["tax_rates"] == ["15"] and got["currency"] == "USD"
             assert f"BAD-{tag}" not in fleet.catalog(store)
-        refused = {(e.store_id, e.odoo_id) for e in first.exceptions if e.odoo_id == bad}
-        assert refused == {(s1, bad), (s2, bad)}
+        # Read by both streams (its variant and its template were written): refused once each.
+        refused = sorted((e.store_id, e.odoo_id) for e in first.exceptions if e.odoo_id == bad)
+        assert refused == [(s1, bad), (s2, bad)]
+        assert first.exception_count == len(first.exceptions)
         assert all(e.reason.startswith("bad barcode") for e in first.exceptions if e.odoo_id == bad)
 
         # Edited and archived in Odoo; the offline store comes back.
@@ -112,7 +123,11 @@ async def test_catalog_reaches_stores_refusals_kept_offline_store_catches_up(
         versions = {fleet.catalog_version(s)["version"] for s in (s1, s2, s3)}
         assert versions == {second.version}
 
-        # Nothing changed since: a re-run publishes nothing.
+        # Nothing changed since: once a sync has run a second after the writes (a sync
+        # records nothing of its own start second as read: a record may be written twice in
+        # one second), a re-run publishes nothing.
+        await asyncio.sleep(1.1)
+        await sync(client, tq)
         third = await sync(client, tq)
         assert third.commands_sent == 0 and third.upserts == 0 and not third.behind
 
@@ -122,7 +137,7 @@ async def test_catalog_reaches_stores_refusals_kept_offline_store_catches_up(
                 f"/v1/stores/{s1}/catalog-commands",
                 json={
                     "command_id": f"stray-{tag}",
-                    "version": second.version,
+                    "version": fleet.catalog_version(s1)["version"],
                     "upserts": [
                         {
                             "sku": f"STRAY-{tag}",
@@ -250,3 +265,59 @@ async def test_a_product_edited_during_the_sync_reaches_the_stores_in_that_run(
     assert not report.behind
     for store in fleet.store_ids():
         assert fleet.catalog(store)[f"EDIT-{tag}"]["price"] == "7.00"
+
+
+async def test_a_write_committed_late_within_the_settle_time_still_reaches_the_stores(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    """PostgreSQL stamps write_date with the writing transaction's start: a write that commits
+    after a sync has read past that second carries an earlier write_date than the cursor. The
+    stores record versions capped at `now - settle`, so the next sync reads it."""
+    tag = uuid.uuid4().hex[:6].upper()
+    late = product(odoo, f"LATE-{tag}", list_price=2.0)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        tq = settings.task_queue
+        await sync(client, tq, settle=timedelta(seconds=60))
+        # Written after the sync read, in a transaction that began 30 s before it.
+        product(odoo, f"AFTER-{tag}", list_price=1.0)
+        began = dt.datetime.now(dt.UTC).replace(tzinfo=None) - timedelta(seconds=30)
+        odoo_emulator.database.clock = lambda: began
+        try:
+            odoo.execute_kw("product.product", "write", [[late], {"list_price": 3.0}])
+        finally:
+            odoo_emulator.database.clock = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        second = await sync(client, tq, settle=timedelta(seconds=60))
+    assert not second.behind and second.caught_up == 3
+    for store in fleet.store_ids():
+        assert fleet.catalog(store)[f"LATE-{tag}"]["price"] == "3.00"
+        assert f"AFTER-{tag}" in fleet.catalog(store)
+
+
+async def test_a_store_past_the_horizon_of_a_later_sync_still_applies_its_pages(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    """A sync with no settle time puts the stores at the newest write; a later sync with one
+    must not send them an older version (the store would ignore the command as stale)."""
+    tag = uuid.uuid4().hex[:6].upper()
+    pid = product(odoo, f"NOW-{tag}", list_price=2.0)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        tq = settings.task_queue
+        first = await sync(client, tq, settle=timedelta(0))
+        odoo.execute_kw("product.product", "write", [[pid], {"list_price": 2.5}])
+        second = await sync(client, tq, settle=timedelta(minutes=10))
+    assert first.version is not None and second.version is not None
+    assert not second.behind and second.caught_up == 3
+    for store in fleet.store_ids():
+        assert fleet.catalog(store)[f"NOW-{tag}"]["price"] == "2.50"
+        # The store kept the later version it held.
+        assert fleet.catalog_version(store)["version"] >= first.version
