@@ -123,7 +123,7 @@ def test_lst_price_adds_price_extra_and_a_price_extra_change_writes_only_the_val
 ) -> None:
     odoo = fresh.odoo
     fresh.emu.database.clock = lambda: dt.datetime(2026, 1, 5, 10, 0, 0, 100)
-    tmpl, _colour, _size = shirt(odoo, unique)
+    tmpl, colour, _size = shirt(odoo, unique)
     ptav = odoo.env["product.template.attribute.value"]
     [red] = ptav.search([("product_tmpl_id", "=", tmpl), ("name", "=", "Red")])
     fresh.emu.database.clock = lambda: dt.datetime(2026, 1, 5, 11, 0, 0, 100)
@@ -143,6 +143,18 @@ def test_lst_price_adds_price_extra_and_a_price_extra_change_writes_only_the_val
     assert tpl["write_date"] == "2026-01-05 10:00:00"
     [value] = odoo.execute_kw("product.template.attribute.value", "read", [[red], ["write_date"]])
     assert value["write_date"] == "2026-01-05 11:00:00"
+    # A value added: Odoo's _create_variant_ids writes `active` on every variant it keeps, so
+    # the existing variants are written too, not only the new ones.
+    fresh.emu.database.clock = lambda: dt.datetime(2026, 1, 5, 12, 0, 0, 100)
+    green = odoo.env["product.attribute.value"].create({"name": "Green", "attribute_id": colour[0]})
+    [colour_line] = odoo.env["product.template.attribute.line"].search(
+        [("product_tmpl_id", "=", tmpl), ("attribute_id", "=", colour[0])]
+    )
+    odoo.execute_kw(
+        "product.template.attribute.line", "write", [[colour_line], {"value_ids": [(4, green)]}]
+    )
+    after = variants(odoo, tmpl)
+    assert len(after) == 6 and {r["write_date"] for r in after} == {"2026-01-05 12:00:00"}
 
 
 def test_adding_a_value_makes_its_variants_removing_one_unlinks_or_archives(
