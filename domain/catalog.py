@@ -236,6 +236,26 @@ def _text(value: Any) -> str | None:
     return value.strip() if isinstance(value, str) and value.strip() else None
 
 
+def _variant_price(row: Mapping[str, Any]) -> Any:
+    """The variant's sales price: `lst_price` (the template's `list_price` plus the extras of
+    the variant's attribute values), or `list_price` when it was not read."""
+    lst = row.get("lst_price")
+    if lst is not None and lst is not False:
+        return lst
+    return row.get("list_price")
+
+
+def _attributes(value_ids: Any, attribute_values: Mapping[int, tuple[str, str]]) -> dict[str, str]:
+    """`{attribute: value}` of a variant's attribute values (those of `no_variant` attributes
+    are not on the variant, so they never show here)."""
+    out: dict[str, str] = {}
+    for v in value_ids if isinstance(value_ids, list | tuple) else []:
+        if isinstance(v, int) and not isinstance(v, bool) and v in attribute_values:
+            name, value = attribute_values[v]
+            out[name] = value
+    return out
+
+
 def map_products(
     rows: Sequence[Mapping[str, Any]],
     tax_rates: Mapping[int, str],
@@ -248,7 +268,8 @@ def map_products(
     without an SKU cannot be published and is reported, never dropped silently.
 
     `tax_rates`: account.tax id -> percent; `categories`: id -> complete name;
-    `attribute_values`: product.template.attribute.value id -> (attribute, value)."""
+    `attribute_values`: product.template.attribute.value id -> (attribute, value). A variant's
+    price is its `lst_price` (list price plus its values' extras)."""
     out = MappedPage()
     for row in rows:
         pid = row.get("id")
@@ -267,7 +288,7 @@ def map_products(
         if not active:
             out.withdrawals.append(Withdrawal(sku=sku, odoo_id=pid))
             continue
-        price = money(row.get("list_price", row.get("lst_price")))
+        price = money(_variant_price(row))
         if price is None:
             reason = "price: no list price"
             out.unpublishable.append(Unpublishable(odoo_id=pid, sku=sku, reason=reason))
@@ -277,11 +298,7 @@ def map_products(
         category = category or _many2one_name(row.get("categ_id")) or ""
         taxes = row.get("taxes_id") or []
         rates = [tax_rates[t] for t in taxes if isinstance(t, int) and t in tax_rates]
-        attributes: dict[str, str] = {}
-        for v in row.get("product_template_attribute_value_ids") or []:
-            if isinstance(v, int) and v in attribute_values:
-                name, value = attribute_values[v]
-                attributes[name] = value
+        attributes = _attributes(row.get("product_template_attribute_value_ids"), attribute_values)
         out.upserts.append(
             CatalogItem(
                 sku=sku,

@@ -35,6 +35,8 @@ PRODUCT_FIELDS = [
     "name",
     "categ_id",
     "list_price",
+    # The variant's price: list_price plus the price_extra of its attribute values.
+    "lst_price",
     "taxes_id",
     "active",
     "write_date",

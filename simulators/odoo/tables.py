@@ -197,6 +197,40 @@ class ProductProduct(Record, table=True):
     barcode: str | None = Field(default=None, index=True)
     standard_price: float | None = None
     active: bool | None = None
+    combination_indices: str | None = Field(default=None, index=True)
+
+
+class ProductAttribute(Record, table=True):
+    __tablename__ = "product_attribute"
+    name: str | None = None
+    create_variant: str | None = None
+    display_type: str | None = None
+    sequence: int | None = None
+
+
+class ProductAttributeValue(Record, table=True):
+    __tablename__ = "product_attribute_value"
+    name: str | None = None
+    attribute_id: int | None = Field(default=None, index=True)
+    sequence: int | None = None
+    default_extra_price: float | None = None
+
+
+class ProductTemplateAttributeLine(Record, table=True):
+    __tablename__ = "product_template_attribute_line"
+    active: bool | None = None
+    product_tmpl_id: int | None = Field(default=None, index=True)
+    attribute_id: int | None = Field(default=None, index=True)
+
+
+class ProductTemplateAttributeValue(Record, table=True):
+    __tablename__ = "product_template_attribute_value"
+    ptav_active: bool | None = None
+    product_attribute_value_id: int | None = Field(default=None, index=True)
+    attribute_line_id: int | None = Field(default=None, index=True)
+    product_tmpl_id: int | None = Field(default=None, index=True)
+    attribute_id: int | None = Field(default=None, index=True)
+    price_extra: float | None = None
 
 
 # --- accounting ---------------------------------------------------------------------------

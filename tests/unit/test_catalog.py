@@ -156,7 +156,7 @@ def mapped(*rows: dict[str, Any]) -> Any:
         rows,
         tax_rates={1: "15"},
         categories={4: "All / Saleable / PoS"},
-        attribute_values={21: ("Color", "Red"), 22: ("Size", "M")},
+        attribute_values={21: ("Color", "Red"), 22: ("Size", "M"), 23: ("Color", "Blue")},
         currency="USD",
     )
 
@@ -196,6 +196,32 @@ def test_archived_products_are_withdrawn_and_skuless_ones_reported() -> None:
         (14, "price"),
     ]
     assert page.upserts == []
+
+
+def test_a_variant_is_priced_at_its_lst_price_with_its_attributes() -> None:
+    """The variant's price is list price plus its values' extras (`lst_price`); its
+    attributes map attribute name -> value name; ids the page did not read are left out."""
+    page = mapped(
+        row(list_price=20.0, lst_price=25.5),
+        row(
+            id=12,
+            default_code="TEE-BLUE-M",
+            list_price=20.0,
+            lst_price=20.0,
+            product_template_attribute_value_ids=[23, 22, 99],
+        ),
+        row(
+            id=13,
+            default_code="TEE-OLD",
+            lst_price=False,
+            list_price=9.0,
+            product_template_attribute_value_ids=False,
+        ),
+    )
+    red, blue, old = page.upserts
+    assert (red.price, red.attributes) == ("25.50", {"Color": "Red", "Size": "M"})
+    assert (blue.price, blue.attributes) == ("20.00", {"Color": "Blue", "Size": "M"})
+    assert (old.price, old.attributes) == ("9.00", {})
 
 
 def test_rates_and_prices_as_strings() -> None:

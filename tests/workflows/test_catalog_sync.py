@@ -321,3 +321,116 @@ async def test_a_store_past_the_horizon_of_a_later_sync_still_applies_its_pages(
         assert fleet.catalog(store)[f"NOW-{tag}"]["price"] == "2.50"
         # The store kept the later version it held.
         assert fleet.catalog_version(store)["version"] >= first.version
+
+
+def attribute(odoo: odoorpc.ODOO, name: str, values: list[str]) -> list[int]:
+    """An attribute with its values: [attribute id, value ids...]."""
+    aid = int(
+        odoo.env["product.attribute"].create(
+            {"name": name, "value_ids": [(0, 0, {"name": v}) for v in values]}
+        )
+    )
+    [row] = odoo.execute_kw("product.attribute", "read", [[aid], ["value_ids"]])
+    return [aid, *row["value_ids"]]
+
+
+async def test_variants_reach_stores_with_attributes_and_prices_and_a_removed_value_withdraws(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    colour = attribute(odoo, f"Colour {tag}", ["Red", "Blue"])
+    size = attribute(odoo, f"Size {tag}", ["S", "L"])
+    tmpl = odoo.execute_kw(
+        "product.template",
+        "create",
+        [
+            {
+                "name": f"Shirt {tag}",
+                "list_price": 20.0,
+                "type": "product",
+                "attribute_line_ids": [
+                    (0, 0, {"attribute_id": colour[0], "value_ids": [(6, 0, colour[1:])]}),
+                    (0, 0, {"attribute_id": size[0], "value_ids": [(6, 0, size[1:])]}),
+                ],
+            }
+        ],
+    )
+    extras = {"Red": 2.0, "L": 1.5}
+    for ptav in odoo.execute_kw(
+        "product.template.attribute.value",
+        "search_read",
+        [[("product_tmpl_id", "=", tmpl)]],
+        {"fields": ["name"]},
+    ):
+        if ptav["name"] in extras:
+            odoo.execute_kw(
+                "product.template.attribute.value",
+                "write",
+                [[ptav["id"]], {"price_extra": extras[ptav["name"]]}],
+            )
+    # Variants made from attribute lines have no internal reference of their own yet.
+    sku_of: dict[int, str] = {}
+    for v in odoo.execute_kw(
+        "product.product",
+        "search_read",
+        [[("product_tmpl_id", "=", tmpl)]],
+        {"fields": ["display_name"]},
+    ):
+        label = v["display_name"].split("(")[1].rstrip(")").replace(", ", "-").upper()
+        sku_of[v["id"]] = f"SHIRT-{tag}-{label}"
+        odoo.execute_kw("product.product", "write", [[v["id"]], {"default_code": sku_of[v["id"]]}])
+    assert len(sku_of) == 4
+    by_label = {
+        sku.rsplit("-", 2)[-2] + "-" + sku.rsplit("-", 1)[-1]: pid for pid, sku in sku_of.items()
+    }
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        tq = settings.task_queue
+        first = await sync(client, tq)
+        assert first.status is SyncStatus.COMPLETED, first.exceptions
+        expected = {
+            f"SHIRT-{tag}-RED-S": ({"Red", "S"}, "22.00"),
+            f"SHIRT-{tag}-RED-L": ({"Red", "L"}, "23.50"),
+            f"SHIRT-{tag}-BLUE-S": ({"Blue", "S"}, "20.00"),
+            f"SHIRT-{tag}-BLUE-L": ({"Blue", "L"}, "21.50"),
+        }
+        for store in fleet.store_ids():
+            catalog = fleet.catalog(store)
+            shirts = {sku: item for sku, item in catalog.items() if sku.startswith(f"SHIRT-{tag}")}
+            assert set(shirts) == set(expected)
+            for sku, (values, price) in expected.items():
+                item = shirts[sku]
+                assert item["attributes"] == {
+                    f"Colour {tag}": next(v for v in values if v in ("Red", "Blue")),
+                    f"Size {tag}": next(v for v in values if v in ("S", "L")),
+                }
+                assert item["price"] == price
+                assert item["name"] == f"Shirt {tag}"
+
+        # Blue is taken off the template: (Blue, S) has stock, so Odoo archives it (the
+        # incremental sync withdraws it); (Blue, L) is deleted (only --full finds it gone).
+        odoo.env["stock.quant"].create(
+            {"product_id": by_label["BLUE-S"], "location_id": 8, "quantity": 2}
+        )
+        [colour_line] = odoo.env["product.template.attribute.line"].search(
+            [("product_tmpl_id", "=", tmpl), ("attribute_id", "=", colour[0])]
+        )
+        odoo.execute_kw(
+            "product.template",
+            "write",
+            [[tmpl], {"attribute_line_ids": [(1, colour_line, {"value_ids": [(3, colour[2])]})]}],
+        )
+        second = await sync(client, tq)
+        assert not second.behind
+        for store in fleet.store_ids():
+            catalog = fleet.catalog(store)
+            assert f"SHIRT-{tag}-BLUE-S" not in catalog
+            assert f"SHIRT-{tag}-RED-L" in catalog
+        await sync(client, tq, full=True)
+        for store in fleet.store_ids():
+            left = {sku for sku in fleet.catalog(store) if sku.startswith(f"SHIRT-{tag}")}
+            assert left == {f"SHIRT-{tag}-RED-S", f"SHIRT-{tag}-RED-L"}

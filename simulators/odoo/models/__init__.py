@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..orm import BaseModel
-from . import account, base, pricing, product, stock
+from . import account, attribute, base, pricing, product, stock
 
 MODEL_CLASSES: list[type[BaseModel]] = [
     base.IrModel,
@@ -15,6 +15,10 @@ MODEL_CLASSES: list[type[BaseModel]] = [
     base.ResUsers,
     base.UomUom,
     product.ProductCategory,
+    attribute.ProductAttribute,
+    attribute.ProductAttributeValue,
+    attribute.ProductTemplateAttributeLine,
+    attribute.ProductTemplateAttributeValue,
     product.ProductTemplate,
     product.ProductProduct,
     pricing.ProductPricelist,

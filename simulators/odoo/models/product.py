@@ -13,12 +13,17 @@ variant archives its template (and ``action_unarchive`` the reverse), while a pl
 ``write({'active': False})`` on a variant leaves the template alone. Unlinking a variant that
 is its template's only active one unlinks the template too; a variant stock moves or quants
 still reference is refused with Odoo's foreign-key text ("... If possible, archive it
-instead."), and nothing is deleted. Variant attributes (product.attribute and friends) are
-not emulated: every template has exactly one variant.
+instead."), and nothing is deleted.
+
+Variants from attributes (models/attribute.py): a template's attribute lines make its variants
+(``_create_variant_ids``, the cartesian product of the lines' values for attributes that create
+variants); a variant's ``lst_price`` is the template's ``list_price`` plus the ``price_extra``
+of its values, its display name adds them ("[SKU] Shirt (Red, L)").
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from typing import Any, ClassVar
 
@@ -26,6 +31,7 @@ from sqlalchemy import func, select
 
 from .. import fields as F
 from .. import tables as T
+from ..domain import LINK
 from ..exceptions import ValidationError
 from ..orm import BaseModel, api_records, ensure_one
 from .pricing import contextual_price
@@ -162,6 +168,9 @@ class ProductTemplate(BaseModel):
         default=lambda env: [(6, 0, [2])],
     )
     product_variant_ids = F.One2many("product.product", "product_tmpl_id", "Products")
+    attribute_line_ids = F.One2many(
+        "product.template.attribute.line", "product_tmpl_id", "Product Attributes"
+    )
     product_variant_id = F.Many2one("product.product", "Product", compute="_compute_variant_fields")
     product_variant_count = F.Integer("# Product Variants", compute="_compute_variant_fields")
     barcode = F.Char(
@@ -282,10 +291,110 @@ class ProductTemplate(BaseModel):
         ids = super()._create(prepared)
         if self.env.context.get("create_product_product", True):
             variant = self.env["product.product"].with_context(create_product_product=False)
-            variant._create(
-                [{"product_tmpl_id": tid, **vv} for tid, vv in zip(ids, variant_vals, strict=True)]
-            )
+            plain = [
+                (tid, vv)
+                for tid, vv, vals in zip(ids, variant_vals, prepared, strict=True)
+                if not vals.get("attribute_line_ids")
+            ]
+            variant._create([{"product_tmpl_id": tid, **vv} for tid, vv in plain])
+            # Templates created with attribute lines have their variants already; the
+            # variant-only values go to the variant only when there is exactly one.
+            lined = [
+                (tid, vv)
+                for tid, vv, vals in zip(ids, variant_vals, prepared, strict=True)
+                if vals.get("attribute_line_ids")
+            ]
+            if lined:
+                self._create_variant_ids([tid for tid, _vv in lined])
+                live = self._variants_by_template([tid for tid, _vv in lined])
+                for tid, vv in lined:
+                    if vv and len(live.get(tid, [])) == 1:
+                        variant._write(live[tid], vv)
         return ids
+
+    def _create_variant_ids(self, ids: list[int]) -> None:
+        """Bring each template's variants in line with its attribute lines, as Odoo 17's
+        ``_create_variant_ids``: every combination of the active values of the lines whose
+        attribute creates variants gets a variant (an existing one, reactivated, or a new
+        one); variants of no such combination are unlinked, or archived when they cannot be.
+        A template whose lines have a ``dynamic`` attribute only keeps the variants it has."""
+        if not ids:
+            return
+        variant = self.env["product.product"].with_context(create_product_product=False)
+        line_model = self.env["product.template.attribute.line"]
+        ptav_model = self.env["product.template.attribute.value"]
+        to_create: list[dict[str, Any]] = []
+        to_activate: list[int] = []
+        to_unlink: list[int] = []
+        actives = self._column_values(ids, "active")
+        for tid in ids:
+            line_ids = line_model._search([("product_tmpl_id", "=", tid), ("active", "=", True)])
+            line_attr = line_model._column_values(line_ids, "attribute_id")
+            modes = self.env["product.attribute"]._column_values(
+                sorted(set(line_attr.values())), "create_variant"
+            )
+            lines = [i for i in line_ids if modes.get(line_attr[i]) != "no_variant"]
+            dynamic = any(modes.get(line_attr[i]) == "dynamic" for i in lines)
+            ptavs = ptav_model._search(
+                [("attribute_line_id", "in", lines), ("ptav_active", "=", True)]
+            )
+            line_of = ptav_model._column_values(ptavs, "attribute_line_id")
+            per_line = [[p for p in ptavs if line_of[p] == line] for line in lines]
+            per_line = [vals for vals in per_line if vals]  # a line without values is invalid
+            every = self._variants_by_template([tid], active_only=False).get(tid, [])
+            variant_active = variant._column_values(every, "active")
+            # Odoo sorts (active, -id): for one combination, the lowest active id wins.
+            ordered = sorted(every, key=lambda v: (bool(variant_active[v]), -v))
+            combos = variant._combinations(every)
+            singles = [vals[0] for vals in per_line if len(vals) == 1]
+            # Adding a single-value line does not recreate the variants: the value is
+            # written on each of them (when the result is a whole combination).
+            for v in ordered if singles else []:
+                combined = set(combos[v]) | set(singles)
+                if combined == set(combos[v]):
+                    continue
+                combined_lines = set(
+                    ptav_model._column_values(sorted(combined), "attribute_line_id").values()
+                )
+                if len(combined) == len(lines) and combined_lines == set(lines):
+                    variant._write(
+                        [v], {"product_template_attribute_value_ids": [(6, 0, sorted(combined))]}
+                    )
+                    combos[v] = sorted(combined)
+            existing = {frozenset(combos[v]): v for v in ordered}
+            keep: list[int] = []
+            if not dynamic:
+                for combination in itertools.product(*per_line):
+                    key = frozenset(combination)
+                    if key in existing:
+                        keep.append(existing[key])
+                    else:
+                        to_create.append(
+                            {
+                                "product_tmpl_id": tid,
+                                "product_template_attribute_value_ids": [
+                                    (6, 0, sorted(combination))
+                                ],
+                                "active": bool(actives.get(tid)),
+                            }
+                        )
+            else:
+                keep = list(existing.values())
+            to_activate.extend(keep)
+            to_unlink.extend(v for v in every if v not in keep)
+        if to_activate:
+            variant._write(to_activate, {"active": True})
+        if to_create:
+            variant._create(to_create)
+        if to_unlink:
+            variant._unlink_or_archive(to_unlink)
+        # The template's own default_code follows its variant only while it has one.
+        live = self._variants_by_template(ids)
+        several = [t for t in ids if len(live.get(t, [])) > 1]
+        if several:
+            self._conn.execute(
+                self._t.update().where(self._t.c.id.in_(several)).values(default_code=None)
+            )
 
     def _write(self, ids: Any, vals: dict[str, Any]) -> None:
         vals = _sync_type(dict(vals))
@@ -318,6 +427,11 @@ class ProductProduct(BaseModel):
     barcode = F.Char("Barcode")
     standard_price = F.Float("Cost", digits=2, default=0.0)
     active = F.Boolean("Active", default=True)
+    product_template_attribute_value_ids = F.Many2many(
+        "product.template.attribute.value", "product_variant_combination", "Attribute Values"
+    )
+    combination_indices = F.Char("Combination Indices", readonly=True)
+    price_extra = F.Float("Variant Price Extra", compute="_compute_lst_price")
     lst_price = F.Float("Sales Price", compute="_compute_lst_price")
     partner_ref = F.Char("Customer Ref", compute="_compute_partner_ref")
     qty_available = F.Float("Quantity On Hand", compute="_compute_quantities")
@@ -328,14 +442,98 @@ class ProductProduct(BaseModel):
 
     def _display_names(self, ids: Any) -> dict[int, str]:
         raw = self._read_raw(ids, ["default_code", "name"])
-        return {i: _product_label(v["default_code"], v["name"]) for i, v in raw.items()}
+        variants = self._combination_names(list(raw))
+        return {
+            i: _product_label(
+                v["default_code"],
+                f"{v['name']} ({variants[i]})" if variants.get(i) else v["name"],
+            )
+            for i, v in raw.items()
+        }
+
+    def _combinations(self, ids: list[int]) -> dict[int, list[int]]:
+        """Each variant's product.template.attribute.value ids."""
+        out: dict[int, list[int]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        stmt = select(LINK.c.left_id, LINK.c.right_id).where(
+            LINK.c.relation == "product_variant_combination", LINK.c.left_id.in_(ids)
+        )
+        for vid, ptav in self._conn.execute(stmt):
+            out[vid].append(ptav)
+        return out
+
+    def _combination_names(self, ids: list[int]) -> dict[int, str]:
+        """ "Red, L": the variant's values, less those of single-value lines and of
+        attributes that make no variants (Odoo's ``_get_combination_name``)."""
+        combos = self._combinations(ids)
+        ptav_ids = sorted({p for ps in combos.values() for p in ps})
+        if not ptav_ids:
+            return {}
+        ptav = self.env["product.template.attribute.value"]
+        raw = ptav._read_raw(
+            ptav_ids,
+            [
+                "name",
+                "ptav_active",
+                "attribute_line_id",
+                "attribute_id",
+                "product_attribute_value_id",
+            ],
+        )
+        lines = sorted({v["attribute_line_id"] for v in raw.values()})
+        siblings: dict[int, list[bool]] = defaultdict(list)
+        for line, active in self._conn.execute(
+            select(ptav._t.c.attribute_line_id, ptav._t.c.ptav_active).where(
+                ptav._t.c.attribute_line_id.in_(lines)
+            )
+        ):
+            siblings[line].append(bool(active))
+        attributes = self.env["product.attribute"]._read_raw(
+            sorted({v["attribute_id"] for v in raw.values()}), ["create_variant", "sequence"]
+        )
+        values = self.env["product.attribute.value"]._read_raw(
+            sorted({v["product_attribute_value_id"] for v in raw.values()}), ["sequence"]
+        )
+
+        def key(p: int) -> tuple[Any, ...]:
+            v = raw[p]
+            a, pav = attributes[v["attribute_id"]], values[v["product_attribute_value_id"]]
+            return (a["sequence"] or 0, v["attribute_id"], pav["sequence"] or 0, p)
+
+        out: dict[int, str] = {}
+        for vid, ps in combos.items():
+            shown = [p for p in ps if p in raw]
+            only_active = all(raw[p]["ptav_active"] for p in shown)
+            names = []
+            for p in sorted(shown, key=key):
+                v = raw[p]
+                if attributes[v["attribute_id"]]["create_variant"] == "no_variant":
+                    continue
+                count = [a for a in siblings[v["attribute_line_id"]] if a or not only_active]
+                if len(count) == 1:
+                    continue
+                names.append(str(v["name"] or ""))
+            out[vid] = ", ".join(names)
+        return out
 
     def _compute_partner_ref(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         return {i: {"partner_ref": n} for i, n in self._display_names(ids).items()}
 
     def _compute_lst_price(self, ids: list[int]) -> dict[int, dict[str, Any]]:
+        """``lst_price`` = the template's ``list_price`` + ``price_extra``, the sum of the
+        variant's values' extras."""
         raw = self._read_raw(ids, ["list_price"])
-        return {i: {"lst_price": v["list_price"] or 0.0} for i, v in raw.items()}
+        combos = self._combinations(list(raw))
+        ptav = self.env["product.template.attribute.value"]
+        extras = ptav._column_values(
+            sorted({p for ps in combos.values() for p in ps}), "price_extra"
+        )
+        out: dict[int, dict[str, Any]] = {}
+        for i, v in raw.items():
+            extra = sum(extras.get(p) or 0.0 for p in combos.get(i, []))
+            out[i] = {"price_extra": extra, "lst_price": (v["list_price"] or 0.0) + extra}
+        return out
 
     def _name_search_domain(self, name: str, operator: str) -> list[Any]:
         return [
@@ -355,12 +553,48 @@ class ProductProduct(BaseModel):
         self_ = self.with_context(create_product_product=False)
         ids = super(ProductProduct, self_)._create(list(vals_list))
         self_._sync_template_code(ids)
+        self_._store_combination_indices(ids)
         return ids
 
     def _write(self, ids: Any, vals: dict[str, Any]) -> None:
         super()._write(ids, vals)
         if "default_code" in vals:
             self._sync_template_code(list(ids))
+        if "product_template_attribute_value_ids" in vals:
+            self._store_combination_indices(list(ids))
+
+    def _store_combination_indices(self, ids: list[int]) -> None:
+        """``combination_indices``: the sorted ptav ids, comma-separated (stored)."""
+        for vid, ptavs in self._combinations(ids).items():
+            self._conn.execute(
+                self._t.update()
+                .where(self._t.c.id == vid)
+                .values(combination_indices=",".join(str(p) for p in sorted(ptavs)))
+            )
+
+    def _unlink_blocked(self, ids: list[int]) -> set[int]:
+        """The variants a delete would be refused for (a restricting reference to them)."""
+        blocked: set[int] = set()
+        for model_name, field in self.env.registry.references.get(self._name, []):
+            if field.ondelete != "restrict":
+                continue
+            child = self.env[model_name]
+            column = child._t.c[field.name]
+            blocked.update(
+                self._conn.execute(select(column).where(column.in_(ids)).distinct()).scalars()
+            )
+        return blocked
+
+    def _unlink_or_archive(self, ids: list[int]) -> None:
+        """Delete the variants that can be, archive the others (Odoo tries the delete and
+        archives each variant it is refused for)."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return
+        blocked = self._unlink_blocked(ids)
+        self._unlink([i for i in ids if i not in blocked])
+        active = self._column_values(sorted(blocked), "active")
+        self._write([i for i in sorted(blocked) if active.get(i)], {"active": False})
 
     def _toggle_active(self, ids: list[int]) -> None:
         """Odoo's product.product.toggle_active: a template left with no active variant is
