@@ -196,7 +196,16 @@ def catalog_schedule(task_queue: str) -> Schedule:
             # Runs are named `catalog-sync-{scheduled time}` by the server.
             id=CATALOG_SCHEDULE,
             task_queue=task_queue,
-            memo={DIGEST: _digest("catalog", CATALOG_EVERY.total_seconds(), task_queue)},
+            # The input's defaults are in the digest: a release that changes them (the settle
+            # time, the polling) updates the schedule.
+            memo={
+                DIGEST: _digest(
+                    "catalog",
+                    CATALOG_EVERY.total_seconds(),
+                    task_queue,
+                    CatalogSyncInput().model_dump(mode="json"),
+                )
+            },
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=CATALOG_EVERY)]),
         policy=SchedulePolicy(

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.odoo.catalog import (
         OdooCatalogActivities,
+        ProductPage,
         ProductStatesInput,
         ReadProductsInput,
         Stream,
@@ -153,7 +154,8 @@ class CatalogSyncInput(BaseModel):
     page_size: int = 200
     concurrency: int = 100
     confirm_within: timedelta = timedelta(minutes=10)
-    poll_every: timedelta = timedelta(seconds=2)
+    # The first poll for a page's confirmations, then doubling to POLL_MAX.
+    poll_every: timedelta = timedelta(milliseconds=500)
     pages_per_run: int = 20
     # Writes newer than this are published at once but read again by the next sync: one that
     # commits late (Odoo's write_date is its transaction's start) is not skipped. Odoo's
@@ -211,6 +213,17 @@ class CatalogSync:
             )
         rep = self._report
         pages_this_run = 0
+        # The next page is read while this one is published (reading moves nothing).
+        prefetch = workflow.patched("catalog-prefetch")
+        prefetched: asyncio.Task[ProductPage] | None = None
+
+        def read(at: CatalogCursor, of: Stream, number: int) -> Awaitable[ProductPage]:
+            return workflow.execute_activity_method(
+                OdooCatalogActivities.read_changed_products,
+                ReadProductsInput(cursor=at, stream=of, limit=input.page_size),
+                summary=f"{of.value} page {number}",
+                **odoo_chunk_write(input.page_size),
+            )
 
         def carry_on() -> None:
             workflow.continue_as_new(
@@ -232,16 +245,14 @@ class CatalogSync:
             )
 
         while active:
-            if pages_this_run >= input.pages_per_run or (
-                workflow.info().is_continue_as_new_suggested()
-            ):
-                carry_on()
-            page = await workflow.execute_activity_method(
-                OdooCatalogActivities.read_changed_products,
-                ReadProductsInput(cursor=cursor, stream=stream, limit=input.page_size),
-                summary=f"{stream.value} page {page_no + 1}",
-                **odoo_chunk_write(input.page_size),
-            )
+            if prefetched is not None:
+                page, prefetched = await prefetched, None
+            else:
+                if pages_this_run >= input.pages_per_run or (
+                    workflow.info().is_continue_as_new_suggested()
+                ):
+                    carry_on()
+                page = await read(cursor, stream, page_no + 1)
             if page.rows == 0:
                 if stream is Stream.VARIANTS:
                     stream = Stream.TEMPLATES
@@ -254,6 +265,8 @@ class CatalogSync:
             cursor = page.cursor
             for u in page.page.unpublishable:
                 self._exception("*", u.sku, u.odoo_id, u.reason)
+            if prefetch and page.more and pages_this_run < input.pages_per_run:
+                prefetched = asyncio.ensure_future(read(cursor, stream, page_no + 1))
             # A store already at (or past) this page's position has it. A store records the
             # position capped at the horizon (domain/catalog.py), never past it.
             version = cursor.version()
@@ -275,6 +288,8 @@ class CatalogSync:
                     known[s] = _later(known.get(s), recorded)  # the next page carries it
             active = [s for s in active if s not in rep.behind]
             self._progress(len(active))
+        if prefetched is not None:
+            prefetched.cancel()  # every store fell behind: nobody to publish to
 
         if input.full:
             for store in [s for s in active if s not in full_done]:
