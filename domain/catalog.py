@@ -14,9 +14,10 @@ the sync runs comes back on a later page, or on the next run when it was written
 the second it was read in (publishing is idempotent, so reading it twice is safe).
 
 A product changes through its template too (a price or a name edited on `product.template`
-leaves its variants' `write_date` alone), so the sync follows two such streams: the variants,
-and the templates whose variants it reads again. The catalog version a store holds names both
-streams' positions; versions sort as strings in the order the sync made them.
+leaves its variants' `write_date` alone), and through its attribute values (a `price_extra`
+edit writes only the value), so the sync follows three such streams: the variants, the
+templates and the attribute values, whose variants it reads again. The catalog version a store
+holds names each stream's position; versions sort as strings in the order the sync made them.
 
 PostgreSQL stamps `write_date` with the start of the writing transaction, so a write that
 commits late carries a second the cursor may already have passed; and a record written twice in
@@ -42,7 +43,8 @@ STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 EPOCH = "1970-01-01 00:00:00"
 # The count of ids seen in the cursor's second, fixed width so versions sort as strings.
 COUNT_DIGITS = 7
-VERSION_PREFIX = "v1"
+VERSION_PREFIX = "v1"  # the variants' and the templates' streams
+VALUES_PREFIX = "v2"  # and the attribute values' stream
 # Up to this many ids seen in the cursor's second are named in a version (a bulk import writes
 # thousands in one second: those are only counted, and read again on catch-up).
 IDS_IN_VERSION = 8
@@ -64,11 +66,17 @@ class Cursor(BaseModel):
 
     def domain(self) -> list[Any]:
         """The records from the cursor's second on, less those already seen in it (skipping
-        them in the query, not after it: a page full of seen ids would never move on)."""
-        out: list[Any] = [("write_date", ">=", self.stamp)]
-        if self.seen:
-            out.append(("id", "not in", sorted(self.seen)))
-        return out
+        them in the query, not after it: a page full of seen ids would never move on). A seen
+        record written again in a later second is not seen: it comes back."""
+        if not self.seen:
+            return [("write_date", ">=", self.stamp)]
+        return [
+            "|",
+            ("write_date", ">=", next_second(self.stamp)),
+            "&",
+            ("write_date", ">=", self.stamp),
+            ("id", "not in", sorted(self.seen)),
+        ]
 
     def fresh(self, rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """The rows of a page not yet processed: those of second `stamp` already seen drop."""
@@ -100,6 +108,12 @@ class Cursor(BaseModel):
         return f"{self.stamp}#{n:0{COUNT_DIGITS}d}{ids}"
 
 
+def next_second(stamp: str) -> str:
+    """The second after `stamp` (`YYYY-MM-DD HH:MM:SS`), in the same format."""
+    at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S") + timedelta(seconds=1)
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def stamp_of(row: Mapping[str, Any]) -> str:
     """A row's `write_date` as Odoo returns it (seconds); a row without one sorts first."""
     value = row.get("write_date")
@@ -108,22 +122,32 @@ def stamp_of(row: Mapping[str, Any]) -> str:
 
 
 class CatalogCursor(BaseModel):
-    """The sync's position: the variants' stream and the templates' stream."""
+    """The sync's position: the variants' stream, the templates' stream and the attribute
+    values' stream (a `price_extra` edit moves neither a variant's nor its template's
+    `write_date`). `values` None: a sync that does not follow that stream (one begun before
+    it existed, or a store's v1 version)."""
 
     variants: Cursor = Cursor()
     templates: Cursor = Cursor()
+    values: Cursor | None = None
 
     def version(self) -> str:
-        """`v1/<variants>/<templates>`: each part only grows as the sync goes on and has a
-        fixed width, so a later version sorts later as a string."""
-        return f"{VERSION_PREFIX}/{self.variants.token()}/{self.templates.token()}"
+        """`v2/<variants>/<templates>/<values>` (`v1/<variants>/<templates>` without the values'
+        stream): each part only grows as the sync goes on and has a fixed width, so a later
+        version sorts later as a string (and any v2 after any v1)."""
+        base = f"{self.variants.token()}/{self.templates.token()}"
+        if self.values is None:
+            return f"{VERSION_PREFIX}/{base}"
+        return f"{VALUES_PREFIX}/{base}/{self.values.token()}"
 
     def capped(self, horizon: str | None) -> CatalogCursor:
-        """Both streams capped at `horizon` (None: as they are)."""
+        """Every stream capped at `horizon` (None: as they are)."""
         if horizon is None:
             return self
         return CatalogCursor(
-            variants=self.variants.capped(horizon), templates=self.templates.capped(horizon)
+            variants=self.variants.capped(horizon),
+            templates=self.templates.capped(horizon),
+            values=self.values.capped(horizon) if self.values is not None else None,
         )
 
 
@@ -140,7 +164,7 @@ def cursor_of_version(version: str | None) -> CatalogCursor:
     if version is None:
         return CatalogCursor()
     parts = version.split("/")
-    if len(parts) != 3 or parts[0] != VERSION_PREFIX:
+    if (parts[0], len(parts)) not in ((VERSION_PREFIX, 3), (VALUES_PREFIX, 4)):
         raise BadVersion(f"version: {version[:80]!r} is not a catalog sync version")
     streams = []
     for part in parts[1:]:
@@ -152,7 +176,9 @@ def cursor_of_version(version: str | None) -> CatalogCursor:
         if ids and len(seen) != int(count):
             raise BadVersion(f"version: {version[:80]!r} is not a catalog sync version")
         streams.append(Cursor(stamp=stamp, seen=seen))
-    return CatalogCursor(variants=streams[0], templates=streams[1])
+    return CatalogCursor(
+        variants=streams[0], templates=streams[1], values=streams[2] if len(streams) > 2 else None
+    )
 
 
 def earliest(cursors: Iterable[CatalogCursor]) -> CatalogCursor | None:

@@ -173,14 +173,15 @@ def _later(a: str | None, b: str | None) -> str | None:
     return max(a, b)
 
 
-def start_cursor(versions: list[str | None]) -> CatalogCursor:
-    """Each stream from the earliest position any store holds."""
-    cursors = [cursor_of_version(v) for v in versions]
-    if not cursors:
-        return CatalogCursor()
+def start_cursor(versions: list[str | None], values: bool = True) -> CatalogCursor:
+    """Each stream from the earliest position any store holds (the attribute values' from the
+    start for a store whose version does not follow them). `values` False: a sync that does
+    not follow the attribute values (begun before it existed)."""
+    cursors = [cursor_of_version(v) for v in versions] or [CatalogCursor()]
     return CatalogCursor(
         variants=min((c.variants for c in cursors), key=Cursor.token),
         templates=min((c.templates for c in cursors), key=Cursor.token),
+        values=min((c.values or Cursor() for c in cursors), key=Cursor.token) if values else None,
     )
 
 
@@ -204,7 +205,9 @@ class CatalogSync:
             if begun is None:
                 return self._finish(SyncStatus.REJECTED)
             known, active = begun
-            cursor = start_cursor([known[s] for s in active])
+            cursor = start_cursor(
+                [known[s] for s in active], values=workflow.patched("catalog-values-stream")
+            )
             stream, page_no, full_done = Stream.VARIANTS, 0, []
             horizon = (
                 horizon_of(workflow.now(), input.settle)
@@ -256,6 +259,9 @@ class CatalogSync:
             if page.rows == 0:
                 if stream is Stream.VARIANTS:
                     stream = Stream.TEMPLATES
+                    continue
+                if stream is Stream.TEMPLATES and cursor.values is not None:
+                    stream = Stream.VALUES
                     continue
                 break
             page_no += 1
@@ -516,9 +522,9 @@ class CatalogSync:
             after = held.next_after_sku
 
     def _exception(self, store: str, sku: str | None, odoo_id: int | None, reason: str) -> None:
-        """Keep a refusal once: a product read by both streams (its variant and its template
-        written) is published, and refused, twice in one sync. Once MAX_EXCEPTIONS are kept, a
-        refusal not among them is counted each time."""
+        """Keep a refusal once: a product read by more than one stream (its variant and its
+        template written) is published, and refused, more than once in one sync. Once
+        MAX_EXCEPTIONS are kept, a refusal not among them is counted each time."""
         rep = self._report
         got = CatalogException(store_id=store, sku=sku, odoo_id=odoo_id, reason=reason[:500])
         if got in rep.exceptions:

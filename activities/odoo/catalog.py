@@ -27,6 +27,7 @@ from domain.catalog import (
 
 PRODUCT = "product.product"
 TEMPLATE = "product.template"
+VALUE = "product.template.attribute.value"
 ORDER = "write_date asc, id asc"
 ALL_RECORDS = {"active_test": False}
 PRODUCT_FIELDS = [
@@ -49,6 +50,9 @@ PAGE = 200
 class Stream(StrEnum):
     VARIANTS = "variants"  # product.product by its own write_date
     TEMPLATES = "templates"  # product.template by its write_date: its variants read again
+    # product.template.attribute.value by its write_date (a price_extra edit writes only the
+    # value): the variants that carry it read again
+    VALUES = "values"
 
 
 class ReadProductsInput(BaseModel):
@@ -85,30 +89,38 @@ class OdooCatalogActivities(OdooActivityBase):
     def read_changed_products(self, input: ReadProductsInput) -> ProductPage:
         """The next page of changed products of one stream, mapped to POS items."""
         cursor = input.cursor
-        stream = cursor.variants if input.stream is Stream.VARIANTS else cursor.templates
+        stream = {
+            Stream.VARIANTS: cursor.variants,
+            Stream.TEMPLATES: cursor.templates,
+            Stream.VALUES: cursor.values or Cursor(),
+        }[input.stream]
         limit = max(1, input.limit)
         rows: Sequence[Mapping[str, Any]]
         if input.stream is Stream.VARIANTS:
             stamped = self._products(stream.domain(), limit=limit)
             rows = stream.fresh(stamped)
         else:
-            stamped = self.odoo.call(
-                TEMPLATE,
-                "search_read",
-                stream.domain(),
-                fields=["write_date"],
-                order=ORDER,
-                limit=limit,
-                context=ALL_RECORDS,
+            model, link = (
+                (TEMPLATE, "product_tmpl_id")
+                if input.stream is Stream.TEMPLATES
+                else (VALUE, ATTRIBUTES)
             )
+            if model == VALUE and not self._attributes_known():
+                stamped = []  # a database without variants' attribute values
+            else:
+                stamped = self.odoo.call(
+                    model,
+                    "search_read",
+                    stream.domain(),
+                    fields=["write_date"],
+                    order=ORDER,
+                    limit=limit,
+                    context=ALL_RECORDS,
+                )
             ids = [t["id"] for t in stream.fresh(stamped)]
-            rows = self._products([("product_tmpl_id", "in", ids)]) if ids else []
+            rows = self._products([(link, "in", ids)]) if ids else []
         after = stream.advance(stamped)
-        new = (
-            CatalogCursor(variants=after, templates=cursor.templates)
-            if input.stream is Stream.VARIANTS
-            else CatalogCursor(variants=cursor.variants, templates=after)
-        )
+        new = cursor.model_copy(update={input.stream.value: after})
         return ProductPage(
             page=self._mapped(rows), cursor=new, rows=len(stamped), more=len(stamped) >= limit
         )

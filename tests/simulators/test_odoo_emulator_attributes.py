@@ -279,3 +279,54 @@ def test_refusals(odoo: odoorpc.ODOO, unique: Callable[[str], str]) -> None:
         )
     assert err.value.info["data"]["name"] == "odoo.exceptions.UserError"
     assert "you cannot transform the attribute" in str(err.value)
+
+
+def test_the_values_stream_reads(fresh: Fresh, unique: Callable[[str], str]) -> None:
+    """The sync's third stream: attribute values by write_date (with the cursor's '|' domain:
+    a value seen in its second and written again later comes back), then the variants that
+    carry them, archived ones included."""
+    odoo = fresh.odoo
+    fresh.emu.database.clock = lambda: dt.datetime(2026, 2, 1, 9, 0, 0, 500)
+    tmpl, _colour, _size = shirt(odoo, unique)
+    ptav = "product.template.attribute.value"
+    values = odoo.execute_kw(
+        ptav,
+        "search_read",
+        [[("product_tmpl_id", "=", tmpl)]],
+        {"fields": ["name", "write_date"], "order": "write_date asc, id asc"},
+    )
+    assert [v["write_date"] for v in values] == ["2026-02-01 09:00:00"] * 4
+    red = next(v["id"] for v in values if v["name"] == "Red")
+    fresh.emu.database.clock = lambda: dt.datetime(2026, 2, 1, 9, 0, 2, 100)
+    odoo.execute_kw(ptav, "write", [[red], {"price_extra": 1.0}])
+    seen = sorted(v["id"] for v in values)
+    domain = [
+        "|",
+        ("write_date", ">=", "2026-02-01 09:00:01"),
+        "&",
+        ("write_date", ">=", "2026-02-01 09:00:00"),
+        ("id", "not in", seen),
+    ]
+    again = odoo.execute_kw(
+        ptav,
+        "search_read",
+        [domain],
+        {
+            "fields": ["write_date"],
+            "order": "write_date asc, id asc",
+            "limit": 10,
+            "context": {"active_test": False},
+        },
+    )
+    assert again == [{"id": red, "write_date": "2026-02-01 09:00:02"}]
+    [red_s, red_l] = [r for r in variants(odoo, tmpl) if "Red" in r["display_name"]]
+    odoo.execute_kw("product.product", "write", [[red_l["id"]], {"active": False}])
+    carriers = odoo.execute_kw(
+        "product.product",
+        "search_read",
+        [[("product_template_attribute_value_ids", "in", [red])]],
+        {"fields": ["lst_price", "active"], "context": {"active_test": False}},
+    )
+    assert sorted((c["id"], c["lst_price"], c["active"]) for c in carriers) == sorted(
+        [(red_s["id"], 21.0, True), (red_l["id"], 21.0, False)]
+    )

@@ -18,6 +18,7 @@ from domain.catalog import (
     horizon_of,
     map_products,
     money,
+    next_second,
     percent,
     withdrawals_for,
 )
@@ -40,11 +41,36 @@ class MicrosecondOdoo:
         self.recs[rid] = Rec(rid, at)
 
     def page(self, cursor: Cursor, limit: int) -> list[dict[str, Any]]:
-        stamp = cursor.domain()[0][2]
-        seen: list[int] = cursor.domain()[1][2] if len(cursor.domain()) > 1 else []
-        rows = [r for r in self.recs.values() if r.at >= stamp and r.id not in seen]
+        rows = [r for r in self.recs.values() if matches(cursor.domain(), r)]
         rows.sort(key=lambda r: (r.at, r.id))
         return [{"id": r.id, "write_date": r.at[:19]} for r in rows[:limit]]
+
+
+def matches(domain: list[Any], rec: Rec) -> bool:
+    """Odoo's prefix-notation domain over `write_date` (compared with the stored value) and
+    `id`, with '|' and '&' (an implicit '&' between the rest)."""
+
+    def leaf(term: tuple[str, str, Any]) -> bool:
+        field, op, value = term
+        got = rec.at if field == "write_date" else rec.id
+        return {
+            ">=": lambda: got >= value,
+            "not in": lambda: got not in value,
+        }[op]()
+
+    def take(i: int) -> tuple[bool, int]:
+        term = domain[i]
+        if term in ("|", "&"):
+            a, j = take(i + 1)
+            b, k = take(j)
+            return (a or b) if term == "|" else (a and b), k
+        return leaf(term), i + 1
+
+    ok, i = True, 0
+    while i < len(domain):
+        got, i = take(i)
+        ok = ok and got
+    return ok
 
 
 def drain(odoo: MicrosecondOdoo, cursor: Cursor, limit: int) -> tuple[Cursor, list[int]]:
@@ -86,6 +112,20 @@ def test_a_record_edited_during_the_sync_comes_back() -> None:
     odoo.write(5, "2026-01-01 10:00:09.500000")  # not read yet, edited mid-sync
     cursor, got = drain(odoo, cursor, limit=3)
     assert sorted(got) == [1, 4, 5, 6]
+
+
+def test_a_record_seen_then_written_in_a_later_second_comes_back() -> None:
+    """The cursor keeps the ids seen in its second: a record among them written again in a
+    later second, with nothing else written since, is not skipped."""
+    odoo = MicrosecondOdoo()
+    odoo.write(1, "2026-01-01 10:00:00.100000")
+    odoo.write(2, "2026-01-01 10:00:00.200000")
+    cursor, got = drain(odoo, Cursor(), limit=5)
+    assert sorted(got) == [1, 2] and cursor.seen == [1, 2]
+    odoo.write(1, "2026-01-01 10:00:03.000000")
+    cursor, got = drain(odoo, cursor, limit=5)
+    assert got == [1] and cursor == Cursor(stamp="2026-01-01 10:00:03", seen=[1])
+    assert next_second("2026-12-31 23:59:59") == "2027-01-01 00:00:00"
 
 
 def test_a_page_of_only_one_second_moves_on() -> None:
@@ -268,3 +308,29 @@ def test_the_horizon_is_now_less_the_settle_time_in_odoo_utc_seconds() -> None:
     assert horizon_of(now, timedelta(seconds=120)) == "2026-03-01 09:58:30"
     assert horizon_of(now.astimezone(UTC), timedelta(0)) == "2026-03-01 10:00:30"
     assert horizon_of(now, timedelta(seconds=-5)) == "2026-03-01 10:00:30"
+
+
+def test_v2_versions_follow_attribute_values_and_v1_versions_still_read() -> None:
+    from workflows.catalog_sync import start_cursor
+
+    v1 = "v1/2026-03-01 10:00:00#0000001+4/2026-03-01 09:00:00#0000000"
+    old = cursor_of_version(v1)
+    assert old.values is None and old.version() == v1
+    later = CatalogCursor(
+        variants=Cursor(stamp="2026-01-01 00:00:00"),
+        templates=Cursor(stamp="2026-01-01 00:00:00"),
+        values=Cursor(stamp="2026-03-02 08:00:00", seen=[3]),
+    )
+    v2 = later.version()
+    assert v2.startswith("v2/") and v2.count("/") == 3
+    assert cursor_of_version(v2) == later
+    # Any v2 version sorts after any v1: a store at v1 never takes a v2 page as stale.
+    assert v2 > v1
+    # A store at v1 has followed no attribute values: that stream starts from the beginning.
+    start = start_cursor([v1, v2])
+    assert start.values == Cursor() and start.variants == Cursor(stamp="2026-01-01 00:00:00")
+    assert start_cursor([v1], values=False).values is None
+    capped = later.capped("2026-03-01 00:00:00")
+    assert capped.values == Cursor(stamp="2026-03-01 00:00:00")
+    with pytest.raises(BadVersion):
+        cursor_of_version("v2/2026-03-01 10:00:00#0000001+4/2026-03-01 09:00:00#0000000")

@@ -411,6 +411,23 @@ async def test_variants_reach_stores_with_attributes_and_prices_and_a_removed_va
                 assert item["price"] == price
                 assert item["name"] == f"Shirt {tag}"
 
+        # Red costs more: Odoo writes only the attribute value (no variant's or template's
+        # write_date moves), and the values' stream carries it to the stores.
+        [red] = odoo.execute_kw(
+            "product.template.attribute.value",
+            "search",
+            [[("product_tmpl_id", "=", tmpl), ("name", "=", "Red")]],
+        )
+        odoo.execute_kw("product.template.attribute.value", "write", [[red], {"price_extra": 3.0}])
+        repriced = await sync(client, tq)
+        assert repriced.status is SyncStatus.COMPLETED and not repriced.behind
+        for store in fleet.store_ids():
+            catalog = fleet.catalog(store)
+            assert catalog[f"SHIRT-{tag}-RED-S"]["price"] == "23.00"
+            assert catalog[f"SHIRT-{tag}-RED-L"]["price"] == "24.50"
+            assert catalog[f"SHIRT-{tag}-BLUE-L"]["price"] == "21.50"
+            assert fleet.catalog_version(store)["version"].startswith("v2/")
+
         # Blue is taken off the template: (Blue, S) has stock, so Odoo archives it (the
         # incremental sync withdraws it); (Blue, L) is deleted (only --full finds it gone).
         odoo.env["stock.quant"].create(
