@@ -61,7 +61,15 @@ PREFIX = "settlement-daily-"
 GATEWAY_SCHEDULE = "gateway-settlement-daily"
 AUDIT_SCHEDULE = AUDIT_TRAIL_ID
 INVENTORY_SCHEDULE = "inventory-audit"
-MANAGED = (PREFIX, GATEWAY_SCHEDULE, AUDIT_SCHEDULE, CATALOG_SCHEDULE, INVENTORY_SCHEDULE)
+CATALOG_FULL_SCHEDULE = f"{CATALOG_SCHEDULE}-full"
+MANAGED = (
+    PREFIX,
+    GATEWAY_SCHEDULE,
+    AUDIT_SCHEDULE,
+    CATALOG_SCHEDULE,
+    CATALOG_FULL_SCHEDULE,
+    INVENTORY_SCHEDULE,
+)
 # Stores count after closing; the audit compares once the night's sales are posted.
 INVENTORY_AUDIT_AT = (4, 0)
 # Far below the namespace's retention (24 h on the dev server): every closed workflow's history
@@ -69,6 +77,8 @@ INVENTORY_AUDIT_AT = (4, 0)
 AUDIT_EVERY = timedelta(minutes=15)
 # Odoo's product changes reach the stores within minutes (docs/catalog.md).
 CATALOG_EVERY = timedelta(minutes=5)
+# Nightly, a sync with --full withdraws what Odoo deleted (no incremental read can see it).
+CATALOG_FULL_AT = (3, 0)
 
 
 @dataclass
@@ -218,6 +228,32 @@ def catalog_schedule(task_queue: str) -> Schedule:
     )
 
 
+def catalog_full_schedule(task_queue: str) -> Schedule:
+    hour, minute = CATALOG_FULL_AT
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            CatalogSync.run,
+            CatalogSyncInput(full=True),
+            # Runs are named `catalog-sync-full-{scheduled time}` by the server.
+            id=CATALOG_FULL_SCHEDULE,
+            task_queue=task_queue,
+            memo={
+                DIGEST: _digest(
+                    "catalog-full",
+                    CATALOG_FULL_AT,
+                    task_queue,
+                    CatalogSyncInput(full=True).model_dump(mode="json"),
+                )
+            },
+        ),
+        spec=ScheduleSpec(calendars=[_calendar(hour, minute)], time_zone_name="UTC"),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+        state=ScheduleState(
+            note="every store's catalog against Odoo: deleted or archived products withdrawn"
+        ),
+    )
+
+
 def inventory_schedule(task_queue: str, trust: ApprovalTrust | None) -> Schedule:
     trust = trust or ApprovalTrust()
     hour, minute = INVENTORY_AUDIT_AT
@@ -248,6 +284,7 @@ def schedules_for(
     out[GATEWAY_SCHEDULE] = gateway_schedule(config, task_queue)
     out[AUDIT_SCHEDULE] = audit_schedule(task_queue)
     out[CATALOG_SCHEDULE] = catalog_schedule(task_queue)
+    out[CATALOG_FULL_SCHEDULE] = catalog_full_schedule(task_queue)
     out[INVENTORY_SCHEDULE] = inventory_schedule(task_queue, trust)
     return out
 

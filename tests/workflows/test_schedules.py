@@ -54,6 +54,8 @@ async def test_apply_is_idempotent_and_keeps_what_ops_set(client: Client, region
         ("audit-trail", "created"),
         # Odoo's catalog to the stores, every 5 minutes.
         ("catalog-sync", "created"),
+        # And nightly with --full: what Odoo deleted is withdrawn.
+        ("catalog-sync-full", "created"),
         # The stores' daily inventory audits.
         ("inventory-audit", "created"),
     }
@@ -61,6 +63,7 @@ async def test_apply_is_idempotent_and_keeps_what_ops_set(client: Client, region
     assert await schedules.managed_ids(client) == [
         "audit-trail",
         "catalog-sync",
+        "catalog-sync-full",
         "gateway-settlement-daily",
         "inventory-audit",
         sid,
@@ -75,6 +78,10 @@ async def test_apply_is_idempotent_and_keeps_what_ops_set(client: Client, region
     catalog = await schedules.describe(client, "catalog-sync")
     gaps = {b - a for a, b in zip(catalog.next_runs, catalog.next_runs[1:], strict=False)}
     assert gaps == {timedelta(minutes=5)}
+    full = await schedules.describe(client, "catalog-sync-full")
+    assert full.next_runs and all(
+        (t.hour, t.minute) == schedules.CATALOG_FULL_AT for t in full.next_runs
+    )
 
     # Fires at 02:00 Berlin time: 01:00 UTC in winter.
     view = await schedules.describe(client, sid)
@@ -189,6 +196,7 @@ async def test_schedules_from_the_cli_and_its_refusals(
         "gateway-settlement-daily: unchanged",
         "audit-trail: unchanged",
         "catalog-sync: unchanged",
+        "catalog-sync-full: unchanged",
         "inventory-audit: unchanged",
     ]
     # 01:30 in New York is 06:30 UTC in winter.
