@@ -162,7 +162,9 @@ class OdooCustomerActivities(OdooActivityBase):
         if bound is None:
             return EraseCustomerResult(partner_id=None)
         row = self._read(bound)
-        block = read_block(row["comment"]).model_copy(update={"erased": True})
+        # The blacklist mark goes: its entry id would lead from the erased partner to the
+        # address (the entry itself stays, so the opt-out is still honoured).
+        block = read_block(row["comment"]).model_copy(update={"erased": True, "blacklist": None})
         vals: dict[str, Any] = {f: False for f in PERSONAL_FIELDS}
         vals["name"] = ERASED_NAME
         vals["comment"] = write_block(False, block)

@@ -107,6 +107,11 @@ def test_message_post_records_a_note_and_leaves_the_entry_unwritten(odoo: odoorp
     assert found == [
         {"id": mid, "body": "<p>opted out &lt;at&gt; the till</p>", "message_type": "comment"}
     ]
+    mine = [("model", "=", BL), ("res_id", "=", bid)]
+    assert (
+        odoo.execute_kw("mail.message", "search_count", [[*mine, ("body", "ilike", "OPTED")]]) == 1
+    )
+    assert odoo.execute_kw("mail.message", "search_count", [[*mine, ("body", "ilike", "in")]]) == 0
     [after] = entries(odoo, email)
     assert after["write_date"] == before["write_date"]
 

@@ -461,6 +461,8 @@ async def test_an_opt_out_blacklists_the_address_and_only_a_newer_opt_in_lifts_i
     [erased] = partners_of(odoo, pos_id)
     assert erased["email"] is False and erased["name"] == ERASED_NAME
     assert read_block(erased["comment"]).consent == status.consent
+    # Nothing on the erased partner leads to the entry (and so to the address) any more.
+    assert read_block(erased["comment"]).blacklist is None
 
 
 async def test_a_blacklist_entry_newer_than_the_opt_in_stays(
