@@ -17,7 +17,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,6 +154,123 @@ def newer_consent(
     return current
 
 
+# -- Odoo's email blacklist ------------------------------------------------------------------
+# Odoo's mass mailing and mail templates skip an address on `mail.blacklist`; retailflow puts
+# the customer's address there on a marketing opt-out and takes it off on a newer opt-in, but
+# only an entry older than that opt-in: one made later (the customer unsubscribed from a
+# mailing, an Odoo user listed them) says something newer than the till and stays.
+
+# Odoo reads datetimes to the second, naive UTC.
+ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
+
+
+class BlacklistEntry(BaseModel):
+    """A `mail.blacklist` row as read (archived = not blacklisted)."""
+
+    id: int
+    active: bool
+    write_date: str
+
+
+class BlacklistMark(BaseModel):
+    """What retailflow last did about the partner's address on the blacklist, kept in its
+    block: the consent it acted on, whether the address was left listed, and the entry as it
+    was right after, so that an entry nobody touched since is known to be retailflow's."""
+
+    consent_at: AwareDatetime
+    listed: bool
+    ours: bool = False
+    entry_id: int | None = None
+    entry_write_date: str | None = None
+
+
+class BlacklistStep(StrEnum):
+    ADD = "add"  # list the address (create, or unarchive), with a note saying why
+    LIFT = "lift"  # archive the entry, with a note saying why
+    KEEP = "keep"  # leave the blacklist as it is
+
+
+def blacklist_note_key(consent: ConsentRecord) -> str:
+    """The start of the note retailflow posts on the entry for this consent: found again, it
+    tells a retry that the step was taken."""
+    what = "opt-in" if consent.marketing else "opt-out"
+    return f"retailflow: marketing {what} given {consent.at.astimezone(UTC).isoformat()}"
+
+
+def blacklist_note(consent: ConsentRecord) -> str:
+    does = (
+        "the address is taken off the blacklist"
+        if consent.marketing
+        else "mass mailings must not reach this address"
+    )
+    return (
+        f"{blacklist_note_key(consent)} (source {consent.source}, "
+        f"recorded by store {consent.recorded_by}); {does}."
+    )
+
+
+def _entry_upper_bound(entry: BlacklistEntry) -> datetime:
+    written = datetime.strptime(entry.write_date, ODOO_DATETIME).replace(tzinfo=UTC)
+    return written + timedelta(seconds=1)  # read to the second: at the latest this
+
+
+def _is_ours(mark: BlacklistMark | None, entry: BlacklistEntry) -> bool:
+    """The entry is as retailflow left it when it listed the address for an opt-out."""
+    return (
+        mark is not None
+        and mark.ours
+        and mark.entry_id == entry.id
+        and mark.entry_write_date == entry.write_date
+    )
+
+
+def blacklist_step(
+    consent: ConsentRecord | None,
+    mark: BlacklistMark | None,
+    entry: BlacklistEntry | None,
+    noted: bool,
+) -> BlacklistStep | None:
+    """What to do on the blacklist for the consent recorded (None: it was already done).
+    `noted`: the entry carries retailflow's note for this consent (an earlier attempt whose
+    answer was lost got that far)."""
+    if consent is None or (mark is not None and mark.consent_at == consent.at):
+        return None
+    if not consent.marketing:
+        if entry is None or not entry.active or noted:
+            return BlacklistStep.ADD
+        return BlacklistStep.KEEP  # listed already, by someone else
+    if entry is None or not entry.active:
+        return BlacklistStep.KEEP
+    if _is_ours(mark, entry):
+        # retailflow listed it for an opt-out, older than this consent (consent only advances),
+        # and nobody touched it since: its write time is when it was processed, not given.
+        assert mark is not None
+        older = mark.consent_at < consent.at
+    else:
+        older = _entry_upper_bound(entry) <= consent.at
+    return BlacklistStep.LIFT if older else BlacklistStep.KEEP
+
+
+def next_blacklist_mark(
+    consent: ConsentRecord,
+    mark: BlacklistMark | None,
+    step: BlacklistStep,
+    before: BlacklistEntry | None,
+    after: BlacklistEntry | None,
+) -> BlacklistMark:
+    """The mark once `step` was taken for `consent` (`before`/`after`: the entry around it)."""
+    ours = step is BlacklistStep.ADD or (
+        not consent.marketing and before is not None and _is_ours(mark, before)
+    )
+    return BlacklistMark(
+        consent_at=consent.at,
+        listed=bool(after and after.active),
+        ours=ours and after is not None,
+        entry_id=after.id if after else None,
+        entry_write_date=after.write_date if after else None,
+    )
+
+
 # -- loyalty --------------------------------------------------------------------------------
 
 
@@ -219,6 +338,8 @@ class CustomerBlock(BaseModel):
     # same event finds it here and applies nothing.
     last_loyalty_event: str | None = None
     erased: bool = False
+    # What retailflow last did about the address on Odoo's blacklist (no address kept here).
+    blacklist: BlacklistMark | None = None
 
 
 _PARAGRAPH = re.compile(r"<p>\s*" + re.escape(BLOCK_PREFIX) + r".*?</p>", re.DOTALL)

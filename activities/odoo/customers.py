@@ -17,6 +17,7 @@ always of the last one).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from odoorpc.error import RPCError
@@ -29,10 +30,17 @@ from activities.odoo.client import OdooUnavailable, raise_classified
 from activities.odoo.pricing import MODULE, UNIQUE_VIOLATION, external_ids, key_part
 from domain.customer import (
     ERASED_NAME,
+    BlacklistEntry,
+    BlacklistMark,
+    BlacklistStep,
     ConsentRecord,
     Customer,
     CustomerBlock,
+    blacklist_note,
+    blacklist_note_key,
+    blacklist_step,
     newer_consent,
+    next_blacklist_mark,
     partner_create_values,
     partner_fill_values,
     read_block,
@@ -40,6 +48,9 @@ from domain.customer import (
 )
 
 PARTNER = "res.partner"
+BLACKLIST = "mail.blacklist"
+# One address, as Odoo's email_normalize accepts it (else there is nothing to list).
+ONE_ADDRESS = re.compile(r"[^@\s,;<>]+@[^@\s,;<>]+")
 BINDER = external_ids(PARTNER)
 # Personal contact fields of a res.partner in Odoo 17 (base) that an erasure clears; the
 # name is replaced, the Notes rewritten. Company, accounting and tax fields are Odoo's.
@@ -120,6 +131,9 @@ class OdooCustomerActivities(OdooActivityBase):
         new = block.model_copy(
             update={"consent": newer_consent(block.consent, input.consent), "erased": erased}
         )
+        if not erased:
+            email = fill.get("email") or row["email"]
+            new.blacklist = self._blacklist(email, new.consent, block.blacklist)
         applied = False
         if input.loyalty_event and block.last_loyalty_event != input.loyalty_event:
             new.loyalty_points += input.loyalty_delta
@@ -148,12 +162,82 @@ class OdooCustomerActivities(OdooActivityBase):
         if bound is None:
             return EraseCustomerResult(partner_id=None)
         row = self._read(bound)
-        block = read_block(row["comment"]).model_copy(update={"erased": True})
+        # The blacklist mark goes: its entry id would lead from the erased partner to the
+        # address (the entry itself stays, so the opt-out is still honoured).
+        block = read_block(row["comment"]).model_copy(update={"erased": True, "blacklist": None})
         vals: dict[str, Any] = {f: False for f in PERSONAL_FIELDS}
         vals["name"] = ERASED_NAME
         vals["comment"] = write_block(False, block)
         self.odoo.call(PARTNER, "write", [bound], vals)
         return EraseCustomerResult(partner_id=bound)
+
+    # -- Odoo's email blacklist ----------------------------------------------------------------
+
+    def _blacklist(
+        self, email: Any, consent: ConsentRecord | None, mark: BlacklistMark | None
+    ) -> BlacklistMark | None:
+        """List the partner's address on an opt-out, take it off on a newer opt-in when the
+        entry is older than that opt-in; the new mark, written with the consent it acts on.
+        Idempotent: the entry is unique per address (create returns the existing one), the
+        note is looked for before it is posted, archive/unarchive of a record already so do
+        nothing, and the mark, once written, makes a retry do nothing."""
+        if consent is None or not isinstance(email, str) or not ONE_ADDRESS.fullmatch(email):
+            return mark
+        if mark is not None and mark.consent_at == consent.at:
+            return mark
+        before = self._entry(email)
+        key = blacklist_note_key(consent)
+        noted = before is not None and self._noted(before.id, key)
+        step = blacklist_step(consent, mark, before, noted)
+        if step is None:
+            return mark
+        if step is BlacklistStep.ADD:
+            # Created archived, noted, then listed: a lost answer anywhere is retried into
+            # the same entry and one note.
+            bid = (
+                before.id
+                if before
+                else self.odoo.call(BLACKLIST, "create", {"email": email, "active": False})
+            )
+            if not self._noted(bid, key):
+                self._note(bid, consent)
+            self.odoo.call(BLACKLIST, "action_unarchive", [bid])
+        elif step is BlacklistStep.LIFT:
+            assert before is not None
+            if not noted:
+                self._note(before.id, consent)
+            self.odoo.call(BLACKLIST, "action_archive", [before.id])
+        after = self._entry(email) if step is not BlacklistStep.KEEP else before
+        return next_blacklist_mark(consent, mark, step, before, after)
+
+    def _entry(self, email: str) -> BlacklistEntry | None:
+        # Odoo normalises an email compared in a mail.blacklist domain.
+        rows = self.odoo.call(
+            BLACKLIST,
+            "search_read",
+            [("email", "=", email)],
+            fields=["active", "write_date"],
+            context={"active_test": False},
+        )
+        return BlacklistEntry.model_validate(rows[0]) if rows else None
+
+    def _noted(self, entry_id: int, key: str) -> bool:
+        found = self.odoo.call(
+            "mail.message",
+            "search_count",
+            [("model", "=", BLACKLIST), ("res_id", "=", entry_id), ("body", "ilike", key)],
+        )
+        return bool(found)
+
+    def _note(self, entry_id: int, consent: ConsentRecord) -> None:
+        self.odoo.call(
+            BLACKLIST,
+            "message_post",
+            [entry_id],
+            body=blacklist_note(consent),
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+        )
 
     # -- the binder ---------------------------------------------------------------------------
 

@@ -371,3 +371,125 @@ async def test_the_ingress_takes_an_erasure_request_from_a_caller_with_the_scope
     assert status.erased
     [partner] = partners_of(odoo, pos_id)
     assert (partner["name"], partner["email"]) == (ERASED_NAME, False)
+
+
+def blacklist_of(odoo: odoorpc.ODOO, email: str) -> list[dict[str, Any]]:
+    """The address's mail.blacklist entries, archived or not, with retailflow's notes."""
+    rows: list[dict[str, Any]] = odoo.execute_kw(
+        "mail.blacklist",
+        "search_read",
+        [[("email", "=", email)]],
+        {"fields": ["email", "active"], "context": {"active_test": False}},
+    )
+    for row in rows:
+        row["notes"] = [
+            m["body"]
+            for m in odoo.execute_kw(
+                "mail.message",
+                "search_read",
+                [[("model", "=", "mail.blacklist"), ("res_id", "=", row["id"])]],
+                {"fields": ["body"], "order": "id asc"},
+            )
+        ]
+    return rows
+
+
+async def test_an_opt_out_blacklists_the_address_and_only_a_newer_opt_in_lifts_it(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    pos_id = f"C{uuid.uuid4().hex[:8]}"
+    email = f"{pos_id.lower()}@example.com"
+    settings = settings_for(odoo_emulator, temporal_address)
+    scripted = ScriptedClient(odoo_emulator)
+    plain = OdooClient(settings.odoo())
+    lost: list[str] = []
+
+    def done_then_lost(model: str, method: str, args: tuple[Any, ...]) -> Any:
+        plain.call(model, method, *args)
+        lost.append(f"{model}.{method}")
+        raise ConnectionResetError("connection reset by peer")
+
+    # Every blacklist write of the opt-out is done by Odoo and its answer lost once.
+    scripted.on("mail.blacklist", "create", done_then_lost)
+    scripted.on("mail.blacklist", "action_unarchive", done_then_lost)
+    scripted.on("res.partner", "write", done_then_lost)
+
+    def customer(marketing: bool, at: str) -> dict[str, Any]:
+        return {"pos_customer_id": pos_id, "email": email, "consent": consent(marketing, at)}
+
+    async def sale(txn: str, marketing: bool, at: str, events: int) -> None:
+        sub = await submit_sale(
+            client, settings, a_sale(store_id, txn, customer(marketing, at)), None, "t"
+        )
+        await wait_until_settled(client, [sub], SETTLE)
+        await synced(client, pos_id, events)
+
+    listed = [("email", "=", email), ("is_blacklisted", "=", True)]
+    async with worker_with(client, settings, scripted):
+        await sale("T1", False, "2026-11-20T09:00:00+00:00", 1)
+        assert sorted(lost) == [
+            "mail.blacklist.action_unarchive",
+            "mail.blacklist.create",
+            "res.partner.write",
+        ]
+        [entry] = blacklist_of(odoo, email)
+        assert entry["active"] and len(entry["notes"]) == 1
+        assert "marketing opt-out given 2026-11-20T09:00:00+00:00" in entry["notes"][0]
+        [partner] = partners_of(odoo, pos_id)
+        assert odoo.execute_kw("res.partner", "search", [listed]) == [partner["id"]]
+        # An opt-in given before the opt-out, arriving late (an offline till): still listed.
+        await sale("T2", True, "2026-11-20T08:00:00+00:00", 2)
+        assert [(e["active"], len(e["notes"])) for e in blacklist_of(odoo, email)] == [(True, 1)]
+        # A newer opt-in lifts it: the entry was written when the opt-out was processed, days
+        # after the opt-in was given, but it is retailflow's own, untouched since.
+        await sale("T3", True, "2026-11-20T10:00:00+00:00", 3)
+        [lifted] = blacklist_of(odoo, email)
+        assert lifted["id"] == entry["id"] and not lifted["active"]
+        assert "marketing opt-in given 2026-11-20T10:00:00+00:00" in lifted["notes"][1]
+        assert odoo.execute_kw("res.partner", "search", [listed]) == []
+        # Opted out again, then erased: the address stays on the blacklist (the opt-out is
+        # still honoured) while the partner no longer holds it.
+        await sale("T4", False, "2026-11-20T11:00:00+00:00", 4)
+        await erase_customer(client, settings, pos_id)
+        status = await synced(client, pos_id, 5)
+    [kept] = blacklist_of(odoo, email)
+    assert kept["id"] == entry["id"] and kept["active"] and len(kept["notes"]) == 3
+    [erased] = partners_of(odoo, pos_id)
+    assert erased["email"] is False and erased["name"] == ERASED_NAME
+    assert read_block(erased["comment"]).consent == status.consent
+    # Nothing on the erased partner leads to the entry (and so to the address) any more.
+    assert read_block(erased["comment"]).blacklist is None
+
+
+async def test_a_blacklist_entry_newer_than_the_opt_in_stays(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    store_id: str,
+) -> None:
+    pos_id = f"C{uuid.uuid4().hex[:8]}"
+    email = f"{pos_id.lower()}@example.com"
+    settings = settings_for(odoo_emulator, temporal_address)
+    # The customer unsubscribed from a mailing (Odoo listed the address) after the opt-in
+    # the till recorded on Nov 20, which arrives now.
+    entry = odoo.execute_kw("mail.blacklist", "create", [{"email": email.upper()}])
+    opt_in = {"pos_customer_id": pos_id, "email": email}
+    async with running_worker(client, settings):
+        for n, (txn, at) in enumerate(
+            [("T1", "2026-11-20T10:00:00+00:00"), ("T2", "2099-01-01T00:00:00+00:00")], 1
+        ):
+            sale = a_sale(store_id, txn, {**opt_in, "consent": consent(True, at)})
+            sub = await submit_sale(client, settings, sale, None, "t")
+            await wait_until_settled(client, [sub], SETTLE)
+            await synced(client, pos_id, n)
+            if n == 1:
+                [kept] = blacklist_of(odoo, email)
+                assert (kept["id"], kept["active"], kept["notes"]) == (entry, True, [])
+    # An opt-in given after the entry was made lifts it.
+    [lifted] = blacklist_of(odoo, email)
+    assert lifted["id"] == entry and not lifted["active"] and len(lifted["notes"]) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..orm import BaseModel
-from . import account, attribute, base, pricing, product, stock
+from . import account, attribute, base, mail, pricing, product, stock
 
 MODEL_CLASSES: list[type[BaseModel]] = [
     base.IrModel,
@@ -37,6 +37,7 @@ MODEL_CLASSES: list[type[BaseModel]] = [
     stock.StockMove,
     stock.StockPicking,
     stock.StockChangeProductQty,
+    *mail.MODELS,  # after base: its res.partner adds mail's blacklist fields
 ]
 
 __all__ = ["MODEL_CLASSES"]
