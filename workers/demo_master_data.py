@@ -93,7 +93,7 @@ async def show_catalog(client: Client, settings: Settings, odoo: Any, pos_port: 
     second = await _sync(client, settings, "demo-incremental")
     print("  $ retailflow catalog sync\n  " + render_summary(second).replace("\n", "\n  "))
     print(
-        "  (the whole catalog again: a sync reads again what was written in the 2 minutes "
+        "  (here the whole catalog again: a sync reads again what was written in the 2 minutes "
         "before the previous one, so a write Odoo commits late is not missed; docs/catalog.md)"
     )
     item = _store_item(pos_port, "S002", sku)
