@@ -35,6 +35,7 @@ from workers.auth import token_sha256
 from workers.cli_customers import customer_status
 from workers.customers import erase_customer
 from workers.refunds import request_refund
+from workers.settings import Settings
 from workers.submit import Mode, submit_sale, wait_until_settled
 from workflows.customer_sync import CustomerStatus, customer_workflow_id
 from workflows.refund import RefundStatus
@@ -91,6 +92,25 @@ def partners_of(odoo: odoorpc.ODOO, pos_id: str) -> list[dict[str, Any]]:
     return rows
 
 
+def answers_lost(
+    emu: OdooEmulator, settings: Settings, *calls: tuple[str, str]
+) -> tuple[ScriptedClient, list[str]]:
+    """A client for the worker whose `calls` Odoo carries out but whose answers never arrive
+    (the activity is retried); `lost` names each call whose answer was lost."""
+    scripted = ScriptedClient(emu)
+    plain = OdooClient(settings.odoo())
+    lost: list[str] = []
+
+    def done_then_lost(model: str, method: str, args: tuple[Any, ...]) -> Any:
+        plain.call(model, method, *args)
+        lost.append(f"{model}.{method}")
+        raise ConnectionResetError("connection reset by peer")
+
+    for model, method in calls:
+        scripted.on(model, method, done_then_lost)
+    return scripted, lost
+
+
 async def test_concurrent_sales_of_one_customer_make_one_partner_and_earn_points_once(
     client: Client,
     odoo_emulator: OdooEmulator,
@@ -100,18 +120,9 @@ async def test_concurrent_sales_of_one_customer_make_one_partner_and_earn_points
 ) -> None:
     pos_id = f"C{uuid.uuid4().hex[:8]}"
     settings = settings_for(odoo_emulator, temporal_address)
-    scripted = ScriptedClient(odoo_emulator)
-    plain = OdooClient(settings.odoo())
-    lost: list[str] = []
-
-    def done_then_lost(model: str, method: str, args: tuple[Any, ...]) -> Any:
-        # Odoo applies the write, the answer never arrives: the activity is retried.
-        plain.call(model, method, *args)
-        lost.append(f"{model}.{method}")
-        raise ConnectionResetError("connection reset by peer")
-
-    scripted.on("res.partner", "write", done_then_lost)
-    scripted.on("ir.model.data", "create", done_then_lost)
+    scripted, lost = answers_lost(
+        odoo_emulator, settings, ("res.partner", "write"), ("ir.model.data", "create")
+    )
     customer = {"pos_customer_id": pos_id, "name": NAME}
     sales = [a_sale(store_id, f"T{i}", customer) for i in range(6)]
     sales[1]["customer"] = {**customer, "email": EMAIL, "phone": PHONE}
@@ -404,19 +415,14 @@ async def test_an_opt_out_blacklists_the_address_and_only_a_newer_opt_in_lifts_i
     pos_id = f"C{uuid.uuid4().hex[:8]}"
     email = f"{pos_id.lower()}@example.com"
     settings = settings_for(odoo_emulator, temporal_address)
-    scripted = ScriptedClient(odoo_emulator)
-    plain = OdooClient(settings.odoo())
-    lost: list[str] = []
-
-    def done_then_lost(model: str, method: str, args: tuple[Any, ...]) -> Any:
-        plain.call(model, method, *args)
-        lost.append(f"{model}.{method}")
-        raise ConnectionResetError("connection reset by peer")
-
     # Every blacklist write of the opt-out is done by Odoo and its answer lost once.
-    scripted.on("mail.blacklist", "create", done_then_lost)
-    scripted.on("mail.blacklist", "action_unarchive", done_then_lost)
-    scripted.on("res.partner", "write", done_then_lost)
+    scripted, lost = answers_lost(
+        odoo_emulator,
+        settings,
+        ("mail.blacklist", "create"),
+        ("mail.blacklist", "action_unarchive"),
+        ("res.partner", "write"),
+    )
 
     def customer(marketing: bool, at: str) -> dict[str, Any]:
         return {"pos_customer_id": pos_id, "email": email, "consent": consent(marketing, at)}

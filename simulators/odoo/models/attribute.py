@@ -55,6 +55,15 @@ def _used_on(model: BaseModel, attribute_ids: list[int]) -> dict[int, list[int]]
     return out
 
 
+def attribute_value_names(model: BaseModel, ids: Any) -> dict[int, str]:
+    """`Attribute: Value`, the display name of an attribute value and of a template's."""
+    raw = model._read_raw(ids, ["name", "attribute_id"])
+    attributes = model.env["product.attribute"]._column_values(
+        sorted({v["attribute_id"] for v in raw.values() if v["attribute_id"]}), "name"
+    )
+    return {i: f"{attributes.get(v['attribute_id'])}: {v['name']}" for i, v in raw.items()}
+
+
 class ProductAttribute(BaseModel):
     _name = "product.attribute"
     _description = "Product Attribute"
@@ -112,11 +121,7 @@ class ProductAttributeValue(BaseModel):
     default_extra_price = F.Float("Default Extra Price", digits=2, default=0.0)
 
     def _display_names(self, ids: Any) -> dict[int, str]:
-        raw = self._read_raw(ids, ["name", "attribute_id"])
-        attributes = self.env["product.attribute"]._column_values(
-            sorted({v["attribute_id"] for v in raw.values() if v["attribute_id"]}), "name"
-        )
-        return {i: f"{attributes.get(v['attribute_id'])}: {v['name']}" for i, v in raw.items()}
+        return attribute_value_names(self, ids)
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         # _sql_constraints value_company_uniq: unique (name, attribute_id).
@@ -401,11 +406,7 @@ class ProductTemplateAttributeValue(BaseModel):
     )
 
     def _display_names(self, ids: Any) -> dict[int, str]:
-        raw = self._read_raw(ids, ["name", "attribute_id"])
-        attributes = self.env["product.attribute"]._column_values(
-            sorted({v["attribute_id"] for v in raw.values() if v["attribute_id"]}), "name"
-        )
-        return {i: f"{attributes.get(v['attribute_id'])}: {v['name']}" for i, v in raw.items()}
+        return attribute_value_names(self, ids)
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         if not names & {"attribute_line_id", "product_attribute_value_id"}:
