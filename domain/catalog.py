@@ -121,6 +121,37 @@ def stamp_of(row: Mapping[str, Any]) -> str:
     return text[:19] if STAMP.match(text[:19]) else EPOCH
 
 
+def unread_variants(
+    rows: Sequence[Mapping[str, Any]],
+    changed: Mapping[int, str],
+    link: str,
+    variants_read: tuple[str, str] | None,
+) -> list[Mapping[str, Any]]:
+    """The variants of changed templates (or attribute values) that this sync's variants
+    stream has not already read since that change.
+
+    `rows`: the variants, read with `link` (`product_tmpl_id`, or the attribute value ids);
+    `changed`: each changed template's (value's) id -> its `write_date` second;
+    `variants_read`: (the second the sync's variants stream started from, the sync's start
+    second), None: keep all. A variant written in that window, in or after its change's
+    second, was written before the sync began, so the variants stream read it, and read it
+    after that change: publishing it again would only repeat it (a new product's variant,
+    template and values are written together). One written since the sync began may have
+    been read before the change: it is kept."""
+    if variants_read is None:
+        return list(rows)
+    read_from, read_until = variants_read
+    out: list[Mapping[str, Any]] = []
+    for row in rows:
+        value = row.get(link)
+        ids = value if link != "product_tmpl_id" else [_many2one_id(value)]
+        stamps = [changed[i] for i in ids or [] if isinstance(i, int) and i in changed]
+        written = stamp_of(row)
+        if not stamps or not read_from <= written < read_until or written < max(stamps):
+            out.append(row)
+    return out
+
+
 class CatalogCursor(BaseModel):
     """The sync's position: the variants' stream, the templates' stream and the attribute
     values' stream (a `price_extra` edit moves neither a variant's nor its template's

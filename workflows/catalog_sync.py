@@ -145,6 +145,8 @@ class Carry(BaseModel):
     report: CatalogSyncReport
     # Stores record versions capped at this second (None: a run begun before the cap).
     horizon: str | None = None
+    # The seconds the sync's variants stream read (None: a run begun before it was kept).
+    variants_read: tuple[str, str] | None = None
 
 
 class CatalogSyncInput(BaseModel):
@@ -198,6 +200,7 @@ class CatalogSync:
             self._report = c.report
             cursor, stream, known, active = c.cursor, c.stream, c.known, c.active
             page_no, full_done, horizon = c.page_no, c.full_done, c.horizon
+            variants_read = c.variants_read
         else:
             self._report = CatalogSyncReport(sync_id=sync_id, full=input.full)
             self._status(SyncStatus.SYNCING)
@@ -209,6 +212,7 @@ class CatalogSync:
                 [known[s] for s in active], values=workflow.patched("catalog-values-stream")
             )
             stream, page_no, full_done = Stream.VARIANTS, 0, []
+            variants_read = (cursor.variants.stamp, horizon_of(workflow.now(), timedelta(0)))
             horizon = (
                 horizon_of(workflow.now(), input.settle)
                 if workflow.patched("catalog-settle")
@@ -219,11 +223,28 @@ class CatalogSync:
         # The next page is read while this one is published (reading moves nothing).
         prefetch = workflow.patched("catalog-prefetch")
         prefetched: asyncio.Task[ProductPage] | None = None
+        # A stream's last page goes out with the position after the next streams' pages that
+        # have nothing to publish (their variants were read already): a store's version then
+        # moves past them, and the next sync does not read them again.
+        absorb = workflow.patched("catalog-absorb")
+        held: ProductPage | None = None  # read ahead, for `stream`
+
+        def next_stream(of: Stream) -> Stream | None:
+            if of is Stream.VARIANTS:
+                return Stream.TEMPLATES
+            if of is Stream.TEMPLATES and cursor.values is not None:
+                return Stream.VALUES
+            return None
 
         def read(at: CatalogCursor, of: Stream, number: int) -> Awaitable[ProductPage]:
             return workflow.execute_activity_method(
                 OdooCatalogActivities.read_changed_products,
-                ReadProductsInput(cursor=at, stream=of, limit=input.page_size),
+                ReadProductsInput(
+                    cursor=at,
+                    stream=of,
+                    limit=input.page_size,
+                    variants_read=None if of is Stream.VARIANTS else variants_read,
+                ),
                 summary=f"{of.value} page {number}",
                 **odoo_chunk_write(input.page_size),
             )
@@ -242,13 +263,16 @@ class CatalogSync:
                             full_done=full_done,
                             report=rep,
                             horizon=horizon,
+                            variants_read=variants_read,
                         ),
                     }
                 )
             )
 
         while active:
-            if prefetched is not None:
+            if held is not None:
+                page, held = held, None
+            elif prefetched is not None:
                 page, prefetched = await prefetched, None
             else:
                 if pages_this_run >= input.pages_per_run or (
@@ -257,13 +281,11 @@ class CatalogSync:
                     carry_on()
                 page = await read(cursor, stream, page_no + 1)
             if page.rows == 0:
-                if stream is Stream.VARIANTS:
-                    stream = Stream.TEMPLATES
-                    continue
-                if stream is Stream.TEMPLATES and cursor.values is not None:
-                    stream = Stream.VALUES
-                    continue
-                break
+                following = next_stream(stream)
+                if following is None:
+                    break
+                stream = following
+                continue
             page_no += 1
             pages_this_run += 1
             rep.pages += 1
@@ -271,6 +293,21 @@ class CatalogSync:
             cursor = page.cursor
             for u in page.page.unpublishable:
                 self._exception("*", u.sku, u.odoo_id, u.reason)
+            while absorb and not page.more and (following := next_stream(stream)) is not None:
+                ahead = await read(cursor, following, page_no + 1)
+                stream = following
+                if ahead.rows == 0:
+                    continue
+                if ahead.more or ahead.page.upserts or ahead.page.withdrawals:
+                    held = ahead  # something to publish: a page of its own
+                    break
+                page_no += 1
+                pages_this_run += 1
+                rep.pages += 1
+                rep.products_read += ahead.rows
+                cursor = ahead.cursor
+                for u in ahead.page.unpublishable:
+                    self._exception("*", u.sku, u.odoo_id, u.reason)
             if prefetch and page.more and pages_this_run < input.pages_per_run:
                 prefetched = asyncio.ensure_future(read(cursor, stream, page_no + 1))
             # A store already at (or past) this page's position has it. A store records the

@@ -23,6 +23,8 @@ from domain.catalog import (
     MappedPage,
     map_products,
     percent,
+    stamp_of,
+    unread_variants,
 )
 
 PRODUCT = "product.product"
@@ -41,6 +43,7 @@ PRODUCT_FIELDS = [
     "taxes_id",
     "active",
     "write_date",
+    "product_tmpl_id",
 ]
 ATTRIBUTES = "product_template_attribute_value_ids"
 # Products per page: a page is one command to each store, and its read a few RPCs.
@@ -59,6 +62,10 @@ class ReadProductsInput(BaseModel):
     cursor: CatalogCursor
     stream: Stream
     limit: int = PAGE
+    # The seconds this sync's variants stream read (from its start position to the sync's
+    # start): the templates' and the values' streams leave out the variants it already read
+    # since their change (None: none left out).
+    variants_read: tuple[str, str] | None = None
 
 
 class ProductPage(BaseModel):
@@ -117,8 +124,11 @@ class OdooCatalogActivities(OdooActivityBase):
                     limit=limit,
                     context=ALL_RECORDS,
                 )
-            ids = [t["id"] for t in stream.fresh(stamped)]
+            fresh = stream.fresh(stamped)
+            ids = [t["id"] for t in fresh]
             rows = self._products([(link, "in", ids)]) if ids else []
+            changed = {t["id"]: stamp_of(t) for t in fresh}
+            rows = unread_variants(rows, changed, link, input.variants_read)
         after = stream.advance(stamped)
         new = cursor.model_copy(update={input.stream.value: after})
         return ProductPage(

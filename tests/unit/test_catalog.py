@@ -334,3 +334,36 @@ def test_v2_versions_follow_attribute_values_and_v1_versions_still_read() -> Non
     assert capped.values == Cursor(stamp="2026-03-01 00:00:00")
     with pytest.raises(BadVersion):
         cursor_of_version("v2/2026-03-01 10:00:00#0000001+4/2026-03-01 09:00:00#0000000")
+
+
+def test_variants_already_read_since_their_change_are_left_out() -> None:
+    from domain.catalog import unread_variants
+
+    start = ("2026-03-01 10:00:00", "2026-03-01 11:00:00")
+    rows = [
+        # Made with its template in one go: the variants stream read it after.
+        {"id": 1, "write_date": "2026-03-01 10:05:00", "product_tmpl_id": [11, "New"]},
+        # Its template was written after it (a template-only price change): sent again.
+        {"id": 2, "write_date": "2026-03-01 10:01:00", "product_tmpl_id": [12, "Repriced"]},
+        # Written before the sync's variants stream started: not read by it, sent again.
+        {"id": 3, "write_date": "2026-03-01 09:59:59", "product_tmpl_id": [13, "Old"]},
+        # Written since the sync began: maybe read before its template's change, sent again.
+        {"id": 6, "write_date": "2026-03-01 11:00:00", "product_tmpl_id": [14, "During"]},
+    ]
+    changed = {
+        11: "2026-03-01 10:05:00",
+        12: "2026-03-01 10:03:00",
+        13: "2026-03-01 09:59:59",
+        14: "2026-03-01 11:00:00",
+    }
+    kept = unread_variants(rows, changed, "product_tmpl_id", start)
+    assert [r["id"] for r in kept] == [2, 3, 6]
+    assert unread_variants(rows, changed, "product_tmpl_id", None) == rows
+    # By attribute values: the newest change among the values a variant carries counts.
+    link = "product_template_attribute_value_ids"
+    by_value = [
+        {"id": 4, "write_date": "2026-03-01 10:05:00", link: [21, 22]},
+        {"id": 5, "write_date": "2026-03-01 10:05:00", link: [21, 23]},
+    ]
+    values = {21: "2026-03-01 10:04:00", 23: "2026-03-01 10:06:00"}
+    assert [r["id"] for r in unread_variants(by_value, values, link, start)] == [5]

@@ -451,3 +451,41 @@ async def test_variants_reach_stores_with_attributes_and_prices_and_a_removed_va
         for store in fleet.store_ids():
             left = {sku for sku in fleet.catalog(store) if sku.startswith(f"SHIRT-{tag}")}
             assert left == {f"SHIRT-{tag}-RED-S", f"SHIRT-{tag}-RED-L"}
+
+
+async def test_a_product_goes_out_once_per_sync_and_a_template_only_change_still_does(
+    client: Client,
+    odoo_emulator: OdooEmulator,
+    temporal_address: str,
+    odoo: odoorpc.ODOO,
+    fleet: PosPlatform,
+) -> None:
+    """A new product's variant and template are written together: the templates stream leaves
+    out what the variants stream already read, so each product is published once. A price
+    changed on the template alone leaves the variant's write_date as it was: the templates
+    stream sends it."""
+    tag = uuid.uuid4().hex[:6].upper()
+    pid = product(odoo, f"ONCE-{tag}", list_price=3.0)
+    settings = settings_for(odoo_emulator, temporal_address, pos_url=fleet.url)
+    async with running_worker(client, settings):
+        tq = settings.task_queue
+        # Written before the sync's start second (a record written in that second may be
+        # written again after the variants stream read it: the templates stream sends it too).
+        await asyncio.sleep(1.1)
+        first = await sync(client, tq)
+        rows = odoo.execute_kw(
+            "product.product",
+            "search_read",
+            [[("default_code", "!=", False)]],
+            {"fields": ["active"], "context": {"active_test": False}},
+        )
+        assert first.upserts == sum(1 for r in rows if r["active"])
+        assert first.products_read > first.upserts  # both streams read them
+        await asyncio.sleep(1.1)  # the template written in a later second than the variant
+        [row] = odoo.execute_kw("product.product", "read", [[pid], ["product_tmpl_id"]])
+        tmpl = row["product_tmpl_id"][0]
+        odoo.execute_kw("product.template", "write", [[tmpl], {"list_price": 4.0}])
+        second = await sync(client, tq)
+    assert not second.behind and second.upserts >= 1
+    for store in fleet.store_ids():
+        assert fleet.catalog(store)[f"ONCE-{tag}"]["price"] == "4.00"
