@@ -142,6 +142,8 @@ class Carry(BaseModel):
     active: list[str]  # stores still taking pages this run
     page_no: int
     full_done: list[str] = []
+    # Stores whose known version moved past what they were sent (pages with nothing to publish).
+    unsent: list[str] = []
     report: CatalogSyncReport
     # Stores record versions capped at this second (None: a run begun before the cap).
     horizon: str | None = None
@@ -191,6 +193,7 @@ def start_cursor(versions: list[str | None], values: bool = True) -> CatalogCurs
 class CatalogSync:
     def __init__(self) -> None:
         self._report = CatalogSyncReport()
+        self._unsent: set[str] = set()
 
     @workflow.run
     async def run(self, input: CatalogSyncInput) -> CatalogSyncReport:
@@ -200,6 +203,7 @@ class CatalogSync:
             self._report = c.report
             cursor, stream, known, active = c.cursor, c.stream, c.known, c.active
             page_no, full_done, horizon = c.page_no, c.full_done, c.horizon
+            self._unsent = set(c.unsent)
             variants_read = c.variants_read
         else:
             self._report = CatalogSyncReport(sync_id=sync_id, full=input.full)
@@ -261,6 +265,7 @@ class CatalogSync:
                             active=active,
                             page_no=page_no,
                             full_done=full_done,
+                            unsent=sorted(self._unsent),
                             report=rep,
                             horizon=horizon,
                             variants_read=variants_read,
@@ -329,10 +334,22 @@ class CatalogSync:
             else:
                 for s in targets:
                     known[s] = _later(known.get(s), recorded)  # the next page carries it
+                    self._unsent.add(s)
             active = [s for s in active if s not in rep.behind]
             self._progress(len(active))
         if prefetched is not None:
             prefetched.cancel()  # every store fell behind: nobody to publish to
+
+        # A store whose last pages had nothing to publish (their variants were read already)
+        # is sent its version alone: the next sync starts past those pages, not before them.
+        if workflow.patched("catalog-version-only"):
+            lagging: dict[str, list[str]] = {}
+            for s in active:
+                if s in self._unsent and known.get(s) is not None:
+                    lagging.setdefault(known[s] or "", []).append(s)
+            for v, stores in sorted(lagging.items()):
+                await self._publish(input, sync_id, "end", v, MappedPage(), stores, known)
+            active = [s for s in active if s not in rep.behind]
 
         if input.full:
             for store in [s for s in active if s not in full_done]:
@@ -428,6 +445,7 @@ class CatalogSync:
                     accepted.discard(store)
                 elif a.state in (CommandState.APPLIED, CommandState.STALE):
                     open_.discard(store)
+                    self._unsent.discard(store)
                     known[store] = _later(known.get(store), version)
                     for r in a.refused:
                         self._exception(store, r.sku, r.odoo_id, r.reason)
