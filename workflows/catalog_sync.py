@@ -233,6 +233,17 @@ class CatalogSync:
         absorb = workflow.patched("catalog-absorb")
         held: ProductPage | None = None  # read ahead, for `stream`
 
+        def take(read_page: ProductPage) -> None:
+            """Count a page read and move past it, keeping what no store can take."""
+            nonlocal page_no, pages_this_run, cursor
+            page_no += 1
+            pages_this_run += 1
+            rep.pages += 1
+            rep.products_read += read_page.rows
+            cursor = read_page.cursor
+            for u in read_page.page.unpublishable:
+                self._exception("*", u.sku, u.odoo_id, u.reason)
+
         def next_stream(of: Stream) -> Stream | None:
             if of is Stream.VARIANTS:
                 return Stream.TEMPLATES
@@ -291,13 +302,7 @@ class CatalogSync:
                     break
                 stream = following
                 continue
-            page_no += 1
-            pages_this_run += 1
-            rep.pages += 1
-            rep.products_read += page.rows
-            cursor = page.cursor
-            for u in page.page.unpublishable:
-                self._exception("*", u.sku, u.odoo_id, u.reason)
+            take(page)
             while absorb and not page.more and (following := next_stream(stream)) is not None:
                 ahead = await read(cursor, following, page_no + 1)
                 stream = following
@@ -306,13 +311,7 @@ class CatalogSync:
                 if ahead.more or ahead.page.upserts or ahead.page.withdrawals:
                     held = ahead  # something to publish: a page of its own
                     break
-                page_no += 1
-                pages_this_run += 1
-                rep.pages += 1
-                rep.products_read += ahead.rows
-                cursor = ahead.cursor
-                for u in ahead.page.unpublishable:
-                    self._exception("*", u.sku, u.odoo_id, u.reason)
+                take(ahead)
             if prefetch and page.more and pages_this_run < input.pages_per_run:
                 prefetched = asyncio.ensure_future(read(cursor, stream, page_no + 1))
             # A store already at (or past) this page's position has it. A store records the
