@@ -69,6 +69,17 @@ class RateLimiter:
         wait = (1.0 - tokens) / rate
         return Busy(f"caller {caller.id} over its rate of {rate:g}/s", max(1, math.ceil(wait)))
 
+    def give_back(self, caller: Caller) -> None:
+        """Return the token a request took: it was shed for the backlog, not for the caller's
+        rate, and its retry should not find the caller over its rate."""
+        rate = caller.rate_per_s
+        held = self._buckets.get(caller.id)
+        if rate is None or held is None:
+            return
+        size = float(caller.burst or max(1, math.ceil(rate)))
+        tokens, at = held
+        self._buckets[caller.id] = (min(size, tokens + 1.0), at)
+
 
 class BacklogGauge:
     """Sales Posting, overall and per store, each count read at most once per `ttl_s`

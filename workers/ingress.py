@@ -399,6 +399,7 @@ def build_app(settings: Settings, client: Client | None = None) -> Starlette:
             return _forbidden(request, caller, f"store_id {str(store)[:70]!r} is not its store")
         shed = await backlog.check(store.strip() if isinstance(store, str) else None)
         if shed is not None:
+            rates.give_back(caller)
             return _busy(request, shed)
         try:
             submitted = await submit_sale(

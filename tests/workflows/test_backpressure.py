@@ -119,10 +119,12 @@ async def test_a_sale_beyond_the_backlog_is_answered_429_and_starts_nothing(
     if scope == "global":
         # Other tests' sales may still be Posting: the limit is 2 above what is there now.
         limits = {"ingress_max_backlog": await posting(client) + 2}
+    # Three tokens and next to no refill: the sale shed for the backlog gives its token back,
+    # or its retry at the end would find the caller over its rate.
     settings = settings_for(
         odoo_emulator,
         temporal_address,
-        callers_file=callers_file(tmp_path),
+        callers_file=callers_file(tmp_path, rate="rate_per_s = 0.001\nburst = 3\n"),
         ingress_backlog_cache_s=0.2,
         **limits,
     )
@@ -264,6 +266,15 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert over is not None and over.retry_after_s == 1
     free = Caller(id="f", scopes=frozenset(), credentials=())
     assert all(rates.check(free) is None for _ in range(100))
+    # A request shed for the backlog gives its token back (capped at the burst).
+    clock.now = 10.0
+    assert [rates.check(caller) is None for _ in range(4)] == [True, True, True, False]
+    rates.give_back(caller)
+    assert rates.check(caller) is None and rates.check(caller) is not None
+    for _ in range(5):
+        rates.give_back(caller)
+    assert [rates.check(caller) is None for _ in range(4)] == [True, True, True, False]
+    rates.give_back(free)  # no rate: nothing to give back
 
 
 async def test_a_slow_odoo_does_not_starve_pos_activities_on_the_same_worker(
