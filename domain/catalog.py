@@ -94,6 +94,16 @@ class Cursor(BaseModel):
                 seen.append(r["id"])
         return Cursor(stamp=stamp, seen=seen)
 
+    def settled(self, horizon: str | None) -> Cursor:
+        """This position at a stream's end (a page that was not full): every record of second
+        `stamp` was read, and before the horizon no more can be written in it, so the next
+        read starts at the following second with no ids to remember (a version names at most
+        IDS_IN_VERSION of them: a bulk import's second would otherwise be read again by every
+        sync). None: as it is."""
+        if horizon is None or not self.seen or self.stamp >= horizon:
+            return self
+        return Cursor(stamp=next_second(self.stamp), seen=[])
+
     def capped(self, horizon: str) -> Cursor:
         """This position as a store may record it: nothing written at or after `horizon`
         counts as seen, so the next sync reads from there again (docs/catalog.md, "A write

@@ -259,6 +259,7 @@ class CatalogSync:
                     stream=of,
                     limit=input.page_size,
                     variants_read=None if of is Stream.VARIANTS else variants_read,
+                    horizon=horizon,
                 ),
                 summary=f"{of.value} page {number}",
                 **odoo_chunk_write(input.page_size),

@@ -66,6 +66,8 @@ class ReadProductsInput(BaseModel):
     # start): the templates' and the values' streams leave out the variants it already read
     # since their change (None: none left out).
     variants_read: tuple[str, str] | None = None
+    # The sync's horizon: at a stream's end, a position before it moves to the next second.
+    horizon: str | None = None
 
 
 class ProductPage(BaseModel):
@@ -130,6 +132,8 @@ class OdooCatalogActivities(OdooActivityBase):
             changed = {t["id"]: stamp_of(t) for t in fresh}
             rows = unread_variants(rows, changed, link, input.variants_read)
         after = stream.advance(stamped)
+        if len(stamped) < limit:
+            after = after.settled(input.horizon)
         new = cursor.model_copy(update={input.stream.value: after})
         return ProductPage(
             page=self._mapped(rows), cursor=new, rows=len(stamped), more=len(stamped) >= limit

@@ -367,3 +367,24 @@ def test_variants_already_read_since_their_change_are_left_out() -> None:
     ]
     values = {21: "2026-03-01 10:04:00", 23: "2026-03-01 10:06:00"}
     assert [r["id"] for r in unread_variants(by_value, values, link, start)] == [5]
+
+
+def test_a_stream_end_before_the_horizon_moves_to_the_next_second() -> None:
+    horizon = "2026-03-01 10:00:00"
+    bulk = Cursor(stamp="2026-03-01 09:00:00", seen=list(range(1, 5001)))
+    assert bulk.settled(horizon) == Cursor(stamp="2026-03-01 09:00:01")
+    at = Cursor(stamp=horizon, seen=[3])
+    assert at.settled(horizon) == at  # still open: written again in it, it must come back
+    assert bulk.settled(None) == bulk
+    assert Cursor(stamp="2026-03-01 09:00:00").settled(horizon) == Cursor(
+        stamp="2026-03-01 09:00:00"
+    )
+    # Nothing written in second 09:00:00 or later is skipped from the settled position.
+    odoo = MicrosecondOdoo()
+    odoo.write(1, "2026-03-01 09:00:00.100000")
+    odoo.write(2, "2026-03-01 09:00:00.200000")
+    cursor, got = drain(odoo, Cursor(), limit=5)
+    assert sorted(got) == [1, 2]
+    settled = cursor.settled(horizon)
+    odoo.write(3, "2026-03-01 09:00:01.000000")
+    assert drain(odoo, settled, limit=5)[1] == [3]

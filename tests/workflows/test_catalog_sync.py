@@ -216,12 +216,16 @@ async def test_a_long_sync_continues_as_new_with_its_cursor(
     async with running_worker(client, settings):
         await asyncio.sleep(1.1)  # every write before the sync's start second
         report = await sync(client, settings.task_queue, page_size=5, pages_per_run=2)
+        again = await sync(client, settings.task_queue, page_size=5, pages_per_run=2)
     # The templates stream's pages had nothing left to publish (the variants stream read every
     # product): the stores were still sent the version past them, so the next sync does not
     # read the templates again.
     s1, s2, s3 = sorted(fleet.store_ids())
     assert {fleet.catalog_version(s)["version"] for s in (s1, s2, s3)} == {report.version}
     assert "1970-01-01" not in (report.version or "").split("/")[2]
+    # The seed wrote more products in one second than a version names: at each stream's end
+    # the position moved to the next second, so nothing is read again.
+    assert again.pages == 0 and again.commands_sent == 0
     # A run reads at most 2 pages: more means it continued as new, cursor and all.
     assert report.pages > 2 and not report.behind and report.caught_up == 3
     # Each product went out once.
