@@ -40,6 +40,7 @@ from .domain import LINK, Domain, compile_domain
 from .exceptions import (
     FK_VIOLATION,
     NOT_NULL_VIOLATION,
+    SQL_CONSTRAINT,
     MissingError,
     ValidationError,
 )
@@ -775,6 +776,22 @@ class BaseModel:
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         """Python constraints (``@api.constrains``); models override."""
+
+    def _check_unique(self, ids: list[int], columns: tuple[str, ...], message: str) -> None:
+        """An ``_sql_constraints`` ``unique (columns)`` on the rows ``ids``: another row with the
+        same values raises Odoo's ValidationError with ``message``. As in PostgreSQL, a row with
+        a NULL in them clashes with nothing."""
+        t = self._t
+        other = t.alias()
+        same = [other.c[c] == t.c[c] for c in columns]
+        clash = self._conn.execute(
+            select(t.c.id)
+            .join(other, and_(*same, other.c.id != t.c.id))
+            .where(t.c.id.in_(ids), *(t.c[c].is_not(None) for c in columns))
+            .limit(1)
+        ).first()
+        if clash is not None:
+            raise ValidationError(SQL_CONSTRAINT.format(message=message))
 
     def _unlink_check(self, ids: list[int]) -> None:
         """``@api.ondelete`` checks; models override."""

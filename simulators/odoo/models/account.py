@@ -229,25 +229,9 @@ class AccountAccount(BaseModel):
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         if "code" in names or "company_id" in names:
-            t = self._t
-            other = t.alias()
-            clash = self._conn.execute(
-                select(t.c.id)
-                .join(
-                    other,
-                    (other.c.code == t.c.code)
-                    & (other.c.company_id == t.c.company_id)
-                    & (other.c.id != t.c.id),
-                )
-                .where(t.c.id.in_(ids))
-                .limit(1)
-            ).first()
-            if clash is not None:
-                raise ValidationError(
-                    SQL_CONSTRAINT.format(
-                        message="The code of the account must be unique per company!"
-                    )
-                )
+            self._check_unique(
+                ids, ("code", "company_id"), "The code of the account must be unique per company!"
+            )
 
 
 class AccountJournal(BaseModel):

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from .. import fields as F
 from .. import tables as T
 from ..domain import LINK
-from ..exceptions import SQL_CONSTRAINT, UserError, ValidationError
+from ..exceptions import UserError, ValidationError
 from ..orm import BaseModel
 
 CREATE_VARIANT = [
@@ -125,20 +125,12 @@ class ProductAttributeValue(BaseModel):
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         # _sql_constraints value_company_uniq: unique (name, attribute_id).
-        if not names & {"name", "attribute_id"}:
-            return
-        raw = self._read_raw(ids, ["name", "attribute_id"])
-        for values in raw.values():
-            same = self._search(
-                [("name", "=", values["name"]), ("attribute_id", "=", values["attribute_id"])]
+        if names & {"name", "attribute_id"}:
+            self._check_unique(
+                ids,
+                ("name", "attribute_id"),
+                "You cannot create two values with the same name for the same attribute.",
             )
-            if len(same) > 1:
-                raise ValidationError(
-                    SQL_CONSTRAINT.format(
-                        message="You cannot create two values with the same name for the same"
-                        " attribute."
-                    )
-                )
 
     def _write(self, ids: Any, vals: dict[str, Any]) -> None:
         if "attribute_id" in vals:
@@ -411,18 +403,13 @@ class ProductTemplateAttributeValue(BaseModel):
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         if not names & {"attribute_line_id", "product_attribute_value_id"}:
             return
+        self._check_unique(
+            ids,
+            ("attribute_line_id", "product_attribute_value_id"),
+            "Each value should be defined only once per attribute per product.",
+        )
         raw = self._read_raw(ids, ["attribute_line_id", "product_attribute_value_id"])
         pairs = [(v["attribute_line_id"], v["product_attribute_value_id"]) for v in raw.values()]
-        for line, value in pairs:
-            same = self._search(
-                [("attribute_line_id", "=", line), ("product_attribute_value_id", "=", value)]
-            )
-            if len(same) > 1:
-                raise ValidationError(
-                    SQL_CONSTRAINT.format(
-                        message="Each value should be defined only once per attribute per product."
-                    )
-                )
         line_model = self.env["product.template.attribute.line"]
         values_of = line_model._read_x2many(
             line_model._fields["value_ids"], sorted({line for line, _v in pairs})

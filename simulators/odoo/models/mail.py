@@ -16,12 +16,12 @@ import html
 from email.utils import getaddresses
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Field
 
 from .. import fields as F
 from .. import tables as T
-from ..exceptions import SQL_CONSTRAINT, UserError, ValidationError
+from ..exceptions import UserError
 from ..orm import BaseModel, api_model, api_records, normalize_ids
 from . import base
 
@@ -91,18 +91,8 @@ class MailBlacklist(BaseModel):
 
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         # _sql_constraints unique_email: unique (email).
-        if "email" not in names:
-            return
-        t = self._t
-        mine = select(t.c.email).where(t.c.id.in_(ids))
-        dup = self._conn.execute(
-            select(t.c.email)
-            .where(t.c.email.in_(mine))
-            .group_by(t.c.email)
-            .having(func.count() > 1)
-        ).first()
-        if dup is not None:
-            raise ValidationError(SQL_CONSTRAINT.format(message="Email address already exists!"))
+        if "email" in names:
+            self._check_unique(ids, ("email",), "Email address already exists!")
 
     def _search(
         self,

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from .. import fields as F
 from .. import tables as T
-from ..exceptions import SQL_CONSTRAINT, UserError, ValidationError
+from ..exceptions import UserError, ValidationError
 from ..orm import BaseModel, api_records, normalize_ids
 
 LOCATION_USAGES = [
@@ -103,26 +103,11 @@ class StockLocation(BaseModel):
     def _check_constraints(self, ids: list[int], names: set[str]) -> None:
         # Odoo 17's _sql_constraints `barcode_company_uniq`: unique (barcode, company_id);
         # PostgreSQL lets any number of rows without a barcode through.
-        if not names & {"barcode", "company_id"}:
-            return
-        t = self._t
-        other = t.alias()
-        clash = self._conn.execute(
-            select(t.c.id)
-            .join(
-                other,
-                (other.c.barcode == t.c.barcode)
-                & (other.c.company_id == t.c.company_id)
-                & (other.c.id != t.c.id),
-            )
-            .where(t.c.id.in_(ids), t.c.barcode.is_not(None))
-            .limit(1)
-        ).first()
-        if clash is not None:
-            raise ValidationError(
-                SQL_CONSTRAINT.format(
-                    message="The barcode for a location must be unique per company !"
-                )
+        if names & {"barcode", "company_id"}:
+            self._check_unique(
+                ids,
+                ("barcode", "company_id"),
+                "The barcode for a location must be unique per company !",
             )
 
     def _write(self, ids: Any, vals: dict[str, Any]) -> None:
